@@ -1,0 +1,22 @@
+"""Shared fixtures: the real files in ../shared/data (skipped when absent, required in CI)."""
+import os
+from pathlib import Path
+import pytest
+
+ROOT = Path(__file__).resolve().parent.parent
+SHARED = Path(os.environ.get('GENOMENN_SHARED', ROOT.parent/'shared')).resolve()
+REQUIRE = os.environ.get('GENOMENN_REQUIRE_SHARED', '') not in ('', '0')
+
+def shared_path(*parts) -> Path:
+    "Path inside ../shared/data; skip (or fail when GENOMENN_REQUIRE_SHARED=1) if it is absent."
+    p = SHARED.joinpath('data', *parts)
+    if not p.exists():
+        msg = f'shared data not found: {p} (set GENOMENN_SHARED to the folder holding data/)'
+        if REQUIRE: pytest.fail(msg + ' and GENOMENN_REQUIRE_SHARED=1 requires it')
+        pytest.skip(msg)
+    return p
+
+@pytest.fixture
+def shared_data() -> Path:
+    "The ../shared/data folder."
+    return shared_path()
