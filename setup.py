@@ -1,5 +1,7 @@
 from configparser import ConfigParser
-import setuptools, shlex
+from pathlib import Path
+import setuptools, shlex, shutil
+from setuptools.command.build_py import build_py
 
 # note: all settings are in settings.ini; edit there, not here
 config = ConfigParser(delimiters=['='])
@@ -30,7 +32,18 @@ pkg_data = cfg.get('package_data', None)
 if pkg_data:
     package_data[cfg['lib_name']] = pkg_data.split()
 
+class build_py_with_pipelines(build_py):
+    "Also copy the papermill pipelines (nbs/pipelines/*.ipynb) into the package, as <lib>/pipelines/."
+    def run(self):
+        super().run()
+        if self.editable_mode: return   # an editable install finds them in nbs/pipelines
+        dst = Path(self.build_lib)/cfg['lib_name']/'pipelines'
+        dst.mkdir(parents=True, exist_ok=True)
+        for nb in sorted(Path(cfg.get('nbs_path', 'nbs'), 'pipelines').glob('*.ipynb')):
+            shutil.copyfile(nb, dst/nb.name)
+
 setuptools.setup(
+    cmdclass = {'build_py': build_py_with_pipelines},
     name = cfg['lib_name'],
     license = lic[0],
     classifiers = [

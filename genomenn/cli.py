@@ -8,7 +8,8 @@ import argparse, json, re, sys
 from pathlib import Path
 
 # %% auto 0
-__all__ = ['subcommand', 'build_parser', 'main', 'parse_value', 'parse_assignment', 'read_grid']
+__all__ = ['QUICK_DEMO', 'subcommand', 'build_parser', 'main', 'parse_value', 'parse_assignment', 'read_grid',
+           'pipeline_notebook', 'run_demo']
 
 # %% ../nbs/09_cli.ipynb 6
 _SUBCOMMANDS = []
@@ -149,6 +150,122 @@ def _cmd_batch(args)->int:
         print(f'  {r.status}: {r.output}\n    {r.error}')
     return 0 if (df.status == 'completed').all() else 1
 
-# %% ../nbs/09_cli.ipynb 17
+# %% ../nbs/09_cli.ipynb 18
+@subcommand
+def _add_params_parser(subparsers):
+    p = subparsers.add_parser('params', help='inspect a params file', description='Inspect a Basenji-family params file.')
+    sub = p.add_subparsers(title='commands', dest='params_command', metavar='COMMAND', required=True)
+    s = sub.add_parser('show', help='the expanded layer table and the model summary',
+                       description='Print the expanded layer table of FILE (legacy text or JSON params) and the summary '
+                                   'of the model it builds.',
+                       epilog='example: genomenn params show params.json --no-model')
+    s.add_argument('file', metavar='FILE', help='params file (.txt legacy or .json)')
+    s.add_argument('--targets', type=int, metavar='N', help='number of targets when the file does not say')
+    s.add_argument('--no-model', dest='model', action='store_false', help='only the layer table (no model is built)')
+    s.set_defaults(func=_cmd_params_show)
+
+def _cmd_params_show(args)->int:
+    from genomenn.params import ParamsError, describe_params
+    if not Path(args.file).is_file(): raise FileNotFoundError(f'FILE: {args.file!r} does not exist')
+    if args.targets is not None and args.targets < 1: raise ValueError(f'--targets: expected an integer >= 1, got {args.targets}')
+    try: print(describe_params(args.file))
+    except ParamsError as e: raise ValueError(str(e)) from None
+    if not args.model: return 0
+    from genomenn.model import SeqNN   # TensorFlow: only now
+    try: net = SeqNN(args.file, num_targets=args.targets)
+    except ParamsError as e:
+        if 'block registry' not in str(e): raise ValueError(str(e)) from None   # the file is wrong
+        print(f'\nmodel summary: not available: {e}'); return 0             # genomenn cannot build it yet
+    print(); print(net)
+    net.model.summary(line_length=110)
+    return 0
+
+# %% ../nbs/09_cli.ipynb 22
+QUICK_DEMO = dict(n_seqs=3000, seq_length=512, epochs=25, filters=48, n_explain=16, n_ism=4)
+
+def pipeline_notebook(name:str)->Path:
+    "The path of pipeline notebook `name` (e.g. 'demo'): inside the installed package, else in the source tree's nbs/pipelines."
+    import genomenn
+    here = Path(genomenn.__file__).resolve().parent
+    for d in (here/'pipelines', here.parent/'nbs'/'pipelines'):
+        if (d/f'{name}.ipynb').is_file(): return d/f'{name}.ipynb'
+    raise FileNotFoundError(f"pipeline {name!r}: no {name}.ipynb in {here/'pipelines'} (is genomenn fully installed?)")
+
+def run_demo(out_dir:str|Path='genomenn_demo', # output folder
+             quick:bool=False,          # the smaller, faster settings of `QUICK_DEMO`
+             force:bool=False,          # allow a non-empty `out_dir`
+             parameters:dict|None=None, # more notebook parameters (override the above)
+             progress:bool=True,        # papermill's progress bar
+             kernel:str|None=None,      # kernel name (default: 'python3', run by this Python)
+            )->dict:                    # the demo's summary.json
+    "Run the demo pipeline into `out_dir` with papermill and return its summary."
+    out = Path(out_dir).expanduser().resolve()
+    if out.exists() and not out.is_dir(): raise ValueError(f'out_dir: {str(out)!r} is a file, expected a folder')
+    if out.is_dir() and any(out.iterdir()) and not force:
+        raise ValueError(f'out_dir: {str(out)!r} is not empty (use --force / force=True to write into it anyway)')
+    nb = pipeline_notebook('demo')
+    from genomenn.batch import check_params      # papermill: only now
+    params = {**(QUICK_DEMO if quick else {}), **(parameters or {}), 'out_dir': str(out)}
+    check_params(nb, [params])
+    import papermill as pm
+    out.mkdir(parents=True, exist_ok=True)
+    executed = out/'demo.ipynb'
+    try:
+        pm.execute_notebook(str(nb), str(executed), parameters=params, progress_bar=progress, cwd=str(out),
+                            kernel_name=kernel or 'python3', kernel_manager_class=_here_kernel_manager())
+    except pm.PapermillExecutionError as e:
+        raise RuntimeError(f'the demo failed in cell {e.exec_count} ({e.ename}: {e.evalue}); '
+                           f'the executed notebook is {executed}') from None
+    return json.loads((out/'summary.json').read_text())
+
+def _here_kernel_manager():
+    "A kernel manager whose 'python3' kernel is this Python (a 'python' on the PATH may be another one)."
+    from jupyter_client.manager import AsyncKernelManager
+    class HereKernelManager(AsyncKernelManager):
+        @property
+        def kernel_spec(self):
+            spec = super().kernel_spec
+            if spec is not None and self.kernel_name == 'python3' and Path(spec.argv[0]).name.startswith('python'):
+                spec.argv[0] = sys.executable
+            return spec
+    return HereKernelManager
+
+@subcommand
+def _add_demo_parser(subparsers):
+    p = subparsers.add_parser('demo', help='train, score, explain and plot a model on the embedded data',
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+        description='Run the demo pipeline: train a small model on the embedded planted-motif data, write per-target\n'
+                    'metrics, ensemble gradients, ISM, plots and summary.json to DIR.',
+        epilog='examples:\n  genomenn demo --quick -o demo_quick\n  genomenn demo -o demo -p epochs=20 -p targets=\'["GATA","CTCF"]\'')
+    p.add_argument('-o', '--out-dir', default='genomenn_demo', metavar='DIR', help='output folder (default: genomenn_demo)')
+    p.add_argument('--quick', action='store_true', help='smaller data and model: about a minute on 2 CPU cores')
+    p.add_argument('--force', action='store_true', help='write into DIR even if it is not empty (other files are left alone)')
+    p.add_argument('-p', '--param', action='append', default=[], metavar='KEY=VALUE',
+                   help='set a notebook parameter (n_seqs, seq_length, epochs, filters, targets, rc, shifts, n_explain, n_ism, seed)')
+    p.add_argument('--kernel', metavar='NAME', help='Jupyter kernel (default: python3)')
+    p.add_argument('-q', '--quiet', action='store_true', help='no progress bar')
+    p.set_defaults(func=_cmd_demo)
+
+def _cmd_demo(args)->int:
+    params = {}
+    for text in args.param:
+        key, values = parse_assignment(text)
+        if len(values) != 1: raise ValueError(f'-p {text!r}: expected one value (quote lists as JSON: [-1,0,1])')
+        if key == 'out_dir': raise ValueError('-p out_dir: use -o/--out-dir')
+        params[key] = values[0]
+    try: s = run_demo(args.out_dir, quick=args.quick, force=args.force, parameters=params, progress=not args.quiet,
+                      kernel=args.kernel)
+    except RuntimeError as e:
+        print(f'genomenn demo: {e}', file=sys.stderr); return 1
+    out = Path(args.out_dir).expanduser().resolve()
+    print(f"demo finished in {sum(s['timings_s'].values()):.0f} s of work; outputs in {out}")
+    for k, v in s['metrics'].items():
+        auc = s['motif_auroc'].get(k)
+        print(f"  {k:14s} held-out Pearson R {v['pearsonr']:.3f}  R2 {v['r2']:.3f}"
+              + (f"  motif AUROC {auc:.3f}" if auc is not None else ''))
+    for f in s['files']: print(f'  {out/f}')
+    return 0
+
+# %% ../nbs/09_cli.ipynb 25
 #| eval: false
 if __name__ == '__main__': sys.exit(main())
