@@ -145,3 +145,15 @@ def test_params_show(tmp_path):
     assert r.returncode == 2 and str(bad) in r.stderr
     r = cli('params')
     assert r.returncode == 2 and 'required: COMMAND' in r.stderr.replace('the following arguments are required', 'required')
+
+
+def test_readme_commands_parse():
+    "Every `genomenn ...` command shown in the README is accepted by the command line's parser."
+    import re, shlex
+    from genomenn.cli import build_parser
+    blocks = re.findall(r'```sh\n(.*?)```', (ROOT/'README.md').read_text(), re.S)
+    cmds = [l.strip() for b in blocks for l in b.splitlines() if l.strip().startswith('genomenn ')]
+    assert {c.split()[1] for c in cmds} >= {'demo', 'params', 'batch'}, cmds
+    for c in cmds:
+        args = build_parser().parse_args(shlex.split(c)[1:])
+        assert callable(args.func), c
