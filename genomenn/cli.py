@@ -4,7 +4,7 @@
 
 # %% ../nbs/09_cli.ipynb 3
 from __future__ import annotations
-import argparse, json, re, sys
+import argparse, json, os, re, sys
 from pathlib import Path
 
 # %% auto 0
@@ -212,14 +212,15 @@ def run_demo(out_dir:str|Path='genomenn_demo', # output folder
     executed = out/'demo.ipynb'
     try:
         pm.execute_notebook(str(nb), str(executed), parameters=params, progress_bar=progress, cwd=str(out),
-                            kernel_name=kernel or 'python3', kernel_manager_class=_here_kernel_manager())
+                            kernel_name=kernel or 'python3', kernel_manager_class=_here_kernel_manager(out/'kernel.log'))
     except pm.PapermillExecutionError as e:
         raise RuntimeError(f'the demo failed in cell {e.exec_count} ({e.ename}: {e.evalue}); '
-                           f'the executed notebook is {executed}') from None
+                           f"the executed notebook is {executed}, the kernel's log {out/'kernel.log'}") from None
     return json.loads((out/'summary.json').read_text())
 
-def _here_kernel_manager():
-    "A kernel manager whose 'python3' kernel is this Python (a 'python' on the PATH may be another one)."
+def _here_kernel_manager(log:Path|None=None):
+    "A kernel manager whose 'python3' kernel is this Python (a 'python' on the PATH may be another one); its own"
+    "stderr (TensorFlow's start-up lines, kernel warnings) goes to `log` when given."
     from jupyter_client.manager import AsyncKernelManager
     class HereKernelManager(AsyncKernelManager):
         @property
@@ -228,6 +229,12 @@ def _here_kernel_manager():
             if spec is not None and self.kernel_name == 'python3' and Path(spec.argv[0]).name.startswith('python'):
                 spec.argv[0] = sys.executable
             return spec
+        async def start_kernel(self, **kw):
+            kw['env'] = {**(kw.get('env') or os.environ), 'TF_CPP_MIN_LOG_LEVEL': os.environ.get('TF_CPP_MIN_LOG_LEVEL', '2')}
+            if log is None: return await super().start_kernel(**kw)
+            with open(log, 'ab') as f:
+                kw['stderr'] = f
+                await super().start_kernel(**kw)
     return HereKernelManager
 
 @subcommand

@@ -74,6 +74,7 @@ def test_demo_quick_end_to_end(installed, tmp_path):
             assert im.format == 'PNG' and im.size == size, (f, im.size)
             assert np.asarray(im.convert('L')).std() > 5      # not a blank canvas
     assert (out/'demo.ipynb').is_file() and (out/'train'/'model_best.weights.h5').is_file()
+    assert 'I0000' not in r.stderr and (out/'kernel.log').is_file()   # the kernel's start-up lines go to its log
 
     # the figures are reproducible from the files the demo wrote: params.json + best weights on the same test split
     from scipy.stats import pearsonr
@@ -120,6 +121,7 @@ def test_demo_failure_names_the_executed_notebook(tmp_path):
     assert r.returncode == 1, r.stderr[-2000:]
     assert 'the demo failed in cell' in r.stderr and "targets: expected 'all' or names among" in r.stderr
     assert f"the executed notebook is {tmp_path/'d'/'demo.ipynb'}" in r.stderr and (tmp_path/'d'/'demo.ipynb').is_file()
+    assert (tmp_path/'d'/'kernel.log').is_file()
 
 
 def test_params_show(tmp_path):
