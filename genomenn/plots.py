@@ -18,7 +18,7 @@ from matplotlib.backend_bases import FigureCanvasBase
 import seaborn as sns, logomaker
 from scipy import stats
 
-# %% ../nbs/05_plots.ipynb 6
+# %% ../nbs/05_plots.ipynb 8
 class PlotWarning(UserWarning):
     "Something was dropped or simplified while plotting (NaN pairs, large-input switch, no CI band)."
 
@@ -61,7 +61,7 @@ def _atomic_write(out:Path, write)->Path:
         raise
     return out
 
-# %% ../nbs/05_plots.ipynb 7
+# %% ../nbs/05_plots.ipynb 9
 def save_figure(fig:mpl.figure.Figure, # the figure to save (`grid.figure` for a JointGrid)
                 out:str|Path,          # file name; its suffix (.png, .pdf, .svg, ...) picks the format
                 dpi:float|None=None,   # resolution for raster formats and rasterised artists
@@ -72,7 +72,7 @@ def save_figure(fig:mpl.figure.Figure, # the figure to save (`grid.figure` for a
     fmt = out.suffix.lower().lstrip('.')
     return _atomic_write(out, lambda f: fig.savefig(f, format=fmt, dpi=dpi, **kwargs))
 
-# %% ../nbs/05_plots.ipynb 10
+# %% ../nbs/05_plots.ipynb 12
 class Pairs(NamedTuple):
     "The (x, y) pairs a scatter plot draws, with what was removed on the way."
     x: np.ndarray            # plotted x values (n,)
@@ -136,7 +136,7 @@ def clean_pairs(x:np.ndarray,               # values on the x axis, any shape
     return Pairs(x[idx], y[idx], None if colors is None else colors[idx], idx,
                  n, n - n_finite, n_finite - n_kept, n_kept - idx.size)
 
-# %% ../nbs/05_plots.ipynb 14
+# %% ../nbs/05_plots.ipynb 16
 def scatter_lims(v1:np.ndarray,            # values on one axis (NaN/inf ignored)
                  v2:np.ndarray|None=None,  # values on the other axis, for one shared (square) range
                  buffer:float=0.05,        # margin as a fraction of the value range on each side
@@ -158,7 +158,7 @@ def scatter_lims(v1:np.ndarray,            # values on one axis (NaN/inf ignored
     buf = buffer * span
     return (vmin - (buf/2 if vmin == 0 else buf), vmax + buf)
 
-# %% ../nbs/05_plots.ipynb 17
+# %% ../nbs/05_plots.ipynb 19
 _COR = {'pearsonr': ('PearsonR', stats.pearsonr), 'pearson': ('PearsonR', stats.pearsonr),
         'spearmanr': ('SpearmanR', stats.spearmanr), 'spearman': ('SpearmanR', stats.spearmanr),
         'kendalltau': ('KendallTau', stats.kendalltau), 'kendall': ('KendallTau', stats.kendalltau)}
@@ -198,7 +198,7 @@ def cor_text(x, y, cor='pearsonr', print_sig=False)->str|None:
         else: s += f'\np < {np.finfo(np.float64).tiny:.0e}'      # underflowed to 0
     return s
 
-# %% ../nbs/05_plots.ipynb 19
+# %% ../nbs/05_plots.ipynb 21
 def _draw_points(ax, p:Pairs, *, big:bool, large:str, lims, alpha, point_size, color, cmap, hex_gridsize=60):
     "Scatter the pairs (rasterised when big) or, for big inputs with large='hex' and no colours, a hexbin of counts."
     if big and large == 'hex' and p.colors is None:
@@ -258,7 +258,7 @@ def _check_common(kind, cor, large, max_points, out, table, figsize):
     if np.shape(figsize) != (2,): raise ValueError(f"figsize: expected (width, height), got {figsize!r}")
     return cor, out
 
-# %% ../nbs/05_plots.ipynb 21
+# %% ../nbs/05_plots.ipynb 23
 def jointplot(x:np.ndarray,                 # values on the x axis (e.g. measured), any shape
               y:np.ndarray,                 # values on the y axis (e.g. predicted), same shape as `x`
               out:str|Path|None=None,       # save here when given (format from the suffix)
@@ -341,7 +341,7 @@ def jointplot(x:np.ndarray,                 # values on the x axis (e.g. measure
         if table: _write_table(out, p)
     return g
 
-# %% ../nbs/05_plots.ipynb 31
+# %% ../nbs/05_plots.ipynb 36
 def regplot(x:np.ndarray,                 # values on the x axis, any shape
             y:np.ndarray,                 # values on the y axis, same shape as `x`
             out:str|Path|None=None,       # save here when given (format from the suffix)
@@ -402,7 +402,7 @@ def regplot(x:np.ndarray,                 # values on the x axis, any shape
         if table: _write_table(out, p)
     return ax
 
-# %% ../nbs/05_plots.ipynb 34
+# %% ../nbs/05_plots.ipynb 41
 BASES = 'ACGT'
 
 def _check_1hot_like(a, name, ref_shape=None)->np.ndarray:
@@ -454,6 +454,7 @@ def attribution_logo(attr:np.ndarray,                # attributions (L, 4), base
                      highlight_alpha:float=0.35,     # opacity of the shading
                      color_scheme:str='classic',     # logomaker colour scheme
                      y_label:str|None=None,          # y label (default from the input kind)
+                     x_label:str='position (bp)',    # x label
                      title:str|None=None,            # axes title
                      figsize:tuple=(10, 2.5),        # figure size in inches when `ax` is None
                      out:str|Path|None=None,         # save here when given (format from the suffix)
@@ -483,13 +484,13 @@ def attribution_logo(attr:np.ndarray,                # attributions (L, 4), base
     ax.axhline(0, color='0.3', lw=0.5)
     logo.style_spines(visible=False); logo.style_spines(spines=['left', 'bottom'], visible=True)
     ax.set_xlim(a - 0.5, b - 0.5)
-    ax.set_ylabel(y_label if y_label is not None else ylab); ax.set_xlabel('position')
+    ax.set_ylabel(y_label if y_label is not None else ylab); ax.set_xlabel(x_label)
     if title is not None: ax.set_title(title)
     if own: ax.figure.tight_layout()
     if out is not None: save_figure(ax.figure, out, dpi=dpi)
     return ax
 
-# %% ../nbs/05_plots.ipynb 39
+# %% ../nbs/05_plots.ipynb 48
 def ism_heatmap(ism:np.ndarray,                  # ISM scores (L, 4): prediction(mutant) - prediction(reference)
                 ax:plt.Axes|None=None,           # draw here; None makes a new figure of `figsize`
                 *,
@@ -501,6 +502,9 @@ def ism_heatmap(ism:np.ndarray,                  # ISM scores (L, 4): prediction
                 cmap='RdBu_r',                   # diverging colour map centred on 0
                 vmax:float|None=None,            # colour limit (symmetric); default max |ism| in the window
                 colorbar:bool=True,              # add a colour bar
+                colorbar_label:str='ISM',        # colour bar label (e.g. the unit of the prediction change)
+                x_label:str='position (bp)',     # x label
+                y_label:str='substituted base',  # y label
                 title:str|None=None,             # axes title
                 figsize:tuple=(10, 2),           # figure size in inches when `ax` is None
                 out:str|Path|None=None,          # save here when given (format from the suffix)
@@ -527,13 +531,13 @@ def ism_heatmap(ism:np.ndarray,                  # ISM scores (L, 4): prediction
     for s, e in _intervals(highlight):
         s, e = max(s, a), min(e, b)
         if s < e: ax.add_patch(mpl.patches.Rectangle((s - 0.5, -0.5), e - s, 4, fill=False, ec=highlight_color, lw=2, gid=f'highlight:{s}:{e}'))
-    ax.set_xlim(a - 0.5, b - 0.5); ax.set_ylim(3.5, -0.5); ax.set_xlabel('position')
-    if colorbar: ax.figure.colorbar(im, ax=ax, label='ISM', fraction=0.03, pad=0.01)
+    ax.set_xlim(a - 0.5, b - 0.5); ax.set_ylim(3.5, -0.5); ax.set_xlabel(x_label); ax.set_ylabel(y_label)
+    if colorbar: ax.figure.colorbar(im, ax=ax, label=colorbar_label, fraction=0.03, pad=0.01)
     if title is not None: ax.set_title(title)
     if out is not None: save_figure(ax.figure, out, dpi=dpi)
     return ax
 
-# %% ../nbs/05_plots.ipynb 43
+# %% ../nbs/05_plots.ipynb 54
 def track_plot(preds:np.ndarray,                  # predictions (P,) or (P, T)
                targets:np.ndarray,                # measured coverage, same shape as `preds`
                ax:plt.Axes|Sequence|None=None,    # draw here (one Axes per selected target); None makes a figure

@@ -15,7 +15,7 @@ from .plots import attribution_logo, jointplot, regplot
 # %% auto 0
 __all__ = ['PLOTS', 'Explorer', 'AttributionExplorer', 'attribution_explorer', 'ScatterExplorer', 'scatter_explorer']
 
-# %% ../nbs/06_widgets.ipynb 6
+# %% ../nbs/06_widgets.ipynb 8
 def _fig_png(fig:Figure, dpi:float)->bytes:
     "`fig` as PNG bytes, drawn with Agg whatever the backend."
     buf = io.BytesIO()
@@ -77,7 +77,7 @@ class Explorer:
         "A notebook shows the explorer as its widget."
         return self.widget._repr_mimebundle_(**kwargs)
 
-# %% ../nbs/06_widgets.ipynb 8
+# %% ../nbs/06_widgets.ipynb 10
 def _check_array(a, name:str, ndim:int, want:str):
     "`a` as an array of `ndim` dims ending in 4 bases (5-dim: (..., 4, E)); an `h5py.Dataset` stays lazy."
     arr = a if type(a).__module__.startswith('h5py') else np.asarray(a)
@@ -130,7 +130,7 @@ def _motif_intervals(motifs, S:int, L:int)->list:
         out.append(ivs)
     return out
 
-# %% ../nbs/06_widgets.ipynb 9
+# %% ../nbs/06_widgets.ipynb 11
 class AttributionExplorer(Explorer):
     "Sequence logo of one target's attributions on one sequence over a window; see `attribution_explorer`."
     def __init__(self, attrs, seqs=None, *, target_names=None, seq_names=None, members=None, member_names=None,
@@ -210,7 +210,7 @@ class AttributionExplorer(Explorer):
         axs[0].set_title(title)
         return fig, title
 
-# %% ../nbs/06_widgets.ipynb 10
+# %% ../nbs/06_widgets.ipynb 12
 def attribution_explorer(attrs,                     # (S, T, L, 4) gradients (or ISM scores), or a `Gradients` with layer 0
                          seqs:np.ndarray|None=None, # (S, L, 4) one-hot sequences: logos of gradient x input
                          *,
@@ -231,7 +231,7 @@ def attribution_explorer(attrs,                     # (S, T, L, 4) gradients (or
                                member_names=member_names, motifs=motifs, ism=ism, window=window, width=width,
                                max_members=max_members, figsize=figsize, dpi=dpi)
 
-# %% ../nbs/06_widgets.ipynb 18
+# %% ../nbs/06_widgets.ipynb 20
 PLOTS = {'jointplot': jointplot, 'regplot': regplot}
 
 class ScatterExplorer(Explorer):
@@ -285,7 +285,7 @@ class ScatterExplorer(Explorer):
             regplot(x, y, ax=fig.add_subplot(), **kw)
         return fig, title
 
-# %% ../nbs/06_widgets.ipynb 19
+# %% ../nbs/06_widgets.ipynb 21
 def scatter_explorer(preds:np.ndarray,            # predictions (S, P, T), or any shape ending in T
                      targets:np.ndarray,          # measured values, same shape as `preds`
                      *,

@@ -372,6 +372,22 @@ def test_ism_heatmap(tmp_path):
         ism_heatmap(ism[:, 0])
 
 
+def test_logo_and_ism_heatmap_labels():
+    rng = np.random.default_rng(3)
+    seq = np.eye(4)[rng.integers(0, 4, 20)]
+    ism = rng.normal(size=(20, 4)); ism[seq > 0] = 0
+    ax = ism_heatmap(ism, seq_1hot=seq)                                  # defaults: units on the axes
+    assert (ax.get_xlabel(), ax.get_ylabel()) == ('position (bp)', 'substituted base')
+    assert ax.figure.axes[-1].get_ylabel() == 'ISM'                      # the colour bar
+    ax = ism_heatmap(ism, colorbar_label='change of predicted coverage (counts)', x_label='chr1 (bp)', y_label='alt')
+    assert (ax.get_xlabel(), ax.get_ylabel()) == ('chr1 (bp)', 'alt')
+    assert ax.figure.axes[-1].get_ylabel() == 'change of predicted coverage (counts)'
+    assert len(ism_heatmap(ism, colorbar=False).figure.axes) == 1
+    assert attribution_logo(ism).get_xlabel() == 'position (bp)'
+    ax = attribution_logo(ism, seq_1hot=seq, ism=True, x_label='chr1 (bp)')
+    assert (ax.get_xlabel(), ax.get_ylabel()) == ('chr1 (bp)', 'ISM importance')
+
+
 # ---------------------------------------------------------------- track plot
 
 def test_track_plot_per_target():
