@@ -13,7 +13,8 @@ import keras
 from keras import layers as kl
 from .params import (ParamsError, HParams, JobParams, read_params, make_hparams, validate_model, head_names)
 from .blocks import (Layers, build_block, check_buildable, activate, legacy_conv, Link, GLOBAL_ARGS)
-from .metrics import CoMoments, PearsonRMetric
+from .metrics import CoMoments
+from .keras_metrics import PearsonRMetric
 from fastcore.basics import patch
 
 # %% auto 0
