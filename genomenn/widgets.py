@@ -10,7 +10,8 @@ import numpy as np
 import matplotlib.pyplot as plt
 from matplotlib.figure import Figure
 import ipywidgets as widgets
-from .plots import attribution_logo, jointplot, regplot
+from .plots import jointplot, regplot
+from .seqplots import attribution_logo
 
 # %% auto 0
 __all__ = ['PLOTS', 'Explorer', 'AttributionExplorer', 'attribution_explorer', 'ScatterExplorer', 'scatter_explorer']
