@@ -42,6 +42,10 @@ def test_pipelines_ship_inside_the_package(installed, tmp_path):
             env_path=installed, cwd=tmp_path)
     mod, nb = r.stdout.split()
     assert Path(mod).is_relative_to(installed) and Path(nb) == installed/'genomenn'/'pipelines'/'demo.ipynb'
+    r = run([installed/'bin'/'genomenn', '--version'], env_path=installed, cwd=tmp_path)   # the console script
+    assert r.returncode == 0 and r.stdout.strip() == f'genomenn {genomenn.__version__}'
+    r = run([installed/'bin'/'genomenn', 'demo', '--help'], env_path=installed, cwd=tmp_path)
+    assert r.returncode == 0 and 'usage: genomenn demo' in r.stdout
 
 
 def test_demo_quick_end_to_end(installed, tmp_path):
