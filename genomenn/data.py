@@ -329,15 +329,8 @@ def bed_seqs(fasta,                 # FASTA path or an open `Genome`
     return BedSeqs(dna, pd.DataFrame(coords, columns=['chrom', 'start', 'end', 'strand', 'name', 'bed_start', 'bed_end']))
 
 # %% ../nbs/01_data.ipynb 27
-_ELSEWHERE = {'tfrecords': ['read_statistics', 'tfrecord_files', 'tfrecord_compression', 'RecordLayout', 'record_layout',
-                            'SeqDataset', 'write_tfrecords'],
-              'synthetic': ['MOTIFS', 'SYNTHETIC_TARGETS', 'Splits', 'SyntheticData', 'synthetic_dataset']}
-_FROM = {n: m for m, ns in _ELSEWHERE.items() for n in ns}
-__all__ = [*globals().get("__all__", []), *_FROM]
-
-def __getattr__(name):
-    if name not in _FROM: raise AttributeError(f"module 'genomenn.data' has no attribute {name!r}")
-    import importlib
-    return getattr(importlib.import_module(f'genomenn.{_FROM[name]}'), name)
-
-def __dir__(): return sorted([*globals(), *_FROM])
+from .utils import reexport
+reexport(globals(), {**{n: 'genomenn.tfrecords' for n in ['read_statistics', 'tfrecord_files', 'tfrecord_compression',
+                                                         'RecordLayout', 'record_layout', 'SeqDataset', 'write_tfrecords']},
+                     **{n: 'genomenn.synthetic' for n in ['MOTIFS', 'SYNTHETIC_TARGETS', 'Splits', 'SyntheticData',
+                                                         'synthetic_dataset']}})

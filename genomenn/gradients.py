@@ -480,11 +480,5 @@ def taylor_ism(grads,          # a `Gradients` (its input layer is used) or inpu
     return G - (G * X[:, None]).sum(-1, keepdims=True)
 
 # %% ../nbs/03_gradients.ipynb 35
-__all__ = [*globals().get("__all__", []), 'ism']
-
-def __getattr__(name):
-    if name != 'ism': raise AttributeError(f"module 'genomenn.gradients' has no attribute {name!r}")
-    from genomenn.ism import ism
-    return ism
-
-def __dir__(): return sorted([*globals(), 'ism'])
+from .utils import reexport
+reexport(globals(), {'ism': 'genomenn.ism'})

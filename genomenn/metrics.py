@@ -405,12 +405,5 @@ def spearmanr(preds:np.ndarray, targets:np.ndarray, weights=None, per_target:boo
     return SpearmanR(per_target, ignore_nan=ignore_nan).update(preds, targets, weights).result()
 
 # %% ../nbs/04_metrics.ipynb 27
-_KERAS = ['R2Metric', 'PearsonRMetric']
-__all__ = [*globals().get("__all__", []), *_KERAS]
-
-def __getattr__(name):
-    if name not in _KERAS: raise AttributeError(f"module 'genomenn.metrics' has no attribute {name!r}")
-    from genomenn import keras_metrics
-    return getattr(keras_metrics, name)
-
-def __dir__(): return sorted([*globals(), *_KERAS])
+from .utils import reexport
+reexport(globals(), {'R2Metric': 'genomenn.keras_metrics', 'PearsonRMetric': 'genomenn.keras_metrics'})

@@ -402,12 +402,5 @@ def regplot(x:np.ndarray,                 # values on the x axis, any shape
     return ax
 
 # %% ../nbs/05_plots.ipynb 41
-_SEQPLOTS = ['BASES', 'ism_importance', 'attribution_logo', 'ism_heatmap', 'track_plot']
-__all__ = [*globals().get("__all__", []), *_SEQPLOTS]
-
-def __getattr__(name):
-    if name not in _SEQPLOTS: raise AttributeError(f"module 'genomenn.plots' has no attribute {name!r}")
-    from genomenn import seqplots
-    return getattr(seqplots, name)
-
-def __dir__(): return sorted([*globals(), *_SEQPLOTS])
+from .utils import reexport
+reexport(globals(), {n: 'genomenn.seqplots' for n in ['BASES', 'ism_importance', 'attribution_logo', 'ism_heatmap', 'track_plot']})
