@@ -163,3 +163,20 @@ def test_readme_commands_parse():
     for c in cmds:
         args = build_parser().parse_args(shlex.split(c)[1:])
         assert callable(args.func), c
+
+
+def test_demo_with_chosen_targets_no_ensemble_and_no_ism(tmp_path):
+    "Settings a user changes with -p: a target subset, no rc, one shift, no ISM (small and short, so not a quality check)."
+    out = tmp_path/'d'
+    r = cli('demo', '-q', '-o', out, '-p', 'n_seqs=600', '-p', 'seq_length=256', '-p', 'epochs=2', '-p', 'filters=16',
+            '-p', 'targets=["CTCF","GC_background"]', '-p', 'rc=false', '-p', 'shifts=[0]', '-p', 'n_ism=0')
+    assert r.returncode == 0, r.stderr[-3000:]
+    m = pd.read_csv(out/'metrics.csv')
+    assert list(m.target) == ['CTCF', 'GC_background'] and np.isfinite(m.pearsonr).all()
+    a = pd.read_csv(out/'attribution.csv')
+    assert list(a.target) == ['CTCF'] and a.ism_gradient_pearsonr.isna().all() and 0 <= a.auroc[0] <= 1
+    s = json.loads((out/'summary.json').read_text())
+    assert s['parameters']['rc'] is False and s['parameters']['shifts'] == [0] and s['parameters']['n_ism'] == 0
+    assert json.loads((out/'params.json').read_text())['model']['head']['units'] == 2
+    r = cli('demo', '-q', '-o', tmp_path/'e', '-p', 'n_explain=0')
+    assert r.returncode == 1 and 'n_explain: expected a positive integer, got 0' in r.stderr
