@@ -4,7 +4,7 @@
 
 # %% ../nbs/08_batch.ipynb 3
 from __future__ import annotations
-import difflib, itertools, json, hashlib, os, random, re, signal, threading, time, warnings
+import difflib, itertools, json, hashlib, os, random, re, signal, sys, threading, time, warnings
 import concurrent.futures as cf
 from datetime import datetime
 from pathlib import Path
@@ -16,7 +16,8 @@ from tqdm.auto import tqdm
 from .utils import atomic_write, safe_filename, kill_group
 
 # %% auto 0
-__all__ = ['MANIFEST', 'expand_params', 'run_name', 'notebook_parameters', 'check_params', 'read_manifest', 'run_notebooks']
+__all__ = ['MANIFEST', 'expand_params', 'run_name', 'notebook_parameters', 'check_params', 'read_manifest', 'PythonKernelManager',
+           'run_notebooks']
 
 # %% ../nbs/08_batch.ipynb 6
 def _plain(v, where):
@@ -168,7 +169,16 @@ def _kill_kernel(km, sig):
     if proc is None or proc.poll() is not None: return
     kill_group(getattr(prov, 'pgid', None) or proc.pid, sig)
 
-class _BatchKernelManager(AsyncKernelManager):
+class PythonKernelManager(AsyncKernelManager):
+    "A kernel manager whose 'python3' kernel runs this Python (the 'python' on the PATH may be another one)."
+    @property
+    def kernel_spec(self):
+        spec = super().kernel_spec
+        if spec is not None and self.kernel_name == 'python3' and Path(spec.argv[0]).name.startswith('python'):
+            spec.argv[0] = sys.executable
+        return spec
+
+class _BatchKernelManager(PythonKernelManager):
     "Starts the kernel with extra environment variables and registers it with its batch."
     extra_env, batch, quiet = {}, None, True
     async def start_kernel(self, **kw):

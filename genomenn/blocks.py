@@ -15,7 +15,7 @@ __all__ = ['LINKS', 'ACTIVATIONS', 'BLOCKS', 'KERAS_BLOCKS', 'REGISTRY', 'GLOBAL
            'WheezeExcite', 'Link', 'Layers', 'activate', 'normalize', 'conv', 'pool', 'conv_block', 'conv_dna',
            'conv_nac', 'tower_filters', 'conv_tower', 'conv_tower_nac', 'res_tower', 'dilation_rates',
            'dilated_residual', 'dilated_residual_nac', 'dilated_dense', 'dense_block', 'dense_nac', 'final', 'dense',
-           'wheeze_excite', 'legacy_conv', 'block_args', 'check_buildable', 'build_block']
+           'wheeze_excite', 'legacy_conv', 'block_args', 'UnbuildableError', 'check_buildable', 'build_block']
 
 # %% ../nbs/02a_blocks.ipynb 6
 @keras.saving.register_keras_serializable(package='genomenn')
@@ -419,20 +419,23 @@ def _blocks_of(model:dict):
 
 MODEL_KEYS_UNSUPPORTED = ('adapter',)
 
+class UnbuildableError(ParamsError):
+    "Valid params naming blocks or options that genomenn cannot build yet (the params can still be read and shown)."
+
 def check_buildable(model:dict,   # a JSON `model` section
                     path=None,    # the file it came from, for messages
                    ):
-    "Raise `ParamsError` naming every block (and model-level option) of `model` that the registry cannot build."
+    "Raise `UnbuildableError` naming every block (and model-level option) of `model` that the registry cannot build."
     bad = {}
     for where, b in _blocks_of(model):
         name = b.get('name') if isinstance(b, dict) else None
         if name not in REGISTRY: bad.setdefault(str(name), []).append(where)
     if bad:
         what = '; '.join(f"{n!r} ({', '.join(w)})" for n, w in bad.items())
-        raise ParamsError(f"cannot build block(s) {what}: not in genomenn's block registry yet "
+        raise UnbuildableError(f"cannot build block(s) {what}: not in genomenn's block registry yet "
                           f"(buildable: {', '.join(sorted(REGISTRY))})", path, 'model')
     for k in MODEL_KEYS_UNSUPPORTED:
-        if model.get(k): raise ParamsError(f"{k} {model[k]!r}: adapters are not supported yet", path, f'model.{k}')
+        if model.get(k): raise UnbuildableError(f"{k} {model[k]!r}: adapters are not supported yet", path, f'model.{k}')
 
 # %% ../nbs/02a_blocks.ipynb 35
 def build_block(inputs,                # symbolic tensor (B, L, C)

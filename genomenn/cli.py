@@ -8,8 +8,8 @@ import argparse, json, os, re, sys
 from pathlib import Path
 
 # %% auto 0
-__all__ = ['QUICK_DEMO', 'subcommand', 'build_parser', 'main', 'parse_value', 'parse_assignment', 'read_grid',
-           'pipeline_notebook', 'run_demo']
+__all__ = ['QUICK_DEMO', 'subcommand', 'build_parser', 'main', 'parse_value', 'parse_assignment', 'parse_assignments',
+           'read_grid', 'pipeline_notebook', 'run_demo']
 
 # %% ../nbs/09_cli.ipynb 6
 _SUBCOMMANDS = []
@@ -77,6 +77,18 @@ def parse_assignment(text:str)->tuple[str, list]:
     if not sep or not key.isidentifier(): raise ValueError(f'-p {text!r}: expected KEY=VALUE[,VALUE...] with KEY a Python name')
     return key, [parse_value(v) for v in _split_values(values)]
 
+def parse_assignments(texts:list[str],     # the `-p` arguments
+                      single:bool=False,   # each key takes one value: {key: value} instead of {key: [values]}
+                     )->dict:
+    "The `-p KEY=V1,V2` arguments as a dict; a key given twice, or several values where one is wanted, is an error."
+    out = {}
+    for text in texts:
+        key, values = parse_assignment(text)
+        if key in out: raise ValueError(f'-p {key}: given twice')
+        if single and len(values) != 1: raise ValueError(f'-p {text!r}: expected one value (quote lists as JSON: [-1,0,1])')
+        out[key] = values[0] if single else values
+    return out
+
 # %% ../nbs/09_cli.ipynb 10
 def read_grid(path:str|Path)->dict|list:
     "A grid (dict of lists) or list of parameter dicts from a JSON or YAML file."
@@ -118,13 +130,7 @@ def _add_batch_parser(subparsers):
     p.set_defaults(func=_cmd_batch)
 
 def _cmd_batch(args)->int:
-    if args.grid: params = read_grid(args.grid)
-    else:
-        params = {}
-        for text in args.param:
-            key, values = parse_assignment(text)
-            if key in params: raise ValueError(f'-p {key}: given twice')
-            params[key] = values
+    params = read_grid(args.grid) if args.grid else parse_assignments(args.param)
     gpus = None
     if args.gpus:
         gpus = [s.strip() for s in args.gpus.split(';' if ';' in args.gpus else ',') if s.strip()]
@@ -166,6 +172,7 @@ def _add_params_parser(subparsers):
 
 def _cmd_params_show(args)->int:
     from genomenn.params import ParamsError, describe_params
+    from genomenn.blocks import UnbuildableError
     if not Path(args.file).is_file(): raise FileNotFoundError(f'FILE: {args.file!r} does not exist')
     if args.targets is not None and args.targets < 1: raise ValueError(f'--targets: expected an integer >= 1, got {args.targets}')
     try: print(describe_params(args.file))
@@ -173,9 +180,9 @@ def _cmd_params_show(args)->int:
     if not args.model: return 0
     from genomenn.model import SeqNN   # TensorFlow: only now
     try: net = SeqNN(args.file, num_targets=args.targets)
-    except ParamsError as e:
-        if 'block registry' not in str(e): raise ValueError(str(e)) from None   # the file is wrong
-        print(f'\nmodel summary: not available: {e}'); return 0             # genomenn cannot build it yet
+    except UnbuildableError as e:                 # valid, but genomenn cannot build it yet
+        print(f'\nmodel summary: not available: {e}'); return 0
+    except ParamsError as e: raise ValueError(str(e)) from None
     print(); print(net)
     net.model.summary(line_length=110)
     return 0
@@ -212,30 +219,22 @@ def run_demo(out_dir:str|Path='genomenn_demo', # output folder
     executed = out/'demo.ipynb'
     try:
         pm.execute_notebook(str(nb), str(executed), parameters=params, progress_bar=progress, cwd=str(out),
-                            kernel_name=kernel or 'python3', kernel_manager_class=_here_kernel_manager(out/'kernel.log'))
+                            kernel_name=kernel or 'python3', kernel_manager_class=_demo_kernel_manager(out/'kernel.log'))
     except pm.PapermillExecutionError as e:
         raise RuntimeError(f'the demo failed in cell {e.exec_count} ({e.ename}: {e.evalue}); '
                            f"the executed notebook is {executed}, the kernel's log {out/'kernel.log'}") from None
     return json.loads((out/'summary.json').read_text())
 
-def _here_kernel_manager(log:Path|None=None):
-    "A kernel manager whose 'python3' kernel is this Python (a 'python' on the PATH may be another one); its own"
-    "stderr (TensorFlow's start-up lines, kernel warnings) goes to `log` when given."
-    from jupyter_client.manager import AsyncKernelManager
-    class HereKernelManager(AsyncKernelManager):
-        @property
-        def kernel_spec(self):
-            spec = super().kernel_spec
-            if spec is not None and self.kernel_name == 'python3' and Path(spec.argv[0]).name.startswith('python'):
-                spec.argv[0] = sys.executable
-            return spec
+def _demo_kernel_manager(log:Path):
+    "A `PythonKernelManager` whose kernel writes its own stderr (TensorFlow's start-up lines, warnings) to `log`."
+    from genomenn.batch import PythonKernelManager
+    class DemoKernelManager(PythonKernelManager):
         async def start_kernel(self, **kw):
             kw['env'] = {**(kw.get('env') or os.environ), 'TF_CPP_MIN_LOG_LEVEL': os.environ.get('TF_CPP_MIN_LOG_LEVEL', '2')}
-            if log is None: return await super().start_kernel(**kw)
             with open(log, 'ab') as f:
                 kw['stderr'] = f
                 await super().start_kernel(**kw)
-    return HereKernelManager
+    return DemoKernelManager
 
 @subcommand
 def _add_demo_parser(subparsers):
@@ -254,12 +253,8 @@ def _add_demo_parser(subparsers):
     p.set_defaults(func=_cmd_demo)
 
 def _cmd_demo(args)->int:
-    params = {}
-    for text in args.param:
-        key, values = parse_assignment(text)
-        if len(values) != 1: raise ValueError(f'-p {text!r}: expected one value (quote lists as JSON: [-1,0,1])')
-        if key == 'out_dir': raise ValueError('-p out_dir: use -o/--out-dir')
-        params[key] = values[0]
+    params = parse_assignments(args.param, single=True)
+    if 'out_dir' in params: raise ValueError('-p out_dir: use -o/--out-dir')
     try: s = run_demo(args.out_dir, quick=args.quick, force=args.force, parameters=params, progress=not args.quiet,
                       kernel=args.kernel)
     except RuntimeError as e:

@@ -1,5 +1,5 @@
 """Shared fixtures: the real files in ../shared/data (skipped when absent, required in CI)."""
-import os
+import os, subprocess
 from pathlib import Path
 import pytest
 
@@ -20,3 +20,9 @@ def shared_path(*parts) -> Path:
 def shared_data() -> Path:
     "The ../shared/data folder."
     return shared_path()
+
+def run(args, pythonpath=ROOT, cwd=None, timeout=600) -> subprocess.CompletedProcess:
+    "Run a command as a user would, with `pythonpath` (default: this checkout) first on PYTHONPATH."
+    env = {**os.environ, 'TF_CPP_MIN_LOG_LEVEL': '2',
+           'PYTHONPATH': os.pathsep.join([str(pythonpath), os.environ.get('PYTHONPATH', '')])}
+    return subprocess.run([str(a) for a in args], capture_output=True, text=True, env=env, cwd=cwd, timeout=timeout)

@@ -1,10 +1,11 @@
 """The genomenn command line: --version, --help, value parsing and `genomenn batch` end to end."""
-import json, os, subprocess, sys
+import json, sys
 from pathlib import Path
 import pandas as pd
 import pytest
 import genomenn
 from genomenn.cli import main, parse_value, parse_assignment, read_grid, build_parser
+from conftest import run
 
 ROOT = Path(genomenn.__file__).resolve().parent.parent
 EXAMPLE = ROOT/'nbs'/'pipelines'/'example.ipynb'
@@ -12,9 +13,7 @@ EXAMPLE = ROOT/'nbs'/'pipelines'/'example.ipynb'
 
 def cli(*args, cwd=None):
     "Run `python -m genomenn.cli ARGS` as a user would; return the finished process."
-    env = {**os.environ, 'PYTHONPATH': os.pathsep.join([str(ROOT), os.environ.get('PYTHONPATH', '')])}
-    return subprocess.run([sys.executable, '-m', 'genomenn.cli', *map(str, args)], capture_output=True, text=True,
-                          env=env, cwd=cwd, timeout=120)
+    return run([sys.executable, '-m', 'genomenn.cli', *args], cwd=cwd, timeout=120)
 
 
 def test_version_and_help():

@@ -1,20 +1,14 @@
 """`genomenn demo` end to end from a plain (non-editable) install, `genomenn params show`, and the demo's refusals."""
-import json, os, shutil, subprocess, sys
+import json, shutil, sys
 from pathlib import Path
 import numpy as np, pandas as pd
 import pytest
 import genomenn
+from conftest import run
 
 ROOT = Path(genomenn.__file__).resolve().parent.parent
 # held-out bars of the quick demo (measured: Pearson R 0.82-0.95 on the motif targets, AUROC 0.89-1.00)
 MIN_PEARSON_MOTIF, MIN_AUROC = 0.6, 0.8
-
-
-def run(args, env_path=None, cwd=None, timeout=600):
-    "Run a command with `env_path` first on PYTHONPATH; return the finished process."
-    env = {**os.environ, 'TF_CPP_MIN_LOG_LEVEL': '2'}
-    if env_path: env['PYTHONPATH'] = os.pathsep.join([str(env_path), os.environ.get('PYTHONPATH', '')])
-    return subprocess.run([str(a) for a in args], capture_output=True, text=True, env=env, cwd=cwd, timeout=timeout)
 
 
 @pytest.fixture(scope='module')
@@ -39,12 +33,12 @@ def test_pipelines_ship_inside_the_package(installed, tmp_path):
     assert shipped == sorted(p.name for p in (ROOT/'nbs'/'pipelines').glob('*.ipynb')) and 'demo.ipynb' in shipped
     assert (installed/'genomenn'/'pipelines'/'demo.ipynb').read_bytes() == (ROOT/'nbs'/'pipelines'/'demo.ipynb').read_bytes()
     r = run([sys.executable, '-c', 'import genomenn.cli as c; print(c.__file__); print(c.pipeline_notebook("demo"))'],
-            env_path=installed, cwd=tmp_path)
+            pythonpath=installed, cwd=tmp_path)
     mod, nb = r.stdout.split()
     assert Path(mod).is_relative_to(installed) and Path(nb) == installed/'genomenn'/'pipelines'/'demo.ipynb'
-    r = run([installed/'bin'/'genomenn', '--version'], env_path=installed, cwd=tmp_path)   # the console script
+    r = run([installed/'bin'/'genomenn', '--version'], pythonpath=installed, cwd=tmp_path)   # the console script
     assert r.returncode == 0 and r.stdout.strip() == f'genomenn {genomenn.__version__}'
-    r = run([installed/'bin'/'genomenn', 'demo', '--help'], env_path=installed, cwd=tmp_path)
+    r = run([installed/'bin'/'genomenn', 'demo', '--help'], pythonpath=installed, cwd=tmp_path)
     assert r.returncode == 0 and 'usage: genomenn demo' in r.stdout
 
 
@@ -52,7 +46,7 @@ def test_demo_quick_end_to_end(installed, tmp_path):
     out = tmp_path/'demo'; out.mkdir()
     (out/'mine.txt').write_text('my notes')                       # a file of the user's: --force must leave it alone
     r = run([sys.executable, '-m', 'genomenn.cli', 'demo', '--quick', '-o', out, '--force', '-q'],
-            env_path=installed, cwd=tmp_path)
+            pythonpath=installed, cwd=tmp_path)
     assert r.returncode == 0, r.stderr[-3000:]
     assert (out/'mine.txt').read_text() == 'my notes'
     assert f'outputs in {out}' in r.stdout and str(out/'metrics.csv') in r.stdout
@@ -93,13 +87,13 @@ def test_demo_quick_end_to_end(installed, tmp_path):
 
     # run again without --force: refused, nothing touched
     before = {f: f.stat().st_mtime_ns for f in out.iterdir()}
-    r = run([sys.executable, '-m', 'genomenn.cli', 'demo', '--quick', '-o', out], env_path=installed, cwd=tmp_path)
+    r = run([sys.executable, '-m', 'genomenn.cli', 'demo', '--quick', '-o', out], pythonpath=installed, cwd=tmp_path)
     assert r.returncode == 2 and 'is not empty (use --force' in r.stderr
     assert {f: f.stat().st_mtime_ns for f in out.iterdir()} == before
 
 
 def cli(*args, cwd=None):
-    return run([sys.executable, '-m', 'genomenn.cli', *args], env_path=ROOT, cwd=cwd, timeout=300)
+    return run([sys.executable, '-m', 'genomenn.cli', *args], cwd=cwd, timeout=300)
 
 
 def test_demo_bad_options(tmp_path):
