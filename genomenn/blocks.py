@@ -11,17 +11,27 @@ from keras import layers as kl, ops
 from .params import ParamsError, BLOCK_VOCABULARY, ConvParams
 
 # %% auto 0
-__all__ = ['LINKS', 'ACTIVATIONS', 'BLOCKS', 'KERAS_BLOCKS', 'REGISTRY', 'GLOBAL_ARGS', 'MODEL_KEYS_UNSUPPORTED', 'GELU', 'Scale',
+__all__ = ['LINKS', 'ACTIVATIONS', 'BLOCKS', 'KERAS_BLOCKS', 'GLOBAL_ARGS', 'MODEL_KEYS_UNSUPPORTED', 'GELU', 'Scale',
            'WheezeExcite', 'Link', 'Layers', 'activate', 'normalize', 'conv', 'pool', 'conv_block', 'conv_dna',
            'conv_nac', 'tower_filters', 'conv_tower', 'conv_tower_nac', 'res_tower', 'dilation_rates',
            'dilated_residual', 'dilated_residual_nac', 'dilated_dense', 'dense_block', 'dense_nac', 'final', 'dense',
-           'wheeze_excite', 'legacy_conv', 'block_args', 'UnbuildableError', 'check_buildable', 'build_block']
+           'wheeze_excite', 'legacy_conv', 'register_block', 'block_names', 'block_args', 'UnbuildableError',
+           'check_buildable', 'build_block']
 
 # %% ../nbs/02a_blocks.ipynb 6
 @keras.saving.register_keras_serializable(package='genomenn')
 class GELU(kl.Layer):
-    "Basenji's GELU: the sigmoid approximation `x * sigmoid(1.702 x)` (Hendrycks & Gimpel 2016)."
-    def call(self, x): return x * ops.sigmoid(1.702 * x)
+    "GELU (Hendrycks & Gimpel 2016) as Basenji-family models compute it: the tanh approximation, or the older sigmoid one."
+    FORMS = ('tanh', 'sigmoid', 'erf')
+    def __init__(self, approximate:str='tanh', **kw):  # 'tanh': basenji since 2022, baskerville; 'sigmoid': x*sigmoid(1.702x), older basenji
+        super().__init__(**kw)
+        if approximate not in self.FORMS:
+            raise ParamsError(f"gelu: expected one of {list(self.FORMS)}, got {approximate!r}", key='gelu')
+        self.approximate = approximate
+    def call(self, x):
+        if self.approximate == 'sigmoid': return x * ops.sigmoid(1.702 * x)
+        return ops.gelu(x, approximate=self.approximate == 'tanh')
+    def get_config(self): return {**super().get_config(), 'approximate': self.approximate}
 
 @keras.saving.register_keras_serializable(package='genomenn')
 class Scale(kl.Layer):
@@ -85,8 +95,9 @@ class Layers:
     def __init__(self,
                  prefix:str|None=None,  # layer names `{prefix}{kind}{i}`; None: Keras' automatic names
                  dtype=None,            # dtype of every layer (None: Keras' default policy)
+                 gelu:str='tanh',       # the GELU form of `activate` ('tanh', or 'sigmoid' for older basenji checkpoints)
                 ):
-        self.prefix, self.dtype, self._n = prefix, dtype, {}
+        self.prefix, self.dtype, self.gelu, self._n = prefix, dtype, gelu, {}
         self.pool, self.crop_left, self.flat = 1, 0, False  # input positions per output position; cropped; no position axis
 
     def __call__(self, cls, *args, **kw):
@@ -102,10 +113,10 @@ class Layers:
 ACTIVATIONS = ('relu', 'gelu', 'sigmoid', 'tanh', 'softplus', 'exp', 'elu', 'selu', 'swish', 'linear')
 
 def activate(x, activation:str|None, lb:Layers|None=None):
-    "Basenji's `activate`: `None`/`'linear'` leave `x` unchanged; `'gelu'` is the sigmoid approximation."
+    "Basenji's `activate`: `None`/`'linear'` leave `x` unchanged; `'gelu'` takes the builder's GELU form (tanh by default)."
     lb = lb or Layers()
     if activation in (None, 'linear'): return x
-    if activation == 'gelu': return lb(GELU)(x)
+    if activation == 'gelu': return lb(GELU, lb.gelu)(x)
     if activation == 'relu': return lb(kl.ReLU)(x)
     if activation in ACTIVATIONS: return lb(kl.Activation, activation)(x)
     raise ParamsError(f"unknown activation {activation!r}; expected one of {list(ACTIVATIONS)}", key='activation')
@@ -394,10 +405,23 @@ def _connect(inputs, x, cp, layer_reprs, lb):
 BLOCKS = {f.__name__: f for f in (conv_block, conv_dna, conv_nac, conv_tower, conv_tower_nac, res_tower, dilated_residual,
                                   dilated_residual_nac, dilated_dense, dense_block, dense_nac, dense, final, wheeze_excite)}
 KERAS_BLOCKS = {'Cropping1D': kl.Cropping1D}  # Keras layers by class name, as Basenji's `keras_func`
-REGISTRY = frozenset(BLOCKS) | frozenset(KERAS_BLOCKS)
 GLOBAL_ARGS = ('activation', 'batch_norm', 'bn_momentum', 'norm_type', 'l2_scale', 'l1_scale', 'padding', 'kernel_initializer')
 _INNER = {conv_tower: conv_block, conv_tower_nac: conv_nac, res_tower: conv_nac, dilated_residual: conv_block,
           dilated_residual_nac: conv_nac, dilated_dense: conv_block}
+
+def register_block(f=None, *,
+                   inner=None,  # the block this one repeats: its arguments are accepted too (as a tower's)
+                  ):
+    "Add the block function `f` to the registry under its own name (usable as a decorator, with or without `inner=`)."
+    def add(f):
+        BLOCKS[f.__name__] = f
+        if inner is not None: _INNER[f] = inner
+        return f
+    return add if f is None else add(f)
+
+def block_names()->frozenset:
+    "Every block name `build_block` can build: the registered functions and the Keras layers named by class."
+    return frozenset(BLOCKS) | frozenset(KERAS_BLOCKS)
 
 def block_args(name:str)->set:
     "The keyword arguments the block `name` accepts (a tower's include those of the block it repeats)."
@@ -429,11 +453,11 @@ def check_buildable(model:dict,   # a JSON `model` section
     bad = {}
     for where, b in _blocks_of(model):
         name = b.get('name') if isinstance(b, dict) else None
-        if name not in REGISTRY: bad.setdefault(str(name), []).append(where)
+        if name not in block_names(): bad.setdefault(str(name), []).append(where)
     if bad:
         what = '; '.join(f"{n!r} ({', '.join(w)})" for n, w in bad.items())
         raise UnbuildableError(f"cannot build block(s) {what}: not in genomenn's block registry yet "
-                          f"(buildable: {', '.join(sorted(REGISTRY))})", path, 'model')
+                          f"(buildable: {', '.join(sorted(block_names()))})", path, 'model')
     for k in MODEL_KEYS_UNSUPPORTED:
         if model.get(k): raise UnbuildableError(f"{k} {model[k]!r}: adapters are not supported yet", path, f'model.{k}')
 
@@ -451,8 +475,8 @@ def build_block(inputs,                # symbolic tensor (B, L, C)
     if not isinstance(block, dict) or 'name' not in block:
         raise ParamsError(f"a block must be an object with a 'name', got {block!r}", path, where)
     name = block['name']
-    if name not in REGISTRY:
-        hint = difflib.get_close_matches(str(name), sorted(REGISTRY), 1)
+    if name not in block_names():
+        hint = difflib.get_close_matches(str(name), sorted(block_names()), 1)
         raise ParamsError(f"block {name!r} is not in genomenn's block registry" + (f" (did you mean {hint[0]!r}?)" if hint else ''),
                           path, where)
     accepted = block_args(name)

@@ -13,6 +13,7 @@ import keras
 from keras import layers as kl
 from .params import (ParamsError, HParams, JobParams, read_params, make_hparams, validate_model, head_names)
 from .blocks import (Layers, build_block, check_buildable, activate, legacy_conv, Link, GLOBAL_ARGS)
+import genomenn.attention, genomenn.unet, genomenn.blocks_2d  # their blocks join the registry
 from .metrics import CoMoments
 from .keras_metrics import PearsonRMetric
 from fastcore.basics import patch
@@ -50,13 +51,14 @@ class SeqNN:
                  *,
                  num_targets:int|None=None,   # legacy params without `num_targets` need it
                  dtype:str='float32',         # dtype of every layer ('float64' for finite-difference checks)
+                 gelu:str='tanh',             # GELU form: 'tanh' (basenji since 2022, baskerville) or 'sigmoid' (older basenji checkpoints)
                  preact:bool=True,            # legacy layers: Basenji's pre-activation order (False: the 2017 order)
                  source:str|None=None,        # the params file, named in messages (set from a path)
                 ):
         kind, spec, train, self.source = _parse_params(params, num_targets, source)
         if kind == 'json' and num_targets is not None:
             raise ValueError("num_targets: only legacy params take it; a JSON head sets its own units")
-        self.dtype, self.architecture, self.params = dtype, kind, spec
+        self.dtype, self.gelu, self.architecture, self.params = dtype, gelu, kind, spec
         self.target_crop = 0
         if kind == 'json':
             self.train_params = train
@@ -89,17 +91,17 @@ class SeqNN:
         self._pool, self._off = 1, 0
         reprs = [(inp, 'input', 1, 0)]
         for i, b in enumerate(m['trunk']):
-            lb = Layers(f"trunk{i}_", self.dtype)
+            lb = Layers(f"trunk{i}_", self.dtype, self.gelu)
             x = build_block(x, b, globals_=glob, lb=lb, where=f'model.trunk[{i}]', path=self.source)
             reprs.append(self._track(x, b['name'], lb))
-        self.trunk_output = activate(x, m.get('activation'), Layers('trunk_', self.dtype))
+        self.trunk_output = activate(x, m.get('activation'), Layers('trunk_', self.dtype, self.gelu))
         trunk_state = self._pool, self._off
         outs, self.head_pools, self.head_offsets = [], [], []
         for h in heads:
             y, (self._pool, self._off) = self.trunk_output, trunk_state
             blocks = m[h] if isinstance(m[h], list) else [m[h]]
             for j, b in enumerate(blocks):
-                lb = Layers(f"{h}{j}_", self.dtype)
+                lb = Layers(f"{h}{j}_", self.dtype, self.gelu)
                 y = build_block(y, b, globals_=glob, lb=lb, where=f'model.{h}' + (f'[{j}]' if isinstance(m[h], list) else ''),
                                 path=self.source)
                 self._track(y, b['name'], lb)
@@ -121,7 +123,7 @@ class SeqNN:
         self._pool, self._off = 1, 0
         reprs, tensors = [(inp, 'input', 1, 0)], [inp]
         for i, cp in enumerate(hp.cnn_params):
-            lb = Layers(f"cnn{i}_", self.dtype)
+            lb = Layers(f"cnn{i}_", self.dtype, self.gelu)
             try:
                 x = legacy_conv(x, cp, tensors, nonlinearity=hp.nonlinearity, batch_norm=hp.batch_norm,
                                 bn_momentum=hp.batch_norm_momentum, l2_scale=hp.cnn_l2_scale,
@@ -130,7 +132,7 @@ class SeqNN:
             except ValueError as e:
                 raise ParamsError(f"layer {i} ({cp}): {e}", self.source) from None
             tensors.append(x); reprs.append(self._track(x, f'cnn{i}', lb))
-        lb = Layers('final_', self.dtype)
+        lb = Layers('final_', self.dtype, self.gelu)
         x = self.trunk_output = activate(x, hp.nonlinearity, lb)
         buf = hp.batch_buffer or 0
         if buf % self._pool:

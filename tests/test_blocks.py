@@ -8,7 +8,7 @@ from keras import layers as kl
 from genomenn.params import ParamsError, ConvParams, BLOCK_VOCABULARY
 from genomenn import blocks as B
 from genomenn.blocks import (Layers, build_block, check_buildable, block_args, tower_filters, dilation_rates,
-                             legacy_conv, GELU, Link, WheezeExcite, REGISTRY)
+                             legacy_conv, GELU, Link, WheezeExcite, block_names)
 
 F64 = 'float64'
 
@@ -40,22 +40,36 @@ def run(m, X):
     return [np.asarray(o) for o in out] if isinstance(out, (list, tuple)) else np.asarray(out)
 
 
-def gelu_np(x): return x/(1 + np.exp(-1.702*x))
+def gelu_np(x):
+    "GELU's tanh approximation, as basenji (since 2022) and baskerville compute it (tf.keras.activations.gelu(approximate=True))."
+    return 0.5*x*(1 + np.tanh(np.sqrt(2/np.pi)*(x + 0.044715*x**3)))
+
+
+def gelu_sigmoid_np(x): return x/(1 + np.exp(-1.702*x))
 
 
 def test_registry_has_the_required_blocks():
     need = {'conv_dna', 'conv_block', 'conv_tower', 'res_tower', 'conv_nac', 'dilated_residual', 'dense_block',
             'dense', 'Cropping1D', 'final'}
-    assert need <= REGISTRY
-    assert REGISTRY <= BLOCK_VOCABULARY            # only Basenji-family names
+    assert need <= block_names()
+    assert block_names() <= BLOCK_VOCABULARY            # only Basenji-family names
 
 
-def test_gelu_is_basenjis_sigmoid_approximation():
+def test_gelu_is_the_tanh_approximation_with_the_sigmoid_form_as_an_option():
     x = np.linspace(-6, 6, 101)
-    np.testing.assert_allclose(np.asarray(GELU(dtype=F64)(x)), gelu_np(x), rtol=1e-12)
+    np.testing.assert_allclose(np.asarray(GELU(dtype=F64)(x)), gelu_np(x), rtol=1e-7, atol=1e-8)  # Keras rounds sqrt(2/pi)
+    np.testing.assert_allclose(np.asarray(GELU('sigmoid', dtype=F64)(x)), gelu_sigmoid_np(x), rtol=1e-12)
     from scipy.special import erf
     exact = 0.5*x*(1 + erf(x/np.sqrt(2)))
-    assert 0.01 < np.abs(gelu_np(x) - exact).max() < 0.03   # it is the approximation, not the erf form
+    np.testing.assert_allclose(np.asarray(GELU('erf', dtype=F64)(x)), exact, rtol=1e-7, atol=1e-8)
+    assert 0.01 < np.abs(gelu_sigmoid_np(x) - gelu_np(x)).max() < 0.03   # the forms really differ
+    i = sym(5, 3)
+    for form, ref in (('tanh', gelu_np), ('sigmoid', gelu_sigmoid_np)):
+        m = keras.Model(i, B.activate(i, 'gelu', Layers('g_', F64, gelu=form)))
+        X = rand(2, 5, 3)
+        np.testing.assert_allclose(run(m, X), ref(X), rtol=1e-7, atol=1e-8)
+    with pytest.raises(ParamsError, match="gelu: expected one of"):
+        GELU('fast')
 
 
 @pytest.mark.parametrize('link,ref', [
@@ -88,7 +102,7 @@ def test_conv_nac_normalises_and_activates_before_the_convolution():
     mu, sd = X.mean(-1, keepdims=True), X.std(-1, keepdims=True)
     ln = (X - mu)/np.sqrt(sd**2 + 1e-3)          # LayerNormalization epsilon 1e-3, gamma 1, beta 0
     w, b = (np.asarray(v) for v in m.get_layer('n_conv').weights)
-    np.testing.assert_allclose(run(m, X), np_conv_same(gelu_np(ln), w, b), rtol=1e-9, atol=1e-10)
+    np.testing.assert_allclose(run(m, X), np_conv_same(gelu_np(ln), w, b), rtol=1e-7, atol=1e-8)
 
 
 def test_conv_dna_residual_branch_starts_switched_off():

@@ -35,7 +35,8 @@ JSON_REJECTED = {
          "'dilated_residual_2d'", "'cropping_2d'", "'upper_tri' (model.head_hic[6])"],
     'basenji__manuscripts__enformer__params_enformer.json': ["'transformer_tower' (model.trunk[2])"],
     **{f: BORZOI for f in [
-        'baskerville__tests__data__params.json', 'baskerville__tests__integration__test__params.json',
+        'baskerville__tests__data__params.json', 'baskerville__tests__data__eval__params.json',
+        'baskerville__tests__integration__test__params.json',
         'borzoi__examples__params.json', 'borzoi__tutorials__latest__train_model__params_micro.json',
         'borzoi__tutorials__legacy__train_model__params_micro.json'] + [
         f'baskerville__tests__data__transfer__json__{n}.json' for n in

@@ -81,6 +81,7 @@ JSON = {
     'basenji__tests__train_full__params.json': (262144, ['conv_block', 'conv_tower', 'wheeze_excite', 'dilated_residual', 'Cropping1D', 'conv_block'], {'head_seq': 1312}),
     'basenji__tutorials__models__params_small.json': (131072, ['conv_block', 'conv_tower', 'dilated_residual', 'conv_block'], {'head': 3}),
     'baskerville__tests__data__params.json': (131072, BORZOI, {'head_human': 74, 'head_mouse': 32}),
+    'baskerville__tests__data__eval__params.json': (131072, BORZOI, {'head_human': 74, 'head_mouse': 32}),
     'borzoi__examples__params.json': (524288, BORZOI + ['conv_nac'], {'head_human': 7611, 'head_mouse': 2608}),
     'borzoi__tutorials__latest__train_model__params_micro.json': (393216, BORZOI[:-1], {'head_human': 2}),
     'borzoi__tutorials__legacy__train_model__params_micro.json': (393216, BORZOI, {'head_human': 2}),
@@ -103,7 +104,7 @@ def test_json_files(name):
 
 def test_every_shared_file_is_covered():
     names = sorted(x.name for x in shared_path('params').iterdir())
-    assert len(names) == 31 and set(names) == set(LEGACY) | set(JSON)
+    assert len(names) == 32 and set(names) == set(LEGACY) | set(JSON)
     for n in names: assert describe_params(P(n))   # every file loads and summarises
 
 def test_akita_head_is_a_list_of_2d_blocks():
