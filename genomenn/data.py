@@ -12,9 +12,10 @@ import numpy as np, pandas as pd
 from scipy.special import ndtr
 
 # %% auto 0
-__all__ = ['BASES', 'BED_COLUMNS', 'DataError', 'DataFileNotFoundError', 'dna_codes', 'codes_1hot', 'dna_1hot', 'hot1_codes',
-           'hot1_dna', 'dna_rc', 'hot1_rc', 'hot1_augment', 'default_cache_dir', 'fasta_compression',
-           'fasta_index_paths', 'fasta_open', 'Genome', 'read_bed', 'BedSeqs', 'bed_seqs']
+__all__ = ['BASES', 'BED_COLUMNS', 'TARGETS_COLUMNS', 'DataError', 'DataFileNotFoundError', 'dna_codes', 'codes_1hot', 'dna_1hot',
+           'hot1_codes', 'hot1_dna', 'dna_rc', 'hot1_rc', 'hot1_augment', 'ensemble_members', 'augment_tf',
+           'unaugment_preds_tf', 'default_cache_dir', 'fasta_compression', 'fasta_index_paths', 'fasta_open', 'Genome',
+           'read_bed', 'BedSeqs', 'bed_seqs', 'read_targets', 'strand_pairs', 'check_strand_pair']
 
 # %% ../nbs/01_data.ipynb 6
 class DataError(ValueError):
@@ -131,6 +132,41 @@ def hot1_augment(seq_1hot:np.ndarray,   # one-hot (L, 4) or (S, L, 4)
     return out if fwdrc else out[..., ::-1, ::-1].copy()
 
 # %% ../nbs/01_data.ipynb 18
+def ensemble_members(shifts=(0,),   # input shifts in bp, one member (or two with rc) each
+                     rc:bool=False,  # add the reverse complement of every shifted sequence
+                     L:int|None=None,# sequence length: every |shift| must be smaller
+                    )->list:         # [(shift, rc)] in baskerville's order
+    "The members of an rc/shift ensemble, checked: (shift 0 fwd, shift 0 rc, shift 1 fwd, ...)."
+    sh = np.atleast_1d(np.asarray(shifts))
+    if sh.ndim != 1 or sh.size == 0 or not np.issubdtype(sh.dtype, np.integer):
+        raise DataError(f"shifts: expected a non-empty tuple of ints, got {shifts!r}")
+    if L is not None and np.abs(sh).max() >= L:
+        raise DataError(f"shifts: every |shift| must be smaller than the sequence length {L}, got {sh.tolist()}")
+    return [(int(s), r) for s in sh for r in ((False, True) if rc else (False,))]
+
+def augment_tf(x,              # one-hot batch tensor (B, L, 4)
+               shift:int=0,    # bp to move right (negative: left), all-zero N rows pushed in
+               rc:bool=False,  # then reverse-complement
+              ):
+    "`hot1_augment` inside a TensorFlow graph: static slicing and padding, then reverse complement."
+    tf = _tf()
+    if shift:
+        k = abs(int(shift))
+        body = x[:, :-k] if shift > 0 else x[:, k:]
+        x = tf.pad(body, [[0, 0], [k, 0] if shift > 0 else [0, k], [0, 0]])
+    return tf.reverse(x, [1, 2]) if rc else x
+
+def unaugment_preds_tf(y,                 # a member's predictions (B, P, T), or (B, T) from a flattening head
+                       rc:bool,           # the member read the reverse complement
+                       strand_pair=None,  # (T,) ints: the track each track becomes on the other strand
+                      ):
+    "A member's predictions on the forward strand: positions flipped back and strand-paired tracks swapped for rc."
+    tf = _tf()
+    if not rc: return y
+    if len(y.shape) == 3: y = tf.reverse(y, [1])
+    return y if strand_pair is None else tf.gather(y, strand_pair, axis=-1)
+
+# %% ../nbs/01_data.ipynb 21
 def default_cache_dir()->Path:
     "Folder for FASTA indexes: `$GENOMENN_CACHE_DIR`, `$XDG_CACHE_HOME/genomenn` or `~/.cache/genomenn`."
     if os.environ.get('GENOMENN_CACHE_DIR'): return Path(os.environ['GENOMENN_CACHE_DIR'])
@@ -192,7 +228,7 @@ def fasta_open(path:str|Path,   # FASTA file: plain or BGZF-gzipped, possibly in
     return pyfaidx.Fasta(str(p), indexname=str(fai), gzi_indexname=str(gzi) if gzi else None,
                          build_index=False, rebuild=False, **kwargs)
 
-# %% ../nbs/01_data.ipynb 20
+# %% ../nbs/01_data.ipynb 23
 class _Chrom:
     "A sliceable view of one chromosome of a `Genome` (0-based, Python slice semantics)."
     def __init__(self, genome, name): self.genome, self.name = genome, name
@@ -259,7 +295,7 @@ class Genome:
         core = self._mem[chrom][s:e] if self._mem is not None else str(self.fasta[chrom][s:e])
         return 'N'*(s-start) + core + 'N'*(end-e)
 
-# %% ../nbs/01_data.ipynb 24
+# %% ../nbs/01_data.ipynb 27
 BED_COLUMNS = ['chrom', 'start', 'end', 'name', 'score', 'strand']
 
 def read_bed(bed,  # BED path (.gz ok), DataFrame, or list of (chrom, start, end[, name, score, strand]) tuples
@@ -328,7 +364,70 @@ def bed_seqs(fasta,                 # FASTA path or an open `Genome`
         if genome is not fasta: genome.close()
     return BedSeqs(dna, pd.DataFrame(coords, columns=['chrom', 'start', 'end', 'strand', 'name', 'bed_start', 'bed_end']))
 
-# %% ../nbs/01_data.ipynb 27
+# %% ../nbs/01_data.ipynb 30
+TARGETS_COLUMNS = ('identifier', 'file', 'clip', 'clip_soft', 'scale', 'sum_stat', 'strand_pair', 'description')
+_TARGETS_NUMERIC = {'clip': float, 'clip_soft': float, 'scale': float, 'strand_pair': int}
+
+def read_targets(path:str|Path,  # a Basenji `targets.txt` (tab-separated, header line, first column the track index)
+                )->pd.DataFrame: # one row per track, indexed by `index`; the columns of the file
+    "Read a Basenji targets file into a DataFrame, checked (numeric columns, unique indices, strand pairs that pair back)."
+    path = Path(path)
+    if not path.is_file(): raise DataFileNotFoundError(f"{path}: no targets file")
+    try: df = pd.read_csv(path, sep='\t', index_col=0, dtype=str, keep_default_na=False)
+    except (pd.errors.ParserError, UnicodeDecodeError) as e: raise DataError(f"{path}: not a tab-separated targets file: {e}") from None
+    if 'identifier' not in df.columns:
+        raise DataError(f"{path}: expected a header with an 'identifier' column, got {list(df.columns)}")
+    df.index = [_targets_int(path, i + 2, 'index', v) for i, v in enumerate(df.index)]
+    df.index.name = 'index'
+    if df.index.has_duplicates:
+        raise DataError(f"{path}: track index {df.index[df.index.duplicated()][0]} appears twice")
+    for col, kind in _TARGETS_NUMERIC.items():
+        if col not in df.columns: continue
+        conv = _targets_int if kind is int else _targets_float
+        df[col] = [conv(path, i + 2, col, v) for i, v in enumerate(df[col])]
+    if 'strand_pair' in df.columns: strand_pairs(df, path)
+    return df
+
+def _targets_int(path, line, col, v):
+    try: return int(v)
+    except ValueError: raise DataError(f"{path}:{line}: {col}: expected an integer, got {v!r}") from None
+
+def _targets_float(path, line, col, v):
+    try: return float(v)
+    except ValueError: raise DataError(f"{path}:{line}: {col}: expected a number, got {v!r}") from None
+
+def strand_pairs(targets:pd.DataFrame,  # `read_targets` table (with a `strand_pair` column)
+                 path=None,             # its file, for messages
+                )->np.ndarray:          # (T,) int: for each row, the row of its other-strand twin
+    "The strand pairs of a targets table as row positions (identity where the table has no `strand_pair` column)."
+    T = len(targets)
+    if 'strand_pair' not in targets.columns: return np.arange(T)
+    where = path or 'targets'
+    pos = {int(i): j for j, i in enumerate(targets.index)}
+    bad = [(j, int(v)) for j, v in enumerate(targets['strand_pair']) if int(v) not in pos]
+    if bad: raise DataError(f"{where}:{bad[0][0] + 2}: strand_pair {bad[0][1]} is not a track index of this file")
+    pair = np.array([pos[int(v)] for v in targets['strand_pair']], dtype=np.int64)
+    odd = np.flatnonzero(pair[pair] != np.arange(T))
+    if len(odd):
+        j = odd[0]
+        raise DataError(f"{where}:{j + 2}: strand_pair of track {targets.index[j]} is {targets.index[pair[j]]}, "
+                        f"whose strand_pair is {targets.index[pair[pair[j]]]}: pairs must pair back")
+    return pair
+
+def check_strand_pair(strand_pair,  # None, (T,) ints, or a `read_targets` table of the model's T tracks
+                      T:int,        # the model's number of tracks
+                     )->np.ndarray: # (T,) int32; the identity when `strand_pair` is None
+    "Strand pairs for an ensemble over T tracks, checked: a permutation that pairs back."
+    if strand_pair is None: return np.arange(T, dtype=np.int32)
+    if isinstance(strand_pair, pd.DataFrame): strand_pair = strand_pairs(strand_pair)
+    a = np.asarray(strand_pair)
+    if a.shape != (T,) or not np.issubdtype(a.dtype, np.integer):
+        raise DataError(f"strand_pair: expected {T} integers (one per track), got {a.dtype} array of shape {a.shape}")
+    if a.min() < 0 or a.max() >= T or (a[a] != np.arange(T)).any():
+        raise DataError(f"strand_pair: expected track indices 0..{T-1} that pair back (strand_pair[strand_pair[i]] == i)")
+    return a.astype(np.int32)
+
+# %% ../nbs/01_data.ipynb 33
 from .utils import reexport
 reexport(globals(), {**{n: 'genomenn.tfrecords' for n in ['read_statistics', 'tfrecord_files', 'tfrecord_compression',
                                                          'RecordLayout', 'record_layout', 'SeqDataset', 'write_tfrecords']},

@@ -9,7 +9,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 import numpy as np, tensorflow as tf, keras, h5py
 from tqdm.auto import tqdm
-from .data import dna_1hot
+from .data import dna_1hot, augment_tf, unaugment_preds_tf, ensemble_members, check_strand_pair
 from keras import layers as kl_
 
 # %% auto 0
@@ -119,7 +119,8 @@ UNROLL_MAX = 32  # target chunks up to this size unroll their backward passes in
 LOOP_BLOCK = 16  # larger chunks loop (tf.while_loop) over blocks of this many unrolled backward passes
 
 def _augment(x, shift:int, rc:bool):
-    "A member's input `rc(shift(x))` for x (B, L, 4), with static slicing and padding (N bases pushed in are FILL)."
+    "A member's input `rc(shift(x))` for x (B, L, 4) (`augment_tf` when FILL is genomenn's all-zero N)."
+    if FILL == 0.: return augment_tf(x, shift, rc)
     if shift:
         k = abs(shift)
         x = tf.pad(x[:, :-k] if shift > 0 else x[:, k:], [[0, 0], [k, 0] if shift > 0 else [0, k], [0, 0]],
@@ -142,7 +143,7 @@ class _Engine:
         self.fns = {}
         self.strategy = getattr(self.parts.km, 'distribute_strategy', None) or tf.distribute.get_strategy()
 
-    def _body(self, x, tsel, posw, members, C, training, sum_members):
+    def _body(self, x, tsel, posw, pair, members, C, training, sum_members):
         p = self.parts
         T, M = p.T, len(members)
         B, L = tf.shape(x)[0], x.shape[1] if x.shape[1] is not None else tf.shape(x)[1]
@@ -156,10 +157,13 @@ class _Engine:
         w = tf.tile(tf.stack([tf.reverse(posw, [0]) if r else posw for _, r in members]), [B, 1])  # [B*M, P]
         w = tf.cast(w, y.dtype)
         def block(ts, K):  # K unrolled input-only backward passes sharing the forward pass: [B*M, K, ...] per source
+            # an rc member predicts target t in its strand-paired track pair[t]; index -1 (padding) stays -1
+            ts_rc = tf.where(ts >= 0, tf.gather(pair, tf.maximum(ts, 0)), ts)
             per_c = []
             for c in range(K):
-                oh = tf.one_hot(ts[c], T, dtype=y.dtype)                   # index -1 (padding): all zero
-                og = w * oh[None] if p.flat else w[:, :, None] * oh[None, None]
+                oh = tf.one_hot(tf.stack([ts_rc[c] if r else ts[c] for _, r in members]), T, dtype=y.dtype)  # [M, T]
+                oh = tf.tile(oh, [B, 1])                                                                    # [B*M, T]
+                og = w * oh if p.flat else w[:, :, None] * oh[:, None]
                 per_c.append(tape.gradient(y, sources, output_gradients=og,
                                            unconnected_gradients=tf.UnconnectedGradients.ZERO))
             return [tf.stack([gs[s] for gs in per_c], 1) for s in range(len(sources))]
@@ -194,7 +198,7 @@ class _Engine:
             grads.append(combine([_unmap(g, sh, rc, p.pools[l], s == 0) for g, (sh, rc) in zip(gs, members)]))
             reprs.append(combine([_unmap(r, sh, rc, p.pools[l], s == 0) for r, (sh, rc) in zip(rs, members)]))
         ys = per_member(y[:, None, :] if p.flat else y)                           # M x [B, P, T]
-        preds = combine([tf.reverse(a, [1]) if rc else a for a, (_, rc) in zip(ys, members)])
+        preds = combine([unaugment_preds_tf(a, rc, pair) for a, (_, rc) in zip(ys, members)])
         return grads, reprs, preds
 
     def _fn(self, C, training, sum_members, members):
@@ -207,11 +211,11 @@ class _Engine:
             else: self.fns[key] = tf.function(body, reduce_retracing=True)
         return self.fns[key]
 
-    def _call(self, x, shifts, rcs, tsel, posw, training, sum_members):
+    def _call(self, x, shifts, rcs, tsel, posw, pair, training, sum_members):
         "Run one compiled step on numpy inputs; returns numpy (grads, reprs, preds)."
         members = tuple((int(s), bool(r)) for s, r in zip(shifts, rcs))
         fn, st = self._fn(len(tsel), training, sum_members, members), self.strategy
-        args = (tf.constant(tsel, tf.int32), tf.constant(posw, self.parts.dtype))
+        args = (tf.constant(tsel, tf.int32), tf.constant(posw, self.parts.dtype), tf.constant(pair, tf.int32))
         with _bn_inference(self.parts.km) if training else contextlib.nullcontext():
             n = st.num_replicas_in_sync
             if n == 1: res = fn(tf.constant(x), *args)
@@ -279,14 +283,9 @@ def _check_positions(positions, P):
 
 def _check_members(shifts, rc, mc_samples, L):
     "Ensemble members [(shift, rc, sample)] in the documented order."
-    sh = np.atleast_1d(np.asarray(shifts))
-    if sh.ndim != 1 or sh.size == 0 or not np.issubdtype(sh.dtype, np.integer):
-        raise ValueError(f"shifts: expected a non-empty tuple of ints, got {shifts!r}")
-    if L is not None and np.abs(sh).max() >= L:
-        raise ValueError(f"shifts: every |shift| must be smaller than the sequence length {L}, got {sh.tolist()}")
+    augs = ensemble_members(shifts, rc, L)
     if not isinstance(mc_samples, (int, np.integer)) or isinstance(mc_samples, bool) or mc_samples < 0:
         raise ValueError(f"mc_samples: expected an int >= 0, got {mc_samples!r}")
-    augs = [(int(s), r) for s in sh for r in ((False, True) if rc else (False,))]
     return [(s, r, k) for s, r in augs for k in range(max(1, mc_samples))]
 
 def _coverage(members, P, pool):
@@ -350,6 +349,7 @@ def gradients(model,                   # keras.Model (B, L, 4) -> (B, P, T) or (
               positions=None,          # summed positions: None (all P), 'center' (2 central bins) or indices
               rc:bool=False,           # add a reverse-complement member for every shift
               shifts=(0,),             # input shifts (bp), one member each
+              strand_pair=None,        # (T,) ints or a `read_targets` table: rc members swap strand-paired tracks
               mc_samples:int=0,        # > 0: dropout active, that many draws per augmentation
               batch_size:int=8,        # sequences per compiled call (all their members are stacked with them)
               target_chunk:int|None=None,  # targets per compiled call (None: all T'); bounds memory
@@ -365,6 +365,7 @@ def gradients(model,                   # keras.Model (B, L, 4) -> (B, P, T) or (
     tsel = _check_targets(targets, p.T)
     posw, pos = _check_positions(positions, p.P)
     members = _check_members(shifts, rc, mc_samples, L)
+    pair = check_strand_pair(strand_pair, p.T)
     for name, v in (('batch_size', batch_size), ('target_chunk', target_chunk)):
         if v is not None and (not isinstance(v, (int, np.integer)) or isinstance(v, bool) or v < 1):
             raise ValueError(f"{name}: expected an int >= 1, got {v!r}")
@@ -394,7 +395,7 @@ def gradients(model,                   # keras.Model (B, L, 4) -> (B, P, T) or (
         with tqdm(total=S, disable=not verbose, desc='gradients', unit='seq') as bar:
             while s0 < S:
                 s1 = min(S, s0 + seq_per)
-                try: _block(eng, X[s0:s1], s0, s1, tsel, posw, C, training, return_all, sh_m, rc_m, mem_per, covs, arr)
+                try: _block(eng, X[s0:s1], s0, s1, tsel, posw, pair, C, training, return_all, sh_m, rc_m, mem_per, covs, arr)
                 except tf.errors.ResourceExhaustedError:
                     if seq_per > 1: seq_per //= 2
                     elif mem_per > 1: mem_per = -(-mem_per // 2)
@@ -421,7 +422,7 @@ def gradients(model,                   # keras.Model (B, L, 4) -> (B, P, T) or (
                      [arr[f'reprs_all/{l}'] for l in range(n)] if return_all else None,
                      arr['preds_all'] if return_all else None)
 
-def _block(eng, xb, s0, s1, tsel, posw, C, training, return_all, sh_m, rc_m, mem_per, covs, arr):
+def _block(eng, xb, s0, s1, tsel, posw, pair, C, training, return_all, sh_m, rc_m, mem_per, covs, arr):
     "All targets and members of sequences s0:s1; writes ensemble averages (and members) into `arr`."
     n, M = len(eng.parts.layers), len(sh_m)
     for t0 in range(0, len(tsel), C):
@@ -429,7 +430,7 @@ def _block(eng, xb, s0, s1, tsel, posw, C, training, return_all, sh_m, rc_m, mem
         gsum = rsum = psum = None
         for m0 in range(0, M, mem_per):
             m1 = min(M, m0 + mem_per)
-            g, r, pr = eng._call(xb, sh_m[m0:m1], rc_m[m0:m1], tsel[t0:t1], posw, training, not return_all)
+            g, r, pr = eng._call(xb, sh_m[m0:m1], rc_m[m0:m1], tsel[t0:t1], posw, pair, training, not return_all)
             if return_all:
                 for l in range(n):
                     arr[f'grads_all/{l}'][s0:s1, t0:t1, ..., m0:m1] = np.moveaxis(g[l], 1, -1)

@@ -15,11 +15,13 @@ from .params import (ParamsError, HParams, JobParams, read_params, make_hparams,
 from .blocks import (Layers, build_block, check_buildable, activate, legacy_conv, Link, GLOBAL_ARGS)
 import genomenn.attention, genomenn.unet, genomenn.blocks_2d  # their blocks join the registry
 from .metrics import CoMoments
+from .data import augment_tf, unaugment_preds_tf, ensemble_members, check_strand_pair
+from tqdm.auto import tqdm
 from .keras_metrics import PearsonRMetric
 from fastcore.basics import patch
 
 # %% auto 0
-__all__ = ['LOSSES', 'SeqNN', 'synthetic_params', 'make_loss', 'make_learning_rate', 'make_optimizer']
+__all__ = ['LOSSES', 'SeqNN', 'synthetic_params', 'make_loss', 'make_learning_rate', 'make_optimizer', 'augment_batches']
 
 # %% ../nbs/02_model.ipynb 6
 def _parse_params(params, num_targets, source):
@@ -296,20 +298,67 @@ def _seqs_array(self:SeqNN, seqs):
     return arr.astype(self.dtype, copy=False)
 
 @patch
+def _ensemble_fn(self:SeqNN, head:int, members:list, pair):
+    "The compiled mean of head `head`'s forward-strand predictions over the ensemble `members` (cached)."
+    key = (head, tuple(members), None if pair is None else tuple(pair.tolist()))
+    cache = self.__dict__.setdefault('_ensembles', {})
+    if key not in cache:
+        m, sp = self._model(head), None if pair is None else tf.constant(pair)
+        def mean(x):
+            tot = None
+            for s, r in members:  # one member at a time: memory of one forward pass
+                y = unaugment_preds_tf(m(augment_tf(x, s, r), training=False), r, sp)
+                tot = y if tot is None else tot + y
+            return tot / len(members)
+        cache[key] = tf.function(mean, reduce_retracing=True)
+    return cache[key]
+
+@patch
 def predict(self:SeqNN, seqs,                 # one-hot (S, L, 4), DNA strings, or a dataset as `fit` takes
             *, head:int=0,              # which head
+            rc:bool=False,              # add the reverse complement of every (shifted) sequence to the ensemble
+            shifts=(0,),                # input shifts in bp (N pushed in), one member each
+            strand_pair=None,           # (T,) ints or a `read_targets` table: rc members swap strand-paired tracks
             batch_size:int=8,           # sequences per step
-            verbose=0,                  # Keras progress bar
+            verbose=0,                  # progress bar
            )->np.ndarray:               # (S, P, T), or (S, T) for a flattening head
-    "Predictions of head `head` (inference mode: no dropout, batch-norm moving statistics)."
+    "Predictions of head `head` (inference mode), averaged over an rc/shift ensemble as baskerville's `build_ensemble`."
     m = self._model(head)
+    members = ensemble_members(shifts, rc, self.seq_length)
+    pair = None if strand_pair is None else check_strand_pair(strand_pair, self.output_shape(head)[-1])
     if isinstance(seqs, tf.data.Dataset) or hasattr(seqs, 'dataset'):
         ds = _as_dataset(seqs, 'seqs', batch_size).map(lambda x, *rest: tf.cast(x, self.dtype))
-        return m.predict(ds, verbose=verbose)
-    ds = tf.data.Dataset.from_tensor_slices(self._seqs_array(seqs)).batch(batch_size)  # arrays would be cast to float32
-    return m.predict(ds, verbose=verbose)
+    else: ds = tf.data.Dataset.from_tensor_slices(self._seqs_array(seqs)).batch(batch_size)  # arrays would be cast to float32
+    if members == [(0, False)]: return m.predict(ds, verbose=verbose)
+    fn = self._ensemble_fn(head, members, pair)
+    out = [fn(x).numpy() for x in tqdm(ds, disable=not verbose, desc=f'predict x{len(members)}', unit='batch')]
+    if not out: raise ValueError("seqs: no sequences")
+    return np.concatenate(out)
 
-# %% ../nbs/02_model.ipynb 25
+# %% ../nbs/02_model.ipynb 27
+def augment_batches(ds,                 # batches (x (B, L, 4), y (B, P, T) or (B, T))
+                    rc:bool=False,      # reverse-complement each batch with probability 1/2 (targets flipped to match)
+                    shift:int=0,        # shift each batch by a uniform random -shift..shift bp (N pushed in)
+                    strand_pair=None,   # (T,) ints: a reverse-complemented batch's targets swap these tracks
+                    seed:int|None=None, # random seed
+                   ):
+    "Basenji's training-time augmentation (`augment_rc`, `augment_shift`): one random rc and shift per batch."
+    if not rc and not shift: return ds
+    pair = None if strand_pair is None else tf.constant(strand_pair, tf.int32)
+    gen = tf.random.Generator.from_seed(seed) if seed is not None else tf.random.Generator.from_non_deterministic_state()
+    def aug(x, y, *rest):
+        if shift:
+            s = gen.uniform([], -shift, shift + 1, dtype=tf.int32)
+            L = tf.shape(x)[1]
+            x = tf.pad(x, [[0, 0], [shift, shift], [0, 0]])[:, shift - s:shift - s + L]  # out[i] = x[i - s]
+        if rc:
+            flip = gen.uniform([]) < 0.5
+            # the model reads the reverse complement: its targets are the forward ones flipped back and swapped
+            x = tf.cond(flip, lambda: tf.reverse(x, [1, 2]), lambda: x)
+            y = tf.cond(flip, lambda: unaugment_preds_tf(y, True, pair), lambda: y)
+        return (x, y, *rest)
+    return ds.map(aug)
+
 class _BestWeights(keras.callbacks.Callback):
     "Save the weights whenever `monitor` improves, atomically (temp file + os.replace)."
     def __init__(self, path, monitor):
@@ -346,6 +395,17 @@ def compile(self:SeqNN, *, head:int=0, loss:str|None=None, optimizer=None, learn
     return self
 
 @patch
+def _augment(self:SeqNN, ds, head, strand_pair, seed):
+    "The training batches with the params' `augment_rc` and `augment_shift` (JSON `model` or legacy keys)."
+    if self.architecture == 'json': rc, shift = self.params.get('augment_rc', False), self.params.get('augment_shift', 0)
+    else:  # legacy keys: the largest of the shift offsets bounds a uniform shift
+        rc, shift = self.hp.augment_with_complement, max((abs(s) for s in self.hp.shift_augment_offsets or ()), default=0)
+    if isinstance(shift, bool) or not isinstance(shift, int) or not 0 <= shift < self.seq_length:
+        raise ParamsError(f"expected an integer number of bp in 0..{self.seq_length - 1}, got {shift!r}", self.source, 'augment_shift')
+    pair = None if strand_pair is None else check_strand_pair(strand_pair, self.output_shape(head)[-1])
+    return augment_batches(ds, bool(rc), shift, pair, seed)
+
+@patch
 def fit(self:SeqNN, train,                   # training data: dataset, SeqDataset, SyntheticData or (seqs, targets)
         valid=None,                    # validation data, same kinds
         *,
@@ -354,6 +414,8 @@ def fit(self:SeqNN, train,                   # training data: dataset, SeqDatase
         out_dir=None,                  # write model_best.weights.h5 and history.json here
         batch_size:int|None=None,      # for SyntheticData or arrays (default: params, else 32)
         head:int=0,                    # which head to train
+        strand_pair=None,              # (T,) ints or a `read_targets` table, for the params' `augment_rc`
+        augment:bool=True,             # apply the params' `augment_rc`/`augment_shift` to the training batches
         seed:int|None=None,            # shuffling seed (SyntheticData, arrays)
         verbose=1,                     # 1: progress bar, 2: a line per epoch, 0: silent
         callbacks=(),                  # more Keras callbacks
@@ -364,6 +426,7 @@ def fit(self:SeqNN, train,                   # training data: dataset, SeqDatase
     if not getattr(m, 'compiled', False): self.compile(head=head)
     bs = int(batch_size or tp.get('batch_size', 32))
     tr = self._fit_targets(train, 'train', head, bs, shuffle=True, seed=seed)
+    if augment: tr = self._augment(tr, head, strand_pair, seed)
     va = None if valid is None else self._fit_targets(valid, 'valid', head, bs)
     epochs = int(epochs or tp.get('train_epochs_max', tp.get('train_epochs', 10)))
     monitor = 'val_loss' if va is not None else 'loss'
@@ -379,7 +442,7 @@ def fit(self:SeqNN, train,                   # training data: dataset, SeqDatase
         _write_json({k: [float(v) for v in vs] for k, vs in hist.history.items()}, out_dir/'history.json')
     return hist
 
-# %% ../nbs/02_model.ipynb 29
+# %% ../nbs/02_model.ipynb 33
 @patch
 def evaluate(self:SeqNN, data,             # dataset, SeqDataset, SyntheticData or (seqs, targets)
              *, head:int=0, batch_size:int=32,
@@ -398,7 +461,7 @@ def evaluate(self:SeqNN, data,             # dataset, SeqDataset, SyntheticData 
     if n == 0: raise ValueError("data: no sequences")
     return {'loss': tot/n, 'pearsonr': cm.pearsonr(), 'r2': cm.r2()}
 
-# %% ../nbs/02_model.ipynb 32
+# %% ../nbs/02_model.ipynb 36
 @patch
 def save(self:SeqNN, path)->Path:
     "Write the weights of every head to `path` (ending in '.weights.h5'), atomically."
