@@ -403,3 +403,41 @@ def test_synthetic_split_and_tfrecord_round_trip(tmp_path):
         s.to_tfrecords(tmp_path/'codes')
     xb, yb = next(iter(s.dataset(batch_size=8, shuffle_buffer=100, seed=1)))
     assert tuple(xb.shape) == (8, 512, 4) and tuple(yb.shape) == (8, 16, 6)
+
+
+def test_read_targets_of_the_baskerville_data_directory():
+    path = shared_path('tfrecords', 'baskerville_tiny_hg38', 'targets.txt')
+    t = read_targets(path)
+    raw = pd.read_csv(path, sep='\t', index_col=0)                  # the reading baskerville's scripts do
+    assert len(t) == 74 and list(t.index) == list(range(74))
+    assert list(t.columns) == list(TARGETS_COLUMNS)
+    np.testing.assert_array_equal(t['strand_pair'].to_numpy(), raw['strand_pair'].to_numpy())
+    np.testing.assert_allclose(t[['clip', 'clip_soft', 'scale']].to_numpy(float), raw[['clip', 'clip_soft', 'scale']].to_numpy(float))
+    assert (t['identifier'] == raw['identifier']).all() and (t['description'] == raw['description']).all()
+    pair = strand_pairs(t)
+    assert (pair != np.arange(74)).sum() == 54 and (pair[pair] == np.arange(74)).all()
+    assert t.identifier[pair[0]] == 'CNhs10752-' and t.identifier[0] == 'CNhs10752+'
+    sub = t.iloc[[0, 1, 24]]                                          # a subset keeps its pairs as row positions
+    assert strand_pairs(sub).tolist() == [1, 0, 2]
+
+
+def test_read_targets_errors_name_file_and_line(tmp_path):
+    head = '\tidentifier\tfile\tclip\tclip_soft\tscale\tsum_stat\tstrand_pair\tdescription\n'
+    f = tmp_path / 't.txt'
+    f.write_text(head + '0\ta\tf\t32\t2\tx\tmean\t0\td\n')
+    with pytest.raises(DataError, match=r't\.txt:2: scale: expected a number, got \'x\''):
+        read_targets(f)
+    f.write_text(head + '0\ta\tf\t32\t2\t1\tmean\t5\td\n')
+    with pytest.raises(DataError, match=r't\.txt:2: strand_pair 5 is not a track index of this file'):
+        read_targets(f)
+    f.write_text(head + '0\ta\tf\t32\t2\t1\tmean\t0\td\n0\tb\tf\t32\t2\t1\tmean\t0\td\n')
+    with pytest.raises(DataError, match='track index 0 appears twice'):
+        read_targets(f)
+    f.write_text('a b c\n1 2 3\n')
+    with pytest.raises(DataError, match="expected a header with an 'identifier' column"):
+        read_targets(f)
+    with pytest.raises(FileNotFoundError, match='no targets file'):
+        read_targets(tmp_path / 'missing.txt')
+    old = tmp_path / 'old.txt'                                        # older files: fewer columns, no strand pairs
+    old.write_text('\tidentifier\tfile\tclip\tscale\tsum_stat\tdescription\n0\ta\tf\t32\t1\tsum\td\n')
+    assert strand_pairs(read_targets(old)).tolist() == [0]

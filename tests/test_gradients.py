@@ -440,3 +440,21 @@ def test_progress_bar_only_when_verbose(m64, capsys):
     assert 'gradients' in err and '3/3' in err
     ism(m64, X[:1], window=(0, 4), verbose=True)
     assert 'ism' in capsys.readouterr().err
+
+
+def test_strand_pairs_swap_the_tracks_of_reverse_complement_members(m64):
+    "With strand_pair, an rc member's objective for target t is its prediction of track pair[t] (baskerville's SwitchReverse)."
+    X = rand_1hot(2, 32, seed=11)
+    pair = [1, 0, 2]                       # tracks 0 and 1 are a +/- pair, track 2 is unstranded
+    pos = [0, 3, 4]
+    g = gradients(m64, X, rc=True, shifts=(0, 1), positions=pos, strand_pair=pair, return_all=True, verbose=False)
+    for e, (s, r, _) in enumerate(g.members):
+        y = run(m64, hot1_augment(X, fwdrc=not r, shift=s))
+        np.testing.assert_allclose(g.preds_all[..., e], y[:, ::-1][..., pair] if r else y, rtol=1e-10)
+        for t in (0, 2):
+            fd = central_differences(m64, X, s, r, pair[t] if r else t, pos)
+            assert rel_err(g.grads_all[0][:, t, ..., e], fd) < 1e-4, (s, r, t)
+    plain = gradients(m64, X, rc=True, shifts=(0, 1), positions=pos, verbose=False)
+    assert rel_err(plain.grads[0][:, 0], g.grads[0][:, 0]) > 1e-3     # the swap matters for a paired track
+    with pytest.raises(ValueError, match='strand_pair'):
+        gradients(m64, X, rc=True, strand_pair=[0, 1], verbose=False)

@@ -343,3 +343,44 @@ def test_optimizer_and_loss_from_params():
     y, p = np.array([[0., 2., 5.]]), np.array([[0.5, 1.5, 4.]])
     np.testing.assert_allclose(float(make_loss('poisson')(y, p)), np.mean(p - y*np.log(p + 1e-7)), rtol=1e-6)
     np.testing.assert_allclose(float(make_loss('mse')(y, p)), np.mean((p - y)**2), rtol=1e-6)
+
+
+def test_predict_ensemble_against_numpy_members():
+    "rc/shift ensemble = mean of members, each flipped back with strand-paired tracks swapped (baskerville's build_ensemble)."
+    from genomenn.data import hot1_augment
+    s = SeqNN(synthetic_params(seq_length=256, num_targets=4, filters=8), dtype='float64')
+    X = np.eye(4)[np.random.default_rng(0).integers(0, 4, (3, 256))]
+    pair = np.array([1, 0, 3, 2])
+    ref = []
+    for shift in (-3, 0, 2):
+        for rc in (False, True):
+            y = s.model(hot1_augment(X, not rc, shift), training=False).numpy()
+            ref.append(y[:, ::-1][..., pair] if rc else y)
+    got = s.predict(X, rc=True, shifts=(-3, 0, 2), strand_pair=pair, batch_size=2)
+    np.testing.assert_allclose(got, np.mean(ref, 0), rtol=1e-10)
+    no_pair = s.predict(X, rc=True, shifts=(-3, 0, 2), batch_size=2)
+    assert np.abs(no_pair - got).max() > 1e-6                      # the swap changes paired tracks
+    np.testing.assert_allclose(s.predict(X), s.model(X, training=False).numpy(), rtol=1e-12)
+    with pytest.raises(ValueError, match='strand_pair: expected 4 integers'):
+        s.predict(X, rc=True, strand_pair=[0, 1])
+    with pytest.raises(ValueError, match='shifts: every |shift| must be smaller'):
+        s.predict(X, shifts=(256,))
+
+
+def test_fit_augments_as_the_params_ask():
+    p = synthetic_params(seq_length=256, num_targets=2, filters=8)
+    p['model'].update(augment_rc=True, augment_shift=3)
+    s = SeqNN(p)
+    X = np.eye(4, dtype='float32')[np.random.default_rng(1).integers(0, 4, (8, 256))]
+    Y = np.random.default_rng(2).gamma(1., size=(8, 8, 2)).astype('float32')
+    seen = set()
+    for x, y in s._augment(tf.data.Dataset.from_tensors((X, Y)).repeat(60), 0, [1, 0], seed=0):
+        flip = not np.array_equal(y.numpy(), Y)
+        if flip: np.testing.assert_array_equal(y.numpy(), Y[:, ::-1][..., [1, 0]])
+        seen.add(flip)
+    assert seen == {False, True}
+    h = s.fit((X, Y), epochs=1, verbose=0, strand_pair=[1, 0], seed=0)
+    assert np.isfinite(h.history['loss'][0])
+    p['model']['augment_shift'] = 300
+    with pytest.raises(ParamsError, match=r"augment_shift.*0\.\.255, got 300"):
+        SeqNN(p).fit((X, Y), epochs=1, verbose=0)
