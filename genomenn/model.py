@@ -12,7 +12,7 @@ import tensorflow as tf
 import keras
 from keras import layers as kl
 from .params import (ParamsError, HParams, JobParams, read_params, make_hparams, validate_model, head_names)
-from .blocks import (Layers, build_block, check_buildable, activate, legacy_conv, Link, GLOBAL_ARGS)
+from .blocks import (Layers, build_block, check_buildable, activate, legacy_conv, Link, GLOBAL_ARGS, UnbuildableError)
 import genomenn.attention, genomenn.unet, genomenn.blocks_2d  # their blocks join the registry
 from .metrics import CoMoments
 from .data import augment_tf, unaugment_preds_tf, ensemble_members, check_strand_pair
@@ -35,6 +35,8 @@ def _parse_params(params, num_targets, source):
         raise ValueError(f"params: expected a params file, a params dict, a model section or an HParams, got {type(params).__name__}")
     if 'model' in params:
         if not isinstance(params.get('train', {}), dict): raise ParamsError("must be an object", source, 'train')
+        if isinstance(params['model'], dict) and 'trunk' not in params['model']:
+            raise UnbuildableError("a model without a 'trunk' (Saluki, basenji's RnaNN) is not supported yet", source, 'model.trunk')
         return 'json', validate_model(params['model'], source), dict(params.get('train', {})), source
     if 'trunk' in params: return 'json', validate_model(params, source), {}, source
     job = params if isinstance(params, JobParams) else JobParams(params, path=source)

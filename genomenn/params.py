@@ -386,8 +386,9 @@ def _check_block(block, where, path):
                           " (not a Basenji/baskerville block)"), path, where)
 
 def head_names(model:dict)->list:
-    "The head keys of a JSON `model` section: `head`, or `head_<name>` in file order."
-    return [k for k in model if k == 'head' or k.startswith('head_')]
+    "The head keys of a JSON `model` section (`head`, `head_<name>`) in natural order, as basenji's and baskerville's SeqNN order them."
+    keys = [k for k in model if k == 'head' or k.startswith('head_')]
+    return sorted(keys, key=lambda k: [int(t) if t.isdigit() else t for t in re.split(r'(\d+)', k)])  # head_2 < head_10
 
 def validate_model(model:dict, path=None)->dict:
     "Check a JSON `model` section: a `trunk` list and heads of known blocks. Returns it unchanged."
