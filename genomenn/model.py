@@ -100,22 +100,40 @@ class SeqNN:
             reprs.append(self._track(x, b['name'], lb))
         self.trunk_output = activate(x, m.get('activation'), Layers('trunk_', self.dtype, self.gelu))
         trunk_state = self._pool, self._off
-        outs, self.head_pools, self.head_offsets = [], [], []
+        outs, self.head_pools, self.head_offsets, self.head_maps = [], [], [], []
         for h in heads:
             y, (self._pool, self._off) = self.trunk_output, trunk_state
             blocks = m[h] if isinstance(m[h], list) else [m[h]]
+            tri = None
             for j, b in enumerate(blocks):
                 lb = Layers(f"{h}{j}_", self.dtype, self.gelu)
+                if b['name'] == 'upper_tri': tri = (y.shape[1], b.get('diagonal_offset', 2))  # as basenji's preds_triu
                 y = build_block(y, b, globals_=glob, lb=lb, where=f'model.{h}' + (f'[{j}]' if isinstance(m[h], list) else ''),
                                 path=self.source)
                 self._track(y, b['name'], lb)
             outs.append(y); self.head_pools.append(self._pool); self.head_offsets.append(self._off)
+            self.head_maps.append(tri)
         self._pool, self._off = trunk_state
         self._set(inp, reprs, outs, heads)
+        self.map_length, self.diagonal_offset = self.head_maps[0] or (None, m.get('diagonal_offset'))
         declared, P = m.get('target_length'), self.target_length
-        if declared is not None and not self.flat and declared != P:
+        if self.map_length is not None: self._check_triangle(m, P)
+        elif declared is not None and not self.flat and declared != P:
             warnings.warn(f"{self.source or 'params'}: model.target_length {declared} differs from the {P} positions "
                           f"the blocks give ({L} bp / pool {self.pool_width} - cropping); the model predicts {P}")
+
+    def _check_triangle(self, m, P):
+        "Warn where the model keys of a contact-map model (basenji's akita scripts) disagree with its blocks."
+        src, d = self.source or 'params', self.diagonal_offset
+        if m.get('diagonal_offset', d) != d:
+            warnings.warn(f"{src}: model.diagonal_offset {m['diagonal_offset']} differs from the upper_tri block's {d}; "
+                          f"the model keeps the pairs above diagonal {d}")
+        if m.get('target_length') is None: return
+        n = m['target_length'] - 2*m.get('target_crop', 0) - d
+        if n*(n + 1)//2 != P:
+            warnings.warn(f"{src}: model.target_length {m['target_length']}, target_crop {m.get('target_crop', 0)} and "
+                          f"diagonal_offset {d} describe {n*(n + 1)//2} map pairs; the blocks give {P} "
+                          f"(a {self.map_length}-bin map); the model predicts {P}")
 
     def _build_legacy(self, hp, preact):
         where = lambda k: dict(path=self.source or getattr(hp, 'path', None), key=k)
@@ -151,7 +169,8 @@ class SeqNN:
         try: x = lb(Link, hp.link, hp.target_clip, hp.target_sqrt)(x)
         except ParamsError as e: raise ParamsError(str(e).split(': ', 1)[-1], **where('link')) from None
         self.target_crop = crop
-        self.head_pools, self.head_offsets = [self._pool], [self._off + buf]
+        self.head_pools, self.head_offsets, self.head_maps = [self._pool], [self._off + buf], [None]
+        self.map_length = self.diagonal_offset = None
         self._set(inp, reprs, [x], ['head'])
 
     def _set(self, inp, reprs, outs, heads):
@@ -208,7 +227,7 @@ def synthetic_params(seq_length:int=1024,   # L, a multiple of 32
                                 {'name': 'conv_block', 'filters': filters*3//2, 'dropout': 0.05}],
                       'head': {'name': 'final', 'units': num_targets, 'activation': 'softplus'}}}
 
-# %% ../nbs/02_model.ipynb 18
+# %% ../nbs/02_model.ipynb 20
 LOSSES = {'poisson': keras.losses.Poisson, 'mse': keras.losses.MeanSquaredError,
           'gaussian': keras.losses.MeanSquaredError, 'bce': keras.losses.BinaryCrossentropy}
 
@@ -241,7 +260,7 @@ def make_optimizer(train:dict,                    # a params `train` section
     if name == 'adamw': return keras.optimizers.AdamW(lr, weight_decay=train.get('weight_decay', 0.004), **b, **clip)
     raise ValueError(f"optimizer: expected 'sgd', 'momentum', 'adam', 'nadam' or 'adamw', got {name!r}")
 
-# %% ../nbs/02_model.ipynb 21
+# %% ../nbs/02_model.ipynb 23
 def _as_dataset(data, name, batch_size, shuffle=False, seed=None):
     if isinstance(data, tf.data.Dataset): return data
     ds = getattr(data, 'dataset', None)
@@ -287,7 +306,7 @@ def _fit_targets(self:SeqNN, data, name, head=0, batch_size=32, shuffle=False, s
         return tf.cast(x, dt), y
     return ds.map(fix)
 
-# %% ../nbs/02_model.ipynb 22
+# %% ../nbs/02_model.ipynb 24
 @patch
 def _seqs_array(self:SeqNN, seqs):
     "One-hot `seqs` (S, L, 4) in the model's dtype (DNA strings one-hot encoded), checked."
@@ -337,7 +356,7 @@ def predict(self:SeqNN, seqs,                 # one-hot (S, L, 4), DNA strings, 
     if not out: raise ValueError("seqs: no sequences")
     return np.concatenate(out)
 
-# %% ../nbs/02_model.ipynb 27
+# %% ../nbs/02_model.ipynb 29
 def augment_batches(ds,                 # batches (x (B, L, 4), y (B, P, T) or (B, T))
                     rc:bool=False,      # reverse-complement each batch with probability 1/2 (targets flipped to match)
                     shift:int=0,        # shift each batch by a uniform random -shift..shift bp (N pushed in)
@@ -444,7 +463,7 @@ def fit(self:SeqNN, train,                   # training data: dataset, SeqDatase
         _write_json({k: [float(v) for v in vs] for k, vs in hist.history.items()}, out_dir/'history.json')
     return hist
 
-# %% ../nbs/02_model.ipynb 33
+# %% ../nbs/02_model.ipynb 35
 @patch
 def evaluate(self:SeqNN, data,             # dataset, SeqDataset, SyntheticData or (seqs, targets)
              *, head:int=0, batch_size:int=32,
@@ -463,7 +482,7 @@ def evaluate(self:SeqNN, data,             # dataset, SeqDataset, SyntheticData 
     if n == 0: raise ValueError("data: no sequences")
     return {'loss': tot/n, 'pearsonr': cm.pearsonr(), 'r2': cm.r2()}
 
-# %% ../nbs/02_model.ipynb 36
+# %% ../nbs/02_model.ipynb 38
 @patch
 def save(self:SeqNN, path)->Path:
     "Write the weights of every head to `path` (ending in '.weights.h5'), atomically."
