@@ -63,7 +63,7 @@ POSITION_BASES = {'positional_features_central_mask': positional_features_centra
 
 def _basis(name):
     f = POSITION_BASES.get(name) or POSITION_BASES.get(f'positional_features_{name}')
-    if f is None: raise ParamsError(f"relative_position_functions: unknown basis {name!r}; expected one of {list(POSITION_BASES)}",
+    if f is None: raise ParamsError(f"unknown basis {name!r}; expected one of {list(POSITION_BASES)}",
                                     key='relative_position_functions')
     return f
 
@@ -77,7 +77,7 @@ def positional_features(positions,                  # relative distances, any sh
     fs = [_basis(f) for f in feature_functions]
     n = len(fs)*(1 if symmetric else 2)
     if feature_size % n:
-        raise ParamsError(f"num_position_features: expected a multiple of {n} ({len(fs)} bases"
+        raise ParamsError(f"expected a multiple of {n} ({len(fs)} bases"
                           f"{'' if symmetric else ' x 2 signs'}), got {feature_size}", key='num_position_features')
     p = np.asarray(positions, np.float32)
     emb = np.concatenate([f(np.abs(p), feature_size//n, seq_length) for f in fs], -1)
@@ -120,7 +120,7 @@ class MultiheadAttention(kl.Layer):
         super().__init__(**kw)
         if gated: raise ParamsError("gated=True is not supported (basenji's gate layer has no valid activation)", key='gated')
         for k, v in dict(value_size=value_size, key_size=key_size, heads=heads).items():
-            if not isinstance(v, (int, np.integer)) or v < 1: raise ParamsError(f"{k}: expected a positive integer, got {v!r}", key=k)
+            if not isinstance(v, (int, np.integer)) or v < 1: raise ParamsError(f"expected a positive integer, got {v!r}", key=k)
         funcs = [relative_position_functions] if isinstance(relative_position_functions, str) else list(relative_position_functions)
         for f in funcs: _basis(f)
         if num_position_features is None:
@@ -206,10 +206,10 @@ class MultiheadAttention(kl.Layer):
 # %% ../nbs/02b_attention.ipynb 16
 def _value_size(inputs, key_size, heads, out_size):
     C = inputs.shape[-1]
-    if key_size is None: raise ParamsError("key_size: expected a positive integer, got None", key='key_size')
+    if key_size is None: raise ParamsError("expected a positive integer, got None", key='key_size')
     if out_size is not None and out_size != C:
-        raise ParamsError(f"out_size: expected None or the input width {C}, got {out_size}", key='out_size')
-    if C % heads: raise ParamsError(f"heads: the input width {C} must be a multiple of heads, got {heads}", key='heads')
+        raise ParamsError(f"expected None or the input width {C}, got {out_size}", key='out_size')
+    if C % heads: raise ParamsError(f"the input width {C} must be a multiple of heads, got {heads}", key='heads')
     return C//heads
 
 def transformer_dense(inputs, out_size:int, dense_expansion:float, l2_scale:float, dropout:float, kernel_initializer,
@@ -269,9 +269,9 @@ def transformer_split(inputs, splits:int=2, key_size:int|None=None, heads:int=1,
     lb = lb or Layers()
     V = _value_size(inputs, key_size, heads, out_size)
     _, L, C = inputs.shape
-    if splits not in (2, 3): raise ParamsError(f"splits: expected 2 or 3, got {splits!r}", key='splits')
+    if splits not in (2, 3): raise ParamsError(f"expected 2 or 3, got {splits!r}", key='splits')
     n = 2 if splits == 2 else 4
-    if L % n: raise ParamsError(f"swin_transformer: the length {L} must be a multiple of {n}", key='splits')
+    if L % n: raise ParamsError(f"swin_transformer: the input length {L} must be a multiple of {n}")
     x = lb(kl.LayerNormalization)(inputs)
     mha = _mha(lb, V, key_size, heads, num_position_features, attention_dropout, position_dropout, content_position_bias,
                mha_initializer, mha_l2_scale, qkv_width)   # seqlen_train is not passed on, as in basenji
@@ -306,7 +306,7 @@ def transformer_tower(inputs,                     # (B, L, C)
     "Basenji's `transformer_tower`: `repeat` transformer (or swin transformer) blocks."
     f = TRANSFORMER_BLOCK_TYPES.get(block_type)
     if f is None:
-        raise ParamsError(f"block_type: expected one of {list(TRANSFORMER_BLOCK_TYPES)}, got {block_type!r}"
+        raise ParamsError(f"expected one of {list(TRANSFORMER_BLOCK_TYPES)}, got {block_type!r}"
                           + (" (basenji's transformer2 and lambda blocks are not supported)" if block_type in ('transformer2', 'lambda') else ''),
                           key='block_type')
     lb = lb or Layers(); x = inputs

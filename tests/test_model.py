@@ -20,6 +20,7 @@ from genomenn.metrics import MetricWarning
 #  basset: 1344 / 3 = 448, / 2**6 = 7 bins, dense_block flatten -> no position axis, final 164 -> (164,)
 #  train_full: 262144 / 128 = 2048, Cropping1D 128 -> 1792 (declares 2048); wheeze_excite keeps the length
 #  tutorials params_small.json: 131072 / (8 * 4 * 4) = 1024, no cropping (no target_length declared)
+#  enformer: 196608 / 2**7 = 1536, transformer_tower keeps the length, Cropping1D 320 -> 896; two heads
 JSON_BUILDS = {
     'basenji-history__manuscripts__biorxiv2019__params_mouse.json': ([(896, 1643)], 1024, [1, 2, 128, 128, 128, 128]),
     'basenji__manuscripts__basset__params_basset.json': ([(164,)], None, [1, 3, 192, 192, 1344]),
@@ -27,13 +28,13 @@ JSON_BUILDS = {
     'basenji__manuscripts__cross2020__params_mouse.json': ([(896, 1643)], 1024, [1, 2, 128, 128, 128, 128]),
     'basenji__tests__train_full__params.json': ([(1792, 1312)], 2048, [1, 2, 128, 128, 128, 128, 128]),
     'basenji__tutorials__models__params_small.json': ([(1024, 3)], None, [1, 8, 128, 128, 128]),
+    'basenji__manuscripts__enformer__params_enformer.json': ([(896, 5313), (896, 1643)], None, [1, 2, 128, 128, 128, 128]),
 }
-BORZOI = ["'transformer_tower' (model.trunk[2])", "'unet_conv' (model.trunk[3], model.trunk[4])"]
+BORZOI = ["'unet_conv' (model.trunk[3], model.trunk[4])"]
 JSON_REJECTED = {
     'basenji__manuscripts__akita__params.json':
         ["'one_to_two' (model.head_hic[0])", "'concat_dist_2d'", "'conv_block_2d'", "'symmetrize_2d'",
          "'dilated_residual_2d'", "'cropping_2d'", "'upper_tri' (model.head_hic[6])"],
-    'basenji__manuscripts__enformer__params_enformer.json': ["'transformer_tower' (model.trunk[2])"],
     **{f: BORZOI for f in [
         'baskerville__tests__data__params.json', 'baskerville__tests__data__eval__params.json',
         'baskerville__tests__integration__test__params.json',
