@@ -256,7 +256,8 @@ class FactorInverse(kl.Layer):
 
 # %% ../nbs/02a_blocks.ipynb 12
 _SHORT = {'Conv1D': 'conv', 'SeparableConv1D': 'sepconv', 'BatchNormalization': 'bn', 'LayerNormalization': 'ln',
-          'MaxPooling1D': 'maxpool', 'AveragePooling1D': 'avgpool', 'Cropping1D': 'crop', 'Activation': 'act'}
+          'MaxPooling1D': 'maxpool', 'AveragePooling1D': 'avgpool', 'Cropping1D': 'crop', 'Activation': 'act',
+          'SoftmaxPool1D': 'softpool', 'SqueezeExcite': 'se', 'GlobalContext': 'gc'}
 
 class Layers:
     "Makes the Keras layers of one block: one dtype, unique readable names, and the pooling and crop they apply."
