@@ -4,19 +4,22 @@
 
 # %% ../nbs/02a_blocks.ipynb 3
 from __future__ import annotations
-import inspect, difflib
+import inspect, difflib, warnings
 import numpy as np
 import keras
 from keras import layers as kl, ops
 from .params import ParamsError, BLOCK_VOCABULARY, ConvParams
 
 # %% auto 0
-__all__ = ['LINKS', 'ACTIVATIONS', 'BLOCKS', 'KERAS_BLOCKS', 'GLOBAL_ARGS', 'MODEL_KEYS_UNSUPPORTED', 'GELU', 'Scale',
-           'WheezeExcite', 'Link', 'Layers', 'activate', 'normalize', 'conv', 'pool', 'conv_block', 'conv_dna',
-           'conv_nac', 'tower_filters', 'conv_tower', 'conv_tower_nac', 'res_tower', 'dilation_rates',
-           'dilated_residual', 'dilated_residual_nac', 'dilated_dense', 'dense_block', 'dense_nac', 'final', 'dense',
-           'wheeze_excite', 'legacy_conv', 'register_block', 'block_names', 'block_args', 'UnbuildableError',
-           'check_buildable', 'build_block']
+__all__ = ['LINKS', 'ACTIVATIONS', 'POOL_TYPES', 'BLOCKS', 'KERAS_BLOCKS', 'GLOBAL_ARGS', 'MODEL_KEYS_UNSUPPORTED', 'GELU',
+           'Scale', 'WheezeExcite', 'Link', 'act_fn', 'Exp', 'SoftmaxPool1D', 'SqueezeExcite', 'GlobalContext',
+           'CenterSlice', 'CenterAverage', 'ConcatPosition', 'FactorInverse', 'Layers', 'activate', 'normalize', 'conv',
+           'pool', 'block_pool', 'conv_block', 'conv_dna', 'conv_nac', 'conv_next', 'squeeze_excite', 'global_context',
+           'tower_filters', 'conv_tower', 'conv_tower_nac', 'res_tower', 'convnext_tower', 'conv_tower_v1',
+           'dilation_rates', 'dilated_residual', 'dilated_residual_nac', 'dilated_dense', 'dense_block', 'dense_nac',
+           'final', 'dense', 'wheeze_excite', 'exp', 'factor_inverse', 'center_slice', 'center_average',
+           'concat_position', 'legacy_conv', 'register_block', 'block_names', 'block_args', 'UnbuildableError',
+           'check_buildable', 'build_block', 'keras_block']
 
 # %% ../nbs/02a_blocks.ipynb 6
 @keras.saving.register_keras_serializable(package='genomenn')
@@ -87,8 +90,174 @@ class Link(kl.Layer):
         return {**super().get_config(), 'link': self.link, 'target_clip': self.target_clip, 'target_sqrt': self.target_sqrt}
 
 # %% ../nbs/02a_blocks.ipynb 9
+def act_fn(activation:str|None, gelu:str='tanh'):
+    "The function of a weightless Basenji activation by name (`None`/'linear': identity), for use inside a layer."
+    fns = {'relu': ops.relu, 'sigmoid': ops.sigmoid, 'tanh': ops.tanh, 'softplus': ops.softplus, 'exp': ops.exp,
+           'elu': ops.elu, 'selu': ops.selu, 'swish': ops.silu}
+    if activation in (None, 'linear'): return lambda x: x
+    if activation == 'gelu':
+        if gelu == 'sigmoid': return lambda x: x * ops.sigmoid(1.702 * x)
+        return lambda x: ops.gelu(x, approximate=gelu == 'tanh')
+    if activation in fns: return fns[activation]
+    raise ParamsError(f"unknown activation {activation!r}; expected one of {list(ACTIVATIONS)}", key='activation')
+
+@keras.saving.register_keras_serializable(package='genomenn')
+class Exp(kl.Layer):
+    "Basenji's `Exp`: `exp(x)`, or `base**x` when `base` is given, minus `minus` when given."
+    def __init__(self, base:float|None=None, minus:float|None=None, **kw):
+        super().__init__(**kw); self.base, self.minus = base, minus
+    def call(self, x):
+        y = ops.exp(x) if self.base is None else ops.power(ops.cast(self.base, x.dtype), x)
+        return y if self.minus is None else y - ops.cast(self.minus, x.dtype)
+    def get_config(self): return {**super().get_config(), 'base': self.base, 'minus': self.minus}
+
+@keras.saving.register_keras_serializable(package='genomenn')
+class SoftmaxPool1D(kl.Layer):
+    "Basenji's softmax pooling: each window of `pool_size` positions averaged with softmax weights of learned logits."
+    def __init__(self, pool_size:int=2, per_channel:bool=False, init_gain:float=2., **kw):
+        super().__init__(**kw)
+        self.pool_size, self.per_channel, self.init_gain = int(pool_size), bool(per_channel), float(init_gain)
+    def build(self, input_shape):
+        L, C = input_shape[1], input_shape[-1]
+        if L is not None and L % self.pool_size:
+            raise ValueError(f"softmax pooling: the length {L} is not a multiple of pool_size {self.pool_size}")
+        # one logit (or one per channel) from the channels; Identity(gain) starts from gain * the first channel
+        self.logit_linear = kl.Dense(C if self.per_channel else 1, use_bias=False, dtype=self.dtype_policy,
+                                     kernel_initializer=keras.initializers.Identity(self.init_gain), name='logit_linear')
+        self.logit_linear.build((None, C))
+    def call(self, x):
+        L, C = x.shape[1], x.shape[2]
+        xw = ops.reshape(x, (-1, L//self.pool_size, self.pool_size, C))
+        return ops.sum(xw * ops.softmax(self.logit_linear(xw), axis=-2), axis=-2)
+    def compute_output_shape(self, s): return (s[0], s[1]//self.pool_size, s[2])
+    def get_config(self):
+        return {**super().get_config(), 'pool_size': self.pool_size, 'per_channel': self.per_channel, 'init_gain': self.init_gain}
+
+@keras.saving.register_keras_serializable(package='genomenn')
+class SqueezeExcite(kl.Layer):
+    "Squeeze-excite (Hu et al. 2018) as Basenji's: activate, average over positions, bottleneck dense (relu), dense, optional normalisation, then gate (or add)."
+    def __init__(self, activation:str|None='relu', additive:bool=False, bottleneck_ratio:int=8, norm_type:str|None=None,
+                 bn_momentum:float=0.9, use_bias:bool=True, kernel_initializer='glorot_uniform', scale_fun:str='sigmoid',
+                 gelu:str='tanh', **kw):
+        super().__init__(**kw)
+        if scale_fun not in ('sigmoid', 'tanh'):
+            raise ParamsError(f"expected 'sigmoid' or 'tanh', got {scale_fun!r}", key='scale_fun')
+        if norm_type not in (None, 'batch', 'batch-sync', 'layer'):
+            raise ParamsError(f"unknown norm_type {norm_type!r}; expected 'batch', 'batch-sync', 'layer' or null", key='norm_type')
+        act_fn(activation, gelu)   # checks the name
+        self.activation, self.additive, self.bottleneck_ratio = activation, bool(additive), int(bottleneck_ratio)
+        self.norm_type, self.bn_momentum, self.use_bias = norm_type, bn_momentum, bool(use_bias)
+        self.kernel_initializer, self.scale_fun, self.gelu = kernel_initializer, scale_fun, gelu
+    def build(self, input_shape):
+        C = input_shape[-1]; rank = C//self.bottleneck_ratio
+        if rank < 1: raise ValueError(f"squeeze_excite: {C} channels leave no bottleneck units at bottleneck_ratio {self.bottleneck_ratio}")
+        kw = dict(use_bias=self.use_bias, kernel_initializer=self.kernel_initializer, dtype=self.dtype_policy)
+        self.dense1 = kl.Dense(rank, activation='relu', name='dense1', **kw)
+        self.dense2 = kl.Dense(C, name='dense2', **kw)
+        self.dense1.build((None, C)); self.dense2.build((None, rank))
+        self.norm = None
+        if self.norm_type in ('batch', 'batch-sync'):
+            self.norm = kl.BatchNormalization(momentum=self.bn_momentum, gamma_initializer='zeros', name='norm',
+                                              synchronized=self.norm_type == 'batch-sync', dtype=self.dtype_policy)
+        elif self.norm_type == 'layer':
+            self.norm = kl.LayerNormalization(gamma_initializer='zeros', name='norm', dtype=self.dtype_policy)
+        if self.norm is not None: self.norm.build((None, C))
+    def call(self, x, training=None):
+        x = act_fn(self.activation, self.gelu)(x)
+        excite = self.dense2(self.dense1(ops.mean(x, axis=tuple(range(1, len(x.shape) - 1)))))
+        if self.norm is not None: excite = self.norm(excite, training=training)
+        excite = ops.reshape(excite, (-1,) + (1,)*(len(x.shape) - 2) + (x.shape[-1],))
+        if self.additive: return x + excite
+        return x * (ops.sigmoid(excite) if self.scale_fun == 'sigmoid' else ops.tanh(excite))
+    def get_config(self):
+        return {**super().get_config(), 'activation': self.activation, 'additive': self.additive,
+                'bottleneck_ratio': self.bottleneck_ratio, 'norm_type': self.norm_type, 'bn_momentum': self.bn_momentum,
+                'use_bias': self.use_bias, 'kernel_initializer': self.kernel_initializer, 'scale_fun': self.scale_fun,
+                'gelu': self.gelu}
+
+@keras.saving.register_keras_serializable(package='genomenn')
+class GlobalContext(kl.Layer):
+    "Basenji's global context (Cao et al. 2019): a softmax-attention summary over positions, transformed and added to every position."
+    def build(self, input_shape):
+        C = input_shape[-1]; d = dict(dtype=self.dtype_policy)
+        self.context_key = kl.Dense(1, name='context_key', **d)   # one attention logit per position
+        self.dense1 = kl.Dense(C//4, name='dense1', **d)
+        self.ln = kl.LayerNormalization(name='ln', **d)
+        self.dense2 = kl.Dense(C, name='dense2', **d)
+        self.context_key.build((None, C)); self.dense1.build((None, C)); self.ln.build((None, C//4)); self.dense2.build((None, C//4))
+    def call(self, x):
+        attention = ops.softmax(self.context_key(x), axis=-2)          # (B, L, 1), sums to 1 over positions
+        context = ops.sum(x * attention, axis=-2, keepdims=True)         # (B, 1, C)
+        return x + self.dense2(ops.relu(self.ln(self.dense1(context))))
+
+@keras.saving.register_keras_serializable(package='genomenn')
+class CenterSlice(kl.Layer):
+    "The `center` middle positions, from `(L - center) // 2` (Basenji's `CenterSlice`)."
+    def __init__(self, center:int, **kw):
+        super().__init__(**kw); self.center = int(center)
+    def build(self, input_shape):
+        L = input_shape[1]
+        if L is not None and not 0 < self.center <= L:
+            raise ValueError(f"center: expected 1..{L} (the input length), got {self.center}")
+    def call(self, x):
+        start = (x.shape[1] - self.center)//2
+        return x[:, start:start + self.center]
+    def compute_output_shape(self, s): return (s[0], self.center) + tuple(s[2:])
+    def get_config(self): return {**super().get_config(), 'center': self.center}
+
+@keras.saving.register_keras_serializable(package='genomenn')
+class CenterAverage(CenterSlice):
+    "The mean over the `center` middle positions, keeping a length-1 position axis (Basenji's `CenterAverage`)."
+    def call(self, x): return ops.mean(super().call(x), axis=1, keepdims=True)
+    def compute_output_shape(self, s): return (s[0], 1) + tuple(s[2:])
+
+@keras.saving.register_keras_serializable(package='genomenn')
+class ConcatPosition(kl.Layer):
+    "Basenji's `ConcatPosition`: a first channel holding the position, `range(-L//2, L//2)` (transformed, to a power)."
+    TRANSFORMS = (None, 'abs', 'reversed')
+    def __init__(self, transform:str|None=None, power:float=1, **kw):
+        super().__init__(**kw)
+        if transform not in self.TRANSFORMS:
+            raise ParamsError(f"expected one of {list(self.TRANSFORMS)}, got {transform!r}", key='transform')
+        self.transform, self.power = transform, power
+    def positions(self, L:int)->np.ndarray:
+        "The position feature of a length-`L` input, as float64."
+        pos = np.arange(-L//2, L//2, dtype='float64')
+        if self.transform == 'abs': pos = np.abs(pos)
+        elif self.transform == 'reversed': pos = pos[::-1]
+        return pos**self.power if self.power != 1 else pos
+    def call(self, x):
+        pos = ops.cast(self.positions(x.shape[1]), x.dtype)[None, :, None]
+        return ops.concatenate([ops.zeros_like(x[..., :1]) + pos, x], axis=-1)
+    def compute_output_shape(self, s): return tuple(s[:-1]) + (s[-1] + 1,)
+    def get_config(self): return {**super().get_config(), 'transform': self.transform, 'power': self.power}
+
+@keras.saving.register_keras_serializable(package='genomenn')
+class FactorInverse(kl.Layer):
+    "Basenji's `FactorInverse`: predictions of K factors times the (K, T) components read from a `.npy` file give T targets."
+    def __init__(self, components_npy:str, **kw):
+        super().__init__(**kw)
+        from pathlib import Path
+        if not Path(components_npy).is_file():
+            raise ParamsError(f"components file not found: {components_npy!r} (a .npy array of shape (factors, targets))",
+                              key='components_file')
+        self.components_npy = str(components_npy)
+        comp = np.load(components_npy)
+        if comp.ndim != 2: raise ParamsError(f"{components_npy}: expected a 2-D (factors, targets) array, got shape {comp.shape}",
+                                             key='components_file')
+        self.components = comp
+    def build(self, input_shape):
+        if input_shape[-1] != self.components.shape[0]:
+            raise ValueError(f"factor_inverse: the input has {input_shape[-1]} channels but {self.components_npy} "
+                             f"has {self.components.shape[0]} factors (shape {self.components.shape})")
+    def call(self, x): return ops.matmul(x, ops.cast(self.components, x.dtype))
+    def compute_output_shape(self, s): return tuple(s[:-1]) + (self.components.shape[1],)
+    def get_config(self): return {**super().get_config(), 'components_npy': self.components_npy}
+
+# %% ../nbs/02a_blocks.ipynb 12
 _SHORT = {'Conv1D': 'conv', 'SeparableConv1D': 'sepconv', 'BatchNormalization': 'bn', 'LayerNormalization': 'ln',
-          'MaxPooling1D': 'maxpool', 'AveragePooling1D': 'avgpool', 'Cropping1D': 'crop', 'Activation': 'act'}
+          'MaxPooling1D': 'maxpool', 'AveragePooling1D': 'avgpool', 'Cropping1D': 'crop', 'Activation': 'act',
+          'SoftmaxPool1D': 'softpool', 'SqueezeExcite': 'se', 'GlobalContext': 'gc'}
 
 class Layers:
     "Makes the Keras layers of one block: one dtype, unique readable names, and the pooling and crop they apply."
@@ -109,7 +278,7 @@ class Layers:
         if self.dtype is not None: kw.setdefault('dtype', self.dtype)
         return cls(*args, **kw)
 
-# %% ../nbs/02a_blocks.ipynb 12
+# %% ../nbs/02a_blocks.ipynb 15
 ACTIVATIONS = ('relu', 'gelu', 'sigmoid', 'tanh', 'softplus', 'exp', 'elu', 'selu', 'swish', 'linear')
 
 def activate(x, activation:str|None, lb:Layers|None=None):
@@ -118,6 +287,7 @@ def activate(x, activation:str|None, lb:Layers|None=None):
     if activation in (None, 'linear'): return x
     if activation == 'gelu': return lb(GELU, lb.gelu)(x)
     if activation == 'relu': return lb(kl.ReLU)(x)
+    if activation == 'exp': return lb(Exp)(x)
     if activation in ACTIVATIONS: return lb(kl.Activation, activation)(x)
     raise ParamsError(f"unknown activation {activation!r}; expected one of {list(ACTIVATIONS)}", key='activation')
 
@@ -130,7 +300,8 @@ def normalize(x, norm_type:str|None, bn_momentum:float=0.99, gamma:str|None=None
     lb = lb or Layers()
     if norm_type is None: return x
     if norm_type in ('batch', 'batch-sync'):
-        return lb(kl.BatchNormalization, momentum=bn_momentum, gamma_initializer=gamma or 'ones')(x)
+        return lb(kl.BatchNormalization, momentum=bn_momentum, gamma_initializer=gamma or 'ones',
+                  synchronized=norm_type == 'batch-sync')(x)
     if norm_type == 'layer': return lb(kl.LayerNormalization, gamma_initializer=gamma or 'ones')(x)
     raise ParamsError(f"unknown norm_type {norm_type!r}; expected 'batch', 'batch-sync', 'layer' or null", key='norm_type')
 
@@ -142,36 +313,45 @@ def _reg(l2=0., l1=0.):
 
 def conv(x, lb:Layers, filters:int, kernel_size:int=1, stride:int=1, dilation_rate:int=1, use_bias:bool=True,
          kernel_initializer='he_normal', l2_scale:float=0., conv_type:str='standard', padding:str='same'):
-    "A 1-D convolution ('same' padding in Basenji's blocks); a stride counts as pooling."
+    "A 1-D convolution; a stride counts as pooling. Separable ones keep Keras' default initialisers and no penalty, as in Basenji."
     if conv_type not in ('standard', 'separable'):
         raise ParamsError(f"unknown conv_type {conv_type!r}; expected 'standard' or 'separable'", key='conv_type')
     if conv_type == 'separable':
         layer = lb(kl.SeparableConv1D, int(filters), int(kernel_size), strides=stride, padding=padding, use_bias=use_bias,
-                   dilation_rate=dilation_rate, pointwise_initializer=kernel_initializer,
-                   pointwise_regularizer=_reg(l2_scale))
+                   dilation_rate=dilation_rate)
     else:
         layer = lb(kl.Conv1D, int(filters), int(kernel_size), strides=stride, padding=padding, use_bias=use_bias,
                    dilation_rate=dilation_rate, kernel_initializer=kernel_initializer, kernel_regularizer=_reg(l2_scale))
     lb.pool *= int(stride)
     return layer(x)
 
+POOL_TYPES = ('max', 'softmax')
+
 def pool(x, lb:Layers, pool_size:int, pool_type:str='max', padding:str='same'):
-    "Max (or average) pooling of width and stride `pool_size`; 'same' padding rounds the length up."
+    "Max, softmax (`SoftmaxPool1D`) or average pooling of width and stride `pool_size`; 'same' padding rounds the length up."
     if pool_size is None or pool_size <= 1: return x
-    cls = {'max': kl.MaxPool1D, 'average': kl.AveragePooling1D, 'avg': kl.AveragePooling1D}.get(pool_type)
-    if cls is None: raise ParamsError(f"pool_type {pool_type!r} is not supported; expected 'max' or 'average'", key='pool_type')
     lb.pool *= int(pool_size)
+    if pool_type == 'softmax': return lb(SoftmaxPool1D, int(pool_size))(x)
+    cls = {'max': kl.MaxPool1D, 'average': kl.AveragePooling1D}.get(pool_type)
+    if cls is None: raise ParamsError(f"unknown pool_type {pool_type!r}; expected 'max', 'softmax' or 'average'", key='pool_type')
     return lb(cls, pool_size=int(pool_size), padding=padding)(x)
+
+def block_pool(x, lb:Layers, pool_size:int, pool_type:str='max', padding:str='same'):
+    "A block's pooling as Basenji builds it: softmax pooling for 'softmax', max pooling for any other `pool_type` (with a warning)."
+    if pool_type not in POOL_TYPES and pool_size and pool_size > 1:
+        warnings.warn(f"pool_type {pool_type!r}: Basenji builds max pooling for any pool_type but 'softmax'; so does genomenn")
+    return pool(x, lb, pool_size, 'softmax' if pool_type == 'softmax' else 'max', padding)
 
 def _drop(x, lb:Layers, rate:float):
     "Dropout when `rate` > 0."
     return lb(kl.Dropout, float(rate))(x) if rate and rate > 0 else x
 
 def _flatten(x, lb):
+    "Basenji's flatten: (B, L, C) to one position (B, 1, L*C)."
     lb.flat = True
-    return lb(kl.Flatten)(x)
+    return lb(kl.Reshape, (1, x.shape[1]*x.shape[2]))(x)
 
-# %% ../nbs/02a_blocks.ipynb 14
+# %% ../nbs/02a_blocks.ipynb 17
 def conv_block(inputs, filters:int|None=None, kernel_size:int=1, activation:str|None='relu', activation_end=None,
                stride:int=1, dilation_rate:int=1, l2_scale:float=0., dropout:float=0., conv_type:str='standard',
                pool_size:int=1, pool_type:str='max', norm_type:str|None=None, bn_momentum:float=0.99, norm_gamma=None,
@@ -182,51 +362,78 @@ def conv_block(inputs, filters:int|None=None, kernel_size:int=1, activation:str|
     filters = inputs.shape[-1] if filters is None else filters
     x = activate(inputs, activation, lb)
     x = conv(x, lb, filters, kernel_size, stride, dilation_rate, use_bias=norm_type is None,
-             kernel_initializer=kernel_initializer, l2_scale=l2_scale, conv_type=conv_type, padding=padding)
+             kernel_initializer=kernel_initializer, l2_scale=l2_scale, conv_type=conv_type, padding='same')
     x = normalize(x, norm_type, bn_momentum, norm_gamma, lb)
     x = _drop(x, lb, dropout)
     if residual: x = lb(kl.Add)([inputs, x])
     x = activate(x, activation_end, lb)
-    return pool(x, lb, pool_size, pool_type, padding)
+    return block_pool(x, lb, pool_size, pool_type, padding)
 
 def conv_dna(inputs, filters:int|None=None, kernel_size:int=15, activation:str|None='relu', stride:int=1,
              l2_scale:float=0., residual:bool=False, dropout:float=0., dropout_residual:float=0., pool_size:int=1,
              pool_type:str='max', norm_type:str|None=None, bn_momentum:float=0.99, norm_gamma=None, use_bias=None,
              se:bool=False, conv_type:str='standard', kernel_initializer='he_normal', padding:str='same',
              batch_norm:bool=False, *, lb:Layers|None=None):
-    "Basenji's `conv_dna`, the first layer: convolution, then normalisation and activation (or a residual conv_nac), dropout, pooling."
+    "Basenji's `conv_dna`, the first layer: convolution, squeeze-excite (`se`), then normalisation and activation (or a residual conv_nac), dropout, pooling."
     lb = lb or Layers(); norm_type = _norm_type(norm_type, batch_norm)
-    if se: raise ParamsError("se=true (squeeze-excite) is not supported yet", key='se')
     filters = inputs.shape[-1] if filters is None else filters
     if use_bias is None: use_bias = norm_type is None and not residual
     x = conv(inputs, lb, filters, kernel_size, stride, use_bias=use_bias, kernel_initializer=kernel_initializer,
-             l2_scale=l2_scale, conv_type=conv_type, padding=padding)
+             l2_scale=l2_scale, conv_type=conv_type, padding='same')
+    if se: x = squeeze_excite(x, lb=lb)
     if residual:
         r = conv_nac(x, activation=activation, l2_scale=l2_scale, dropout=dropout_residual, conv_type=conv_type,
-                     norm_type=norm_type, bn_momentum=bn_momentum, kernel_initializer=kernel_initializer, lb=lb)
+                     norm_type=norm_type, se=se, bn_momentum=bn_momentum, kernel_initializer=kernel_initializer, lb=lb)
         x = lb(kl.Add)([x, lb(Scale)(r)])
     else:
         x = activate(normalize(x, norm_type, bn_momentum, None, lb), activation, lb)
     x = _drop(x, lb, dropout)
-    return pool(x, lb, pool_size, pool_type, padding)
+    return block_pool(x, lb, pool_size, pool_type, padding)
 
 def conv_nac(inputs, filters:int|None=None, kernel_size:int=1, activation:str|None='relu', stride:int=1,
              dilation_rate:int=1, l2_scale:float=0., dropout:float=0., conv_type:str='standard', residual:bool=False,
              pool_size:int=1, pool_type:str='max', norm_type:str|None=None, bn_momentum:float=0.99, norm_gamma=None,
              kernel_initializer='he_normal', padding:str='same', se:bool=False, batch_norm:bool=False,
              *, lb:Layers|None=None):
-    "Basenji's `conv_nac`: normalisation, activation, convolution (with bias), dropout, residual add, pooling."
+    "Basenji's `conv_nac`: normalisation, activation, convolution (with bias), squeeze-excite (`se`), dropout, residual add, pooling."
     lb = lb or Layers(); norm_type = _norm_type(norm_type, batch_norm)
-    if se: raise ParamsError("se=true (squeeze-excite) is not supported yet", key='se')
     filters = inputs.shape[-1] if filters is None else filters
     x = activate(normalize(inputs, norm_type, bn_momentum, None, lb), activation, lb)
     x = conv(x, lb, filters, kernel_size, stride, dilation_rate, use_bias=True, kernel_initializer=kernel_initializer,
              l2_scale=l2_scale, conv_type=conv_type, padding=padding)
+    if se: x = squeeze_excite(x, lb=lb)
     x = _drop(x, lb, dropout)
     if residual: x = lb(kl.Add)([inputs, x])
-    return pool(x, lb, pool_size, pool_type, padding)
+    return block_pool(x, lb, pool_size, pool_type, padding)
 
-# %% ../nbs/02a_blocks.ipynb 17
+def conv_next(inputs, filters:int|None=None, kernel_size:int=7, activation:str|None='relu', dense_expansion:float=2.,
+              dilation_rate:int=1, l2_scale:float=0., dropout:float=0., residual:bool=False, pool_size:int=1,
+              pool_type:str='max', kernel_initializer='he_normal', padding:str='same', norm_type:str|None=None,
+              bn_momentum:float=0.99, *, lb:Layers|None=None):
+    "Basenji's `conv_next` (Liu et al. 2022): separable convolution, layer norm, dense expansion, dropout, activation, dense back, residual add, pooling."
+    lb = lb or Layers()   # norm_type and bn_momentum are accepted and unused, as in Basenji
+    filters = inputs.shape[-1] if filters is None else filters
+    x = conv(inputs, lb, filters, kernel_size, dilation_rate=dilation_rate, conv_type='separable', padding='same')
+    x = lb(kl.LayerNormalization, epsilon=1e-5)(x)
+    dense = lambda u: lb(kl.Dense, int(u), kernel_initializer=kernel_initializer, kernel_regularizer=_reg(l2_scale))
+    x = _drop(dense(int(dense_expansion)*filters)(x), lb, dropout)
+    x = dense(filters)(activate(x, activation, lb))
+    if residual: x = lb(kl.Add)([inputs, x])
+    return block_pool(x, lb, pool_size, pool_type, padding)
+
+def squeeze_excite(inputs, activation:str|None='relu', bottleneck_ratio:int=8, additive:bool=False,
+                   norm_type:str|None=None, bn_momentum:float=0.9, kernel_initializer='glorot_uniform',
+                   use_bias:bool=True, scale_fun:str='sigmoid', *, lb:Layers|None=None):
+    "Basenji's `squeeze_excite` block: a `SqueezeExcite` layer (activation applied to the input first)."
+    lb = lb or Layers()
+    return lb(SqueezeExcite, activation, additive, bottleneck_ratio, norm_type, bn_momentum, use_bias,
+              kernel_initializer, scale_fun, lb.gelu)(inputs)
+
+def global_context(inputs, *, lb:Layers|None=None):
+    "Basenji's `global_context` block (`GlobalContext` layer)."
+    return (lb or Layers())(GlobalContext)(inputs)
+
+# %% ../nbs/02a_blocks.ipynb 20
 def tower_filters(filters_init:float, filters_end:float|None=None, filters_mult:float|None=None,
                   divisible_by:int=1, repeat:int=1)->list:
     "The filter counts of a tower's repeats (Basenji's `conv_tower`/`res_tower` schedule)."
@@ -264,10 +471,29 @@ def res_tower(inputs, filters_init:float, filters_end=None, filters_mult=None, k
         for _ in range(1, int(num_convs)): x = conv_nac(x, filters=f, lb=lb, **kwargs)
         x = _drop(x, lb, dropout)
         if num_convs > 1: x = lb(kl.Add)([x0, lb(Scale)(x)])
-        x = pool(x, lb, pool_size, pool_type)
+        x = block_pool(x, lb, pool_size, pool_type)
     return x
 
-# %% ../nbs/02a_blocks.ipynb 20
+def convnext_tower(inputs, filters_init:float, filters_end=None, filters_mult=None, kernel_size:int=1, dropout:float=0.,
+                   pool_size:int=2, pool_type:str='max', divisible_by:int=1, repeat:int=1, num_convs:int=2,
+                   *, lb:Layers|None=None, **kwargs):
+    "Basenji's `convnext_tower`: per repeat `num_convs` conv_next blocks, the later ones added back to the first through a zero-initialised scale, then pooling."
+    lb = lb or Layers(); x = inputs
+    for f in tower_filters(filters_init, filters_end, filters_mult, divisible_by, repeat):
+        x = x0 = conv_next(x, filters=f, kernel_size=kernel_size, dropout=dropout, lb=lb, **kwargs)
+        for _ in range(1, int(num_convs)): x = conv_next(x, filters=f, kernel_size=kernel_size, dropout=dropout, lb=lb, **kwargs)
+        if num_convs > 1: x = lb(kl.Add)([x0, lb(Scale)(x)])
+        x = block_pool(x, lb, pool_size, pool_type)
+    return x
+
+def conv_tower_v1(inputs, filters_init:float, filters_mult:float=1, repeat:int=1, *, lb:Layers|None=None, **kwargs):
+    "Basenji's `conv_tower_v1`: `repeat` conv_blocks, filters multiplied by `filters_mult` each time and rounded when used."
+    lb = lb or Layers(); x = inputs; f = filters_init
+    for _ in range(int(repeat)):
+        x = conv_block(x, filters=int(np.round(f)), lb=lb, **kwargs); f *= filters_mult
+    return x
+
+# %% ../nbs/02a_blocks.ipynb 23
 def dilation_rates(rate_mult:float=2, repeat:int=1, round:bool=False)->list:
     "The dilation rate of each repeat of a dilated block."
     out, r = [], 1.
@@ -305,13 +531,14 @@ def dilated_dense(inputs, filters:int, kernel_size:int=3, rate_mult:float=2, con
                   dropout:float=0., repeat:int=1, *, lb:Layers|None=None, **kwargs):
     "Basenji's `dilated_dense`: each repeat's dilated conv_block is concatenated to its input (dense connections)."
     lb = lb or Layers(); x = inputs
+    if dropout: warnings.warn(f"dilated_dense: dropout {dropout} is ignored, as in Basenji")
     for rate in dilation_rates(rate_mult, repeat):
         y = conv_block(x, filters=filters, kernel_size=kernel_size, dilation_rate=rate, conv_type=conv_type,
-                       dropout=dropout, lb=lb, **kwargs)
+                       lb=lb, **kwargs)
         x = lb(kl.Concatenate)([x, y])
     return x
 
-# %% ../nbs/02a_blocks.ipynb 23
+# %% ../nbs/02a_blocks.ipynb 26
 def dense_block(inputs, units:int|None=None, activation:str|None='relu', activation_end=None, flatten:bool=False,
                 dropout:float=0., l2_scale:float=0., l1_scale:float=0., residual:bool=False, norm_type:str|None=None,
                 bn_momentum:float=0.99, norm_gamma=None, kernel_initializer='he_normal', batch_norm:bool=False,
@@ -345,11 +572,11 @@ def dense_nac(inputs, units:int|None=None, activation:str|None='relu', flatten:b
 
 def final(inputs, units:int, activation:str|None='linear', flatten:bool=False, kernel_initializer='he_normal',
           l2_scale:float=0., l1_scale:float=0., *, lb:Layers|None=None):
-    "Basenji's `final`: optional flatten, then a dense layer with `activation` to the `units` targets."
+    "Basenji's `final`: optional flatten, then a dense layer to the `units` targets with the Keras activation `activation`."
     lb = lb or Layers(); x = inputs
     if flatten: x = _flatten(x, lb)
-    x = lb(kl.Dense, int(units), kernel_initializer=kernel_initializer, kernel_regularizer=_reg(l2_scale, l1_scale))(x)
-    return activate(x, activation, lb)
+    return lb(kl.Dense, int(units), activation=activation or 'linear', kernel_initializer=kernel_initializer,
+              kernel_regularizer=_reg(l2_scale, l1_scale))(x)
 
 def dense(inputs, units:int, activation:str|None='linear', kernel_initializer='he_normal', l2_scale:float=0.,
           l1_scale:float=0., *, lb:Layers|None=None):
@@ -360,7 +587,30 @@ def wheeze_excite(inputs, pool_size:int, *, lb:Layers|None=None):
     "Basenji's `wheeze_excite` block (`WheezeExcite` layer)."
     return (lb or Layers())(WheezeExcite, pool_size)(inputs)
 
-# %% ../nbs/02a_blocks.ipynb 26
+def exp(inputs, base:float|None=None, minus:float|None=None, *, lb:Layers|None=None):
+    "Basenji's `exp` block: `exp(x)` (or `base**x`), minus `minus`."
+    return (lb or Layers())(Exp, base, minus)(inputs)
+
+def factor_inverse(inputs, components_file:str, *, lb:Layers|None=None):
+    "Basenji's `factor_inverse` block: factor predictions (B, P, K) times the (K, T) components of `components_file` (.npy)."
+    return (lb or Layers())(FactorInverse, components_file)(inputs)
+
+# %% ../nbs/02a_blocks.ipynb 29
+def center_slice(inputs, center:int, *, lb:Layers|None=None):
+    "Basenji's `center_slice`: the `center` middle positions."
+    lb = lb or Layers(); lb.crop_left += (inputs.shape[1] - int(center))//2
+    return lb(CenterSlice, center)(inputs)
+
+def center_average(inputs, center:int, *, lb:Layers|None=None):
+    "Basenji's `center_average`: the mean of the `center` middle positions, as one position."
+    lb = lb or Layers(); lb.flat = True
+    return lb(CenterAverage, center)(inputs)
+
+def concat_position(inputs, transform:str|None='abs', power:float=1, *, lb:Layers|None=None):
+    "Basenji's `concat_position`: the position (`transform` 'abs', 'reversed' or null, to `power`) as a first channel."
+    return (lb or Layers())(ConcatPosition, transform, power)(inputs)
+
+# %% ../nbs/02a_blocks.ipynb 32
 def legacy_conv(inputs, cp:ConvParams,  # this layer's parameters
                 layer_reprs:list,       # the representations so far, `[input, layer 0, ...]`, the last one `inputs`
                 *, nonlinearity:str='relu', batch_norm:bool=True, bn_momentum:float=0.9, l2_scale:float=0.,
@@ -401,13 +651,16 @@ def _connect(inputs, x, cp, layer_reprs, lb):
         return lb(kl.Concatenate)([inputs, x])
     return x
 
-# %% ../nbs/02a_blocks.ipynb 29
-BLOCKS = {f.__name__: f for f in (conv_block, conv_dna, conv_nac, conv_tower, conv_tower_nac, res_tower, dilated_residual,
-                                  dilated_residual_nac, dilated_dense, dense_block, dense_nac, dense, final, wheeze_excite)}
-KERAS_BLOCKS = {'Cropping1D': kl.Cropping1D}  # Keras layers by class name, as Basenji's `keras_func`
+# %% ../nbs/02a_blocks.ipynb 35
+BLOCKS = {f.__name__: f for f in (conv_block, conv_dna, conv_nac, conv_next, conv_tower, conv_tower_nac, conv_tower_v1,
+                                  res_tower, convnext_tower, dilated_residual, dilated_residual_nac, dilated_dense,
+                                  dense_block, dense_nac, dense, final, wheeze_excite, squeeze_excite, global_context,
+                                  center_slice, center_average, concat_position, factor_inverse, exp)}
+# Keras layers by class name, as Basenji's `keras_func` (Cropping2D belongs to the 2-D blocks)
+KERAS_BLOCKS = {'Conv1D': kl.Conv1D, 'Cropping1D': kl.Cropping1D, 'Dense': kl.Dense, 'Flatten': kl.Flatten}
 GLOBAL_ARGS = ('activation', 'batch_norm', 'bn_momentum', 'norm_type', 'l2_scale', 'l1_scale', 'padding', 'kernel_initializer')
 _INNER = {conv_tower: conv_block, conv_tower_nac: conv_nac, res_tower: conv_nac, dilated_residual: conv_block,
-          dilated_residual_nac: conv_nac, dilated_dense: conv_block}
+          dilated_residual_nac: conv_nac, dilated_dense: conv_block, convnext_tower: conv_next, conv_tower_v1: conv_block}
 
 def register_block(f=None, *,
                    inner=None,  # the block this one repeats: its arguments are accepted too (as a tower's)
@@ -425,14 +678,13 @@ def block_names()->frozenset:
 
 def block_args(name:str)->set:
     "The keyword arguments the block `name` accepts (a tower's include those of the block it repeats)."
-    if name in KERAS_BLOCKS: return {'cropping'}
-    f = BLOCKS[name]
+    f = KERAS_BLOCKS[name].__init__ if name in KERAS_BLOCKS else BLOCKS[name]
     names = {p for p, v in inspect.signature(f).parameters.items()
-             if v.kind in (v.POSITIONAL_OR_KEYWORD, v.KEYWORD_ONLY)} - {'inputs', 'lb'}
+             if v.kind in (v.POSITIONAL_OR_KEYWORD, v.KEYWORD_ONLY)} - {'inputs', 'lb', 'self'}
     if f in _INNER: names |= block_args(_INNER[f].__name__) - {'filters', 'dilation_rate', 'norm_gamma'}
     return names
 
-# %% ../nbs/02a_blocks.ipynb 32
+# %% ../nbs/02a_blocks.ipynb 38
 def _blocks_of(model:dict):
     from genomenn.params import head_names
     for i, b in enumerate(model.get('trunk', [])): yield f'model.trunk[{i}]', b
@@ -461,7 +713,7 @@ def check_buildable(model:dict,   # a JSON `model` section
     for k in MODEL_KEYS_UNSUPPORTED:
         if model.get(k): raise UnbuildableError(f"{k} {model[k]!r}: adapters are not supported yet", path, f'model.{k}')
 
-# %% ../nbs/02a_blocks.ipynb 35
+# %% ../nbs/02a_blocks.ipynb 41
 def build_block(inputs,                # symbolic tensor (B, L, C)
                 block:dict,            # {'name': ..., **kwargs}
                 *,
@@ -480,23 +732,32 @@ def build_block(inputs,                # symbolic tensor (B, L, C)
         raise ParamsError(f"block {name!r} is not in genomenn's block registry" + (f" (did you mean {hint[0]!r}?)" if hint else ''),
                           path, where)
     accepted = block_args(name)
-    kw = {k: v for k, v in (globals_ or {}).items() if k in GLOBAL_ARGS and v and k in accepted}
+    kw = {} if name in KERAS_BLOCKS else {k: v for k, v in (globals_ or {}).items() if k in GLOBAL_ARGS and v and k in accepted}
     own = {k: v for k, v in block.items() if k != 'name'}
     unknown = sorted(set(own) - accepted)
     if unknown:
         raise ParamsError(f"block {name!r}: unknown argument(s) {unknown}; it accepts {sorted(accepted)}", path, where)
     kw.update(own)
-    if name in KERAS_BLOCKS:
+    try:
+        if name in KERAS_BLOCKS: return keras_block(inputs, name, kw, lb)
+        return BLOCKS[name](inputs, **kw, lb=lb)
+    except (ValueError, TypeError) as e:  # ParamsError too: add the block, its place and the file
+        raise ParamsError(f"block {name!r}: {e}", path, where) from None
+
+# %% ../nbs/02a_blocks.ipynb 43
+def keras_block(inputs, name:str, kw:dict, lb:Layers):
+    "Apply the Keras layer `name` (a key of `KERAS_BLOCKS`) built from `kw`, tracking pooling, crop and flattening."
+    if name == 'Cropping1D':
         c = kw.get('cropping', 1)
         left, right = (c, c) if isinstance(c, int) else tuple(c)
         L = inputs.shape[1] if len(inputs.shape) == 3 else None
         if L is None or left + right >= L:
-            raise ParamsError(f"block {name!r}: cropping {c!r} leaves nothing of {L} positions", path, where)
-    try:
-        if name in KERAS_BLOCKS:
-            out = lb(KERAS_BLOCKS[name], **kw)(inputs)
-            lb.crop_left += left
-            return out
-        return BLOCKS[name](inputs, **kw, lb=lb)
-    except (ValueError, TypeError) as e:  # ParamsError too: add the block, its place and the file
-        raise ParamsError(f"block {name!r}: {e}", path, where) from None
+            raise ParamsError(f"cropping {c!r} leaves nothing of {L} positions", key='cropping')
+        lb.crop_left += left
+    out = lb(KERAS_BLOCKS[name], **kw)(inputs)
+    if name == 'Conv1D':
+        layer = out._keras_history.operation
+        lb.pool *= int(layer.strides[0])
+        if layer.padding == 'valid': lb.crop_left += (layer.kernel_size[0] - 1)*layer.dilation_rate[0]//2
+    if name == 'Flatten': lb.flat = True
+    return out

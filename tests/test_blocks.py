@@ -156,8 +156,9 @@ def test_dense_block_flattens_positions_first():
     i = sym(3, 4); lb = Layers('f_', F64)
     m = keras.Model(i, B.dense_block(i, units=5, flatten=True, activation='relu', lb=lb))
     w, b = (np.asarray(v) for v in m.get_layer('f_dense').weights)
-    np.testing.assert_allclose(run(m, X), np.maximum(X, 0).reshape(2, 12) @ w + b, rtol=1e-10)
-    assert lb.flat
+    # Basenji reshapes (B, L, C) to one position (B, 1, L*C)
+    np.testing.assert_allclose(run(m, X), (np.maximum(X, 0).reshape(2, 1, 12) @ w + b), rtol=1e-10)
+    assert lb.flat and m.output.shape[1:] == (1, 5)
 
 
 def test_wheeze_excite_against_numpy():
@@ -252,8 +253,12 @@ def test_build_block_errors_name_the_block_place_and_file():
         build_block(i, {'name': 'Cropping1D', 'cropping': 16})
     with pytest.raises(ParamsError, match="block 'conv_block': key 'activation': unknown activation 'swish2'"):
         build_block(i, {'name': 'conv_block', 'activation': 'swish2'})
-    with pytest.raises(ParamsError, match="pool_type 'softmax' is not supported"):
-        build_block(i, {'name': 'conv_block', 'pool_size': 2, 'pool_type': 'softmax'})
+    with pytest.raises(ParamsError, match=r"key 'model\.trunk\[2\]': block 'conv_block': softmax pooling: the length 32 is not a multiple of pool_size 3"):
+        build_block(i, {'name': 'conv_block', 'pool_size': 3, 'pool_type': 'softmax'}, where='model.trunk[2]')
+    with pytest.raises(ParamsError, match=r"key 'model\.head\[0\]': block 'squeeze_excite': unknown argument\(s\) \['ratio'\]"):
+        build_block(i, {'name': 'squeeze_excite', 'ratio': 4}, where='model.head[0]')
+    with pytest.raises(ParamsError, match=r"key 'model\.trunk\[1\]': block 'Conv1D': unknown argument\(s\) \['kernel'\]"):
+        build_block(i, {'name': 'Conv1D', 'filters': 4, 'kernel': 3}, where='model.trunk[1]')
     with pytest.raises(ParamsError, match='a block must be an object'):
         build_block(i, ['conv_block'])
 

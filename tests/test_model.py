@@ -17,13 +17,13 @@ from genomenn.metrics import MetricWarning
 
 # Output shape per head, worked out from the blocks: L / pooling - 2 * cropping (pool_size 'same' rounds up).
 #  biorxiv2019/cross2020: 131072 / (2 * 2**6) = 1024 bins, Cropping1D 64 -> 896 (the files declare target_length 1024)
-#  basset: 1344 / 3 = 448, / 2**6 = 7 bins, dense_block flatten -> no position axis, final 164 -> (164,)
+#  basset: 1344 / 3 = 448, / 2**6 = 7 bins, dense_block flatten -> one position (as Basenji), final 164 -> (1, 164)
 #  train_full: 262144 / 128 = 2048, Cropping1D 128 -> 1792 (declares 2048); wheeze_excite keeps the length
 #  tutorials params_small.json: 131072 / (8 * 4 * 4) = 1024, no cropping (no target_length declared)
 #  enformer: 196608 / 2**7 = 1536, transformer_tower keeps the length, Cropping1D 320 -> 896; two heads
 JSON_BUILDS = {
     'basenji-history__manuscripts__biorxiv2019__params_mouse.json': ([(896, 1643)], 1024, [1, 2, 128, 128, 128, 128]),
-    'basenji__manuscripts__basset__params_basset.json': ([(164,)], None, [1, 3, 192, 192, 1344]),
+    'basenji__manuscripts__basset__params_basset.json': ([(1, 164)], None, [1, 3, 192, 192, 1344]),
     'basenji__manuscripts__cross2020__params_human.json': ([(896, 5313)], 1024, [1, 2, 128, 128, 128, 128]),
     'basenji__manuscripts__cross2020__params_mouse.json': ([(896, 1643)], 1024, [1, 2, 128, 128, 128, 128]),
     'basenji__tests__train_full__params.json': ([(1792, 1312)], 2048, [1, 2, 128, 128, 128, 128, 128]),
@@ -105,7 +105,7 @@ def test_small_json_models_predict_their_shapes():
     basset, _ = quiet(SeqNN, shared_path('params', 'basenji__manuscripts__basset__params_basset.json'))
     X = np.eye(4, dtype='float32')[np.random.default_rng(0).integers(0, 4, (2, 1344))]
     p = basset.predict(X)
-    assert p.shape == (2, 164) and basset.flat and basset.target_length == 1
+    assert p.shape == (2, 1, 164) and not basset.flat and basset.target_length == 1
     assert ((p > 0) & (p < 1)).all()                      # sigmoid head
     small, _ = quiet(SeqNN, shared_path('params', 'basenji__tutorials__models__params_small.json'))
     X = np.eye(4, dtype='float32')[np.random.default_rng(1).integers(0, 4, (1, 131072))]
