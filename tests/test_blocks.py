@@ -247,8 +247,8 @@ def test_build_block_errors_name_the_block_place_and_file():
         build_block(i, {'name': 'conv_tower', 'filter_init': 8}, where='model.trunk[3]', path='p.json')
     with pytest.raises(ParamsError, match="did you mean 'dilated_residual'"):
         build_block(i, {'name': 'dilated_resid'})
-    with pytest.raises(ParamsError, match="block 'factor_inverse' is not in genomenn's block registry"):
-        build_block(i, {'name': 'factor_inverse'})
+    with pytest.raises(ParamsError, match="block 'transformer_dense' is not in genomenn's block registry"):
+        build_block(i, {'name': 'transformer_dense'})
     with pytest.raises(ParamsError, match=r"cropping 16 leaves nothing of 32 positions"):
         build_block(i, {'name': 'Cropping1D', 'cropping': 16})
     with pytest.raises(ParamsError, match="block 'conv_block': key 'activation': unknown activation 'swish2'"):
@@ -270,12 +270,12 @@ def test_cropping_records_the_left_crop():
 
 
 def test_check_buildable_lists_every_unbuildable_block():
-    model = {'trunk': [{'name': 'conv_dna'}, {'name': 'factor_inverse'}, {'name': 'unet_conv'}, {'name': 'unet_conv'}],
+    model = {'trunk': [{'name': 'conv_dna'}, {'name': 'transformer_dense'}, {'name': 'unet_conv'}, {'name': 'unet_conv'}],
              'head_human': {'name': 'final', 'units': 3}}
     with pytest.raises(ParamsError) as e:
         check_buildable(model, 'b.json')
     msg = str(e.value)
-    assert msg.startswith("b.json: key 'model': cannot build block(s) 'factor_inverse' (model.trunk[1]); "
+    assert msg.startswith("b.json: key 'model': cannot build block(s) 'transformer_dense' (model.trunk[1]); "
                           "'unet_conv' (model.trunk[2], model.trunk[3])")
     with pytest.raises(ParamsError, match=r"key 'model\.adapter': adapter 'houlsby'"):
         check_buildable({'trunk': [{'name': 'conv_dna'}], 'adapter': 'houlsby'}, 'c.json')

@@ -140,9 +140,9 @@ def test_params_show(tmp_path):
     assert r.returncode == 0 and 'Total params: 751,653' in r.stdout and 'one_to_two' in r.stdout
     later = tmp_path/'later.json'   # a valid block genomenn does not build yet
     later.write_text('{"model": {"seq_length": 64, "trunk": [{"name": "conv_dna", "filters": 4}], '
-                     '"head": [{"name": "factor_inverse", "components_file": "f.h5"}]}}')
+                     '"head": [{"name": "transformer_dense"}]}}')
     r = cli('params', 'show', later)
-    assert r.returncode == 0 and 'model summary: not available' in r.stdout and 'factor_inverse' in r.stdout
+    assert r.returncode == 0 and 'model summary: not available' in r.stdout and 'transformer_dense' in r.stdout
     r = cli('params', 'show', tmp_path/'missing.json')
     assert r.returncode == 2 and 'does not exist' in r.stderr
     bad = tmp_path/'bad.json'; bad.write_text('{"model": {"seq_length": 100, "trunk": [{"name": "conv_dna", "filters": "x"}]}}')
