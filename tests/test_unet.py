@@ -209,7 +209,31 @@ def test_unet_block_without_a_skip_is_a_params_error():
 
 def test_gradients_map_positions_of_an_upsampled_layer():
     from genomenn.gradients import gradients
-    s = SeqNN({'model': small_unet()}, dtype=F64)
+    s = SeqNN({'model': small_unet()})
     X = np.eye(4)[np.random.default_rng(0).integers(0, 4, (2, 256))]
-    g = gradients(s, X, layers=(0, 4), shifts=(0, 4))
-    assert g.grads[1].shape == (2, 2, 64, 16) and g.grads[0].shape == (2, 2, 256, 4)
+    g = gradients(s, X, layers=(4,), shifts=(0, 4, -8))          # layer 4: 64 positions of 4 bp, after upsampling
+    assert g.grads[0].shape == (2, 2, 64, 16)
+    assert np.isfinite(g.grads[0]).all() and np.abs(g.grads[0]).max() > 0
+
+
+def test_weight_layout_matches_the_baskerville_checkpoint():
+    "Borzoi-lite without its transformer: our weighted layers, in order, have the checkpoint's weight shapes."
+    import json, h5py
+    from conftest import shared_path
+    h5 = shared_path('models', 'baskerville_eval', 'baskerville__tests__data__eval__model.h5')
+    params = json.loads(shared_path('params', 'baskerville__tests__data__eval__params.json').read_text())['model']
+    with h5py.File(h5, 'r') as f:
+        g = f['model_weights']
+        names = [n.decode() if isinstance(n, bytes) else n for n in g.attrs['layer_names']]
+        theirs = [(n, [g[n][w].shape for w in g[n].attrs['weight_names']]) for n in names]
+    theirs = [t for t in theirs if t[1]]
+    first = next(i for i, (n, _) in enumerate(theirs) if n.startswith('layer_normalization'))
+    after = next(i for i, (n, _) in enumerate(theirs) if i > first and n.startswith('batch_normalization'))
+    theirs = theirs[:first] + theirs[after:]                       # the transformer tower left out
+    params['trunk'] = [b for b in params['trunk'] if b['name'] != 'transformer_tower']
+    s = SeqNN({'model': params})
+    ours = [[tuple(w.shape) for w in l.weights] for l in s.models[0].layers if l.weights]
+    assert ours == [[tuple(x) for x in shapes] for _, shapes in theirs]
+    assert [n for n, _ in theirs][-11:] == ['batch_normalization_6', 'batch_normalization_7', 'dense_4', 'dense_5',
+                                            'separable_conv1d', 'batch_normalization_8', 'batch_normalization_9',
+                                            'dense_6', 'dense_7', 'separable_conv1d_1', 'dense_8']   # two unet_conv, head
