@@ -98,7 +98,7 @@ class Layers:
                  gelu:str='tanh',       # the GELU form of `activate` ('tanh', or 'sigmoid' for older basenji checkpoints)
                 ):
         self.prefix, self.dtype, self.gelu, self._n = prefix, dtype, gelu, {}
-        self.pool, self.crop_left, self.flat = 1, 0, False  # input positions per output position; cropped; no position axis
+        self.pool, self.crop_left, self.flat = 1, 0, False  # input positions per output position (a Fraction after upsampling); cropped; no position axis
         self.reprs = []  # representations a tower saves per repeat (Basenji's `reprs`): the skips of U-net blocks
 
     def __call__(self, cls, *args, **kw):

@@ -15,7 +15,7 @@ from keras import layers as kl
 from .params import (ParamsError, HParams, JobParams, read_params, make_hparams, validate_model, head_names)
 from .blocks import (Layers, build_block, check_buildable, activate, legacy_conv, Link, GLOBAL_ARGS)
 import genomenn.attention, genomenn.unet, genomenn.blocks_2d  # their blocks join the registry
-from .unet import takes_unet_repr, unet_repr
+from .unet import takes_unet_repr, find_unet_repr
 from .metrics import CoMoments
 from .keras_metrics import PearsonRMetric
 from fastcore.basics import patch
@@ -125,7 +125,7 @@ class SeqNN:
     def _skip(self, saved, x, b, where):
         "The skip a U-net block `b` joins (None for other blocks)."
         if not (isinstance(b, dict) and takes_unet_repr(b.get('name'))): return None
-        return unet_repr(saved, x, b, where=where, path=self.source)
+        return find_unet_repr(saved, x, b, where=where, path=self.source)
 
     def _build_legacy(self, hp, preact):
         where = lambda k: dict(path=self.source or getattr(hp, 'path', None), key=k)

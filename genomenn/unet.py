@@ -10,11 +10,11 @@ import numpy as np
 import keras
 from keras import layers as kl, ops
 from .params import ParamsError
-from .blocks import Layers, register_block, activate, normalize, conv, BLOCKS
+from .blocks import Layers, register_block, activate, normalize, conv, Scale, BLOCKS
 
 # %% auto 0
 __all__ = ['upsample', 'unet_conv', 'fpn_unet', 'fpn1_unet', 'unet_concat', 'upsample_unet', 'tconv_nac', 'concat_unet',
-           'takes_unet_repr', 'unet_repr']
+           'takes_unet_repr', 'find_unet_repr']
 
 # %% ../nbs/02c_unet.ipynb 6
 def upsample(x, lb:Layers, stride:int=2):
@@ -72,7 +72,6 @@ def fpn1_unet(inputs,                       # (B, L, C)
               norm_type:str|None=None, bn_momentum:float=0.99, kernel_size:int=1, kernel_initializer='he_normal',
               *, lb:Layers|None=None):
     "basenji's `fpn1_unet`: dense and upsample the input to the skip's channels, add the scaled skip, separable convolution: (B, stride*L, C')."
-    from genomenn.blocks import Scale
     lb = lb or Layers(); C = int(unet_repr.shape[-1])
     x1 = activate(normalize(inputs, norm_type, bn_momentum, None, lb), activation, lb)
     x1 = lb(kl.Dense, C, kernel_initializer=kernel_initializer, kernel_regularizer=_l2(l2_scale))(x1)
@@ -148,12 +147,12 @@ def takes_unet_repr(name:str)->bool:
     f = BLOCKS.get(name)
     return f is not None and 'unet_repr' in inspect.signature(f).parameters
 
-def unet_repr(reprs:list,         # representations saved so far (Basenji's `reprs`), the last one `inputs`' own
-              inputs,             # the block's input (B, L, C)
-              block:dict,         # the U-net block {'name': ..., **kwargs}
-              *, where=None,      # place in the params, for messages
-              path=None,          # params file, for messages
-             ):
+def find_unet_repr(reprs:list,      # representations saved so far (Basenji's `reprs`), the last one `inputs`' own
+                   inputs,           # the block's input (B, L, C)
+                   block:dict,       # the U-net block {'name': ..., **kwargs}
+                   *, where=None,    # place in the params, for messages
+                   path=None,        # params file, for messages
+                  ):
     "The skip a U-net block joins: the latest saved representation with `stride` times the positions of `inputs`, the last one saved left out."
     f = BLOCKS[block['name']]
     p = inspect.signature(f).parameters

@@ -190,6 +190,9 @@ def test_seqnn_upsampling_past_the_input_keeps_exact_fractions():
     s = SeqNN({'model': m})
     assert s.repr_pools == [1, 1, Fraction(1, 2)] and s.pool_width == Fraction(1, 2)
     assert s.output_shape() == (64, 1)
+    from genomenn.gradients import gradients                     # a 1 bp shift moves this layer by 2 positions
+    g = gradients(s, np.eye(4)[np.random.default_rng(0).integers(0, 4, (1, 32))], layers=(2,), shifts=(0, 1))
+    assert g.grads[0].shape == (1, 1, 64, 4)
     assert all(type(p) is int for p in SeqNN({'model': small_unet()}).repr_pools)   # whole pools stay ints
 
 
