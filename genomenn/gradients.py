@@ -5,6 +5,7 @@
 # %% ../nbs/03_gradients.ipynb 3
 from __future__ import annotations
 import os, tempfile, warnings, contextlib
+from fractions import Fraction
 from dataclasses import dataclass, field
 from pathlib import Path
 import numpy as np, tensorflow as tf, keras, h5py
@@ -56,7 +57,8 @@ def _pool_of(model, key, t, inp, L):
     if isinstance(key, (int, np.integer)):               # a SeqNN may state the cumulative pooling of each repr
         for name in ('repr_pools', 'layer_pools'):
             pools = getattr(model, name, None)
-            if pools is not None and len(pools) > key: return int(pools[key])
+            if pools is not None and len(pools) > key:  # a Fraction below 1 bp (upsampled past the input), kept exact
+                return pools[key] if isinstance(pools[key], Fraction) else int(pools[key])
     if len(t.shape) != 3: return L
     Pl = t.shape[1]
     if L and Pl and L % Pl == 0: return L // Pl
