@@ -174,9 +174,9 @@ def load_checkpoint(model:keras.Model,  # a Keras 3 functional model (e.g. `SeqN
         if why: raise ValueError(f"{path}: weighted layer {i} does not fit, {why}; nothing was loaded")
     need = len(ours) if layers is None else (sel[-1] + 1 if sel else 0)
     if len(entries) < need or (layers is None and len(entries) != len(ours)):
-        which = 'the model' if layers is None else f"the {len(sel)} selected layers (up to {ours[need-1].name!r})"
-        raise ValueError(f"{path}: the file holds {len(entries)} layers with weights, {which} need {need}"
-                         f"{'' if layers is not None else f' (the model has {len(ours)})'}; nothing was loaded")
+        which = f"the model {len(ours)}" if layers is None else \
+                f"the {len(sel)} selected layers need {need} (up to {ours[need-1].name!r})"
+        raise ValueError(f"{path}: the file holds {len(entries)} layers with weights, {which}; nothing was loaded")
     assign = [(w, np.asarray(a).astype(keras.backend.standardize_dtype(w.dtype)))
               for i in sel for w, a in zip(layer_weights(ours[i]), entries[i].weights)]
     for w, a in assign: w.assign(a)
@@ -214,7 +214,7 @@ def save_checkpoint(model:keras.Model,  # a Keras 3 functional model
                 g, ws = f.create_group(l.name), layer_weights(l)
                 wn = _weight_names(l, ws)
                 _write_attr_list(g, 'weight_names', wn)
-                for n, w in zip(wn, ws): g.create_dataset(n, data=keras.ops.convert_to_numpy(w))
+                for n, w in zip(wn, ws): g.create_dataset(n, data=w.numpy())
         os.replace(tmp, path)
     finally:
         if tmp.exists(): tmp.unlink()
