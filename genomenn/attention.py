@@ -7,8 +7,308 @@ from __future__ import annotations
 import numpy as np
 import keras
 from keras import layers as kl, ops
+from scipy.special import xlogy, gammaln
 from .params import ParamsError
-from .blocks import Layers, register_block, activate, normalize
+from .blocks import Layers, register_block, activate, normalize, _drop, _reg
 
 # %% auto 0
-__all__ = []
+__all__ = ['POSITION_BASES', 'TRANSFORMER_BLOCK_TYPES', 'positional_features_central_mask', 'positional_features_exponential',
+           'gamma_pdf', 'positional_features_gamma', 'positional_features', 'relative_shift', 'MultiheadAttention',
+           'transformer_dense', 'transformer', 'transformer_split', 'swin_transformer', 'transformer_tower']
+
+# %% ../nbs/02b_attention.ipynb 5
+def positional_features_central_mask(positions,          # relative distances, any shape
+                                     feature_size:int,   # number of features F
+                                     seq_length:int,     # characteristic length L (the widths reach L)
+                                    )->np.ndarray:       # positions.shape + (F,), 0/1 float32
+    "Central-mask bases: 1 where |distance| < (L+1)**(i/F) - 1 for i = 1..F, in float32 as Basenji computes them."
+    rate = np.float32(np.exp(np.log(seq_length + 1)/feature_size))
+    widths = rate**np.arange(1, feature_size + 1, dtype=np.float32) - np.float32(1)
+    return (widths > np.abs(np.asarray(positions, np.float32))[..., None]).astype(np.float32)
+
+def positional_features_exponential(positions,                # relative distances, any shape
+                                    feature_size:int,         # number of features F
+                                    seq_length:int|None=None, # longest distance scale L (None: max |distance| + 1)
+                                    min_half_life:float=3.,   # log2 of the shortest half life
+                                   )->np.ndarray:             # positions.shape + (F,)
+    "Exponential decay bases (Enformer's): half lives 2**linspace(min_half_life, log2 L, F)."
+    p = np.abs(np.asarray(positions, np.float64))
+    if seq_length is None: seq_length = p.max() + 1
+    half_life = 2.**np.linspace(min_half_life, np.log2(seq_length), feature_size)
+    return np.exp(-np.log(2.)/half_life*p[..., None])
+
+def gamma_pdf(x, concentration, rate):
+    "Gamma density p(x | concentration, rate)."
+    return np.exp(xlogy(concentration - 1., x) - rate*x - (gammaln(concentration) - concentration*np.log(rate)))
+
+def positional_features_gamma(positions,                # relative distances, any shape
+                              feature_size:int,         # number of features F
+                              seq_length:int|None=None, # longest distance scale L (None: max |distance| + 1)
+                              stddev:float|None=None,   # standard deviation of each density (None: L/(2F))
+                              start_mean:float|None=None, # mean of the first density (None: L/F)
+                             )->np.ndarray:             # positions.shape + (F,)
+    "Gamma-density bases (Enformer's): means linspace(start_mean, L, F), normalised by their maximum."
+    p = np.abs(np.asarray(positions, np.float64))
+    if seq_length is None: seq_length = p.max() + 1
+    if stddev is None: stddev = seq_length/(2*feature_size)
+    if start_mean is None: start_mean = seq_length/feature_size
+    mean = np.linspace(start_mean, seq_length, feature_size)
+    prob = gamma_pdf(p[..., None], (mean/stddev)**2, mean/stddev**2) + 1e-8
+    return prob/prob.max()
+
+# %% ../nbs/02b_attention.ipynb 7
+POSITION_BASES = {'positional_features_central_mask': positional_features_central_mask,
+                  'positional_features_exponential': positional_features_exponential,
+                  'positional_features_gamma': positional_features_gamma}
+
+def _basis(name):
+    f = POSITION_BASES.get(name) or POSITION_BASES.get(f'positional_features_{name}')
+    if f is None: raise ParamsError(f"relative_position_functions: unknown basis {name!r}; expected one of {list(POSITION_BASES)}",
+                                    key='relative_position_functions')
+    return f
+
+def positional_features(positions,                  # relative distances, any shape
+                        feature_size:int,           # total number of features
+                        seq_length:int,             # characteristic length of the bases
+                        symmetric:bool=False,       # True: functions of |distance| only; False: also times sign(distance)
+                        feature_functions=('positional_features_central_mask',), # bases sharing the features
+                       )->np.ndarray:               # positions.shape + (feature_size,)
+    "Relative positional features: each basis gives an equal share, then (unless `symmetric`) the same times sign(distance)."
+    fs = [_basis(f) for f in feature_functions]
+    n = len(fs)*(1 if symmetric else 2)
+    if feature_size % n:
+        raise ParamsError(f"num_position_features: expected a multiple of {n} ({len(fs)} bases"
+                          f"{'' if symmetric else ' x 2 signs'}), got {feature_size}", key='num_position_features')
+    p = np.asarray(positions, np.float32)
+    emb = np.concatenate([f(np.abs(p), feature_size//n, seq_length) for f in fs], -1)
+    if not symmetric: emb = np.concatenate([emb, np.sign(p)[..., None]*emb], -1)
+    return emb
+
+# %% ../nbs/02b_attention.ipynb 10
+def relative_shift(x):
+    "Logits by relative distance (..., H, T, 2T-1) to logits by key position (..., H, T, T): out[i, j] = x[i, T-1+j-i]."
+    H, T, R = x.shape[-3:]
+    if R != 2*T - 1: raise ValueError(f"relative_shift: expected a last axis of 2T-1 = {2*T - 1}, got {R}")
+    x = ops.concatenate([ops.zeros_like(x[..., :1]), x], -1)   # (.., T, 2T)
+    x = ops.reshape(x, (-1, H, 2*T, T))[:, :, 1:]             # drop the first row of the re-read matrix
+    return ops.reshape(x, (-1, H, T, 2*T - 1))[..., :T]
+
+# %% ../nbs/02b_attention.ipynb 13
+@keras.saving.register_keras_serializable(package='genomenn')
+class MultiheadAttention(kl.Layer):
+    "Multi-head attention with relative positional features (basenji's and baskerville's `MultiheadAttention`)."
+    def __init__(self,
+                 value_size:int,                  # value channels per head V (output: H*V channels)
+                 key_size:int,                    # query/key channels per head K
+                 heads:int,                       # number of heads H
+                 scaling:bool=True,               # scale queries by K**-0.5
+                 attention_dropout_rate:float=0., # dropout on the attention weights (training only)
+                 relative_position_symmetric:bool=False, # positional features of |distance| only
+                 relative_position_functions=('positional_features_central_mask',), # bases (see `positional_features`)
+                 num_position_features:int|None=None, # F; None: V rounded down to a multiple of 2 x bases; 0: content only
+                 positional_dropout_rate:float=0., # dropout on the positional features (training only)
+                 content_position_bias:bool=True, # relative term (q + r_r_bias)·r_k; False: r_r_bias·r_k alone
+                 zero_initialize:bool=True,       # zero-initialise the final projection
+                 transpose_stride:int=0,          # > 0: final projection a transposed convolution (kernel 3) of this stride
+                 gated:bool=False,                # not supported (their gate layer cannot be built)
+                 initializer='he_normal',         # initialiser of projections and biases
+                 l2_scale:float=0.,               # L2 penalty on the projection kernels
+                 qkv_width:int=1,                 # > 1: q, k, v from separable convolutions of this width
+                 seqlen_train:int|None=None,      # length the positional bases are computed for (None: the input's)
+                 seed:int|None=None,              # seed of the dropout draws
+                 **kw):
+        super().__init__(**kw)
+        if gated: raise ParamsError("gated=True is not supported (basenji's gate layer has no valid activation)", key='gated')
+        for k, v in dict(value_size=value_size, key_size=key_size, heads=heads).items():
+            if not isinstance(v, (int, np.integer)) or v < 1: raise ParamsError(f"{k}: expected a positive integer, got {v!r}", key=k)
+        funcs = [relative_position_functions] if isinstance(relative_position_functions, str) else list(relative_position_functions)
+        for f in funcs: _basis(f)
+        if num_position_features is None:
+            per = 2*len(funcs)
+            num_position_features = (value_size//per)*per
+        self.value_size, self.key_size, self.heads = int(value_size), int(key_size), int(heads)
+        self.scaling, self.attention_dropout_rate = scaling, float(attention_dropout_rate)
+        self.relative_position_symmetric, self.relative_position_functions = relative_position_symmetric, funcs
+        self.num_position_features, self.positional_dropout_rate = int(num_position_features), float(positional_dropout_rate)
+        self.content_position_bias, self.zero_initialize = content_position_bias, zero_initialize
+        self.transpose_stride, self.gated, self.initializer = int(transpose_stride), gated, initializer
+        self.l2_scale, self.qkv_width, self.seqlen_train, self.seed = l2_scale, int(qkv_width), seqlen_train, seed
+        HK, HV = self.key_size*self.heads, self.value_size*self.heads
+        self.q_layer, self.k_layer, self.v_layer = (self._proj(HK, 'q_layer'), self._proj(HK, 'k_layer'), self._proj(HV, 'v_layer'))
+        w_init = 'zeros' if zero_initialize else initializer
+        if self.transpose_stride > 0:
+            self.embedding_layer = kl.Conv1DTranspose(HV, 3, strides=self.transpose_stride, padding='same', kernel_initializer=w_init,
+                                                      kernel_regularizer=_reg(l2_scale), dtype=self.dtype_policy, name='embedding_layer')
+        else:
+            self.embedding_layer = kl.Dense(HV, kernel_initializer=w_init, kernel_regularizer=_reg(l2_scale),
+                                            dtype=self.dtype_policy, name='embedding_layer')
+        self.r_k_layer = (kl.Dense(HK, use_bias=False, kernel_initializer=initializer, kernel_regularizer=_reg(l2_scale),
+                                   dtype=self.dtype_policy, name='r_k_layer') if self.num_position_features else None)
+        self.seed_generator = keras.random.SeedGenerator(seed)
+
+    def _proj(self, units, name):
+        if self.qkv_width == 1:
+            return kl.Dense(units, use_bias=False, kernel_initializer=self.initializer, kernel_regularizer=_reg(self.l2_scale),
+                            dtype=self.dtype_policy, name=name)
+        return kl.SeparableConv1D(units, self.qkv_width, padding='same', use_bias=False, depthwise_initializer=self.initializer,
+                                  pointwise_initializer=self.initializer, depthwise_regularizer=_reg(self.l2_scale),
+                                  pointwise_regularizer=_reg(self.l2_scale), dtype=self.dtype_policy, name=name)
+
+    def build(self, input_shape):
+        shape = (1, self.heads, 1, self.key_size)
+        self.r_w_bias = self.add_weight(shape=shape, initializer=self.initializer, name='r_w_bias')
+        self.r_r_bias = self.add_weight(shape=shape, initializer=self.initializer, name='r_r_bias')
+        for l in (self.q_layer, self.k_layer, self.v_layer): l.build(input_shape)
+        self.embedding_layer.build(tuple(input_shape[:-1]) + (self.value_size*self.heads,))
+        if self.r_k_layer is not None: self.r_k_layer.build((1, None, self.num_position_features))
+
+    def _heads(self, x):
+        "(B, T, H*C) -> (B, H, T, C)."
+        return ops.transpose(ops.reshape(x, (-1, x.shape[1], self.heads, x.shape[-1]//self.heads)), (0, 2, 1, 3))
+
+    def position_features(self, seq_len:int)->np.ndarray:
+        "The (1, 2T-1, F) positional features of distances -(T-1)..T-1."
+        d = np.arange(-seq_len + 1, seq_len, dtype=np.float32)[None]
+        L = seq_len if self.seqlen_train is None else self.seqlen_train
+        return positional_features(d, self.num_position_features, L, self.relative_position_symmetric, self.relative_position_functions)
+
+    def call(self, inputs, training=None):
+        T = inputs.shape[1]
+        if T is None: raise ValueError("MultiheadAttention: the sequence length must be known when the graph is built")
+        q, k, v = self._heads(self.q_layer(inputs)), self._heads(self.k_layer(inputs)), self._heads(self.v_layer(inputs))
+        if self.scaling: q = q*(self.key_size**-0.5)
+        r_w, r_r = ops.cast(self.r_w_bias, q.dtype), ops.cast(self.r_r_bias, q.dtype)
+        logits = ops.matmul(q + r_w, ops.swapaxes(k, -1, -2))                    # (B, H, T, T)
+        if self.num_position_features:
+            pos = ops.convert_to_tensor(self.position_features(T), dtype=self.compute_dtype)
+            if training and self.positional_dropout_rate > 0:
+                pos = keras.random.dropout(pos, self.positional_dropout_rate, seed=self.seed_generator)
+            r_k = ops.swapaxes(self._heads(self.r_k_layer(pos)), -1, -2)          # (1, H, K, 2T-1)
+            if self.content_position_bias: rel = ops.matmul(q + r_r, r_k)          # (B, H, T, 2T-1)
+            else: rel = ops.broadcast_to(ops.matmul(r_r, r_k), (1, self.heads, T, 2*T - 1))
+            logits = logits + relative_shift(rel)
+        w = ops.softmax(logits, axis=-1)
+        if training and self.attention_dropout_rate > 0:
+            w = keras.random.dropout(w, self.attention_dropout_rate, seed=self.seed_generator)
+        out = ops.reshape(ops.transpose(ops.matmul(w, v), (0, 2, 1, 3)), (-1, T, self.value_size*self.heads))
+        return self.embedding_layer(out)
+
+    def compute_output_shape(self, input_shape):
+        T = input_shape[1] if self.transpose_stride <= 0 or input_shape[1] is None else input_shape[1]*self.transpose_stride
+        return (input_shape[0], T, self.value_size*self.heads)
+
+    def get_config(self):
+        return {**super().get_config(), **{k: getattr(self, k) for k in (
+            'value_size', 'key_size', 'heads', 'scaling', 'attention_dropout_rate', 'relative_position_symmetric',
+            'relative_position_functions', 'num_position_features', 'positional_dropout_rate', 'content_position_bias',
+            'zero_initialize', 'transpose_stride', 'gated', 'initializer', 'l2_scale', 'qkv_width', 'seqlen_train', 'seed')}}
+
+# %% ../nbs/02b_attention.ipynb 16
+def _value_size(inputs, key_size, heads, out_size):
+    C = inputs.shape[-1]
+    if key_size is None: raise ParamsError("key_size: expected a positive integer, got None", key='key_size')
+    if out_size is not None and out_size != C:
+        raise ParamsError(f"out_size: expected None or the input width {C}, got {out_size}", key='out_size')
+    if C % heads: raise ParamsError(f"heads: the input width {C} must be a multiple of heads, got {heads}", key='heads')
+    return C//heads
+
+def transformer_dense(inputs, out_size:int, dense_expansion:float, l2_scale:float, dropout:float, kernel_initializer,
+                      *, lb:Layers|None=None):
+    "The feed-forward part of a transformer block: layer norm, Dense (x dense_expansion), dropout, ReLU, Dense, dropout, residual add."
+    lb = lb or Layers()
+    x = lb(kl.LayerNormalization)(inputs)
+    x = lb(kl.Dense, int(dense_expansion*out_size), kernel_initializer=kernel_initializer, kernel_regularizer=_reg(l2_scale))(x)
+    x = activate(_drop(x, lb, dropout), 'relu', lb)
+    x = lb(kl.Dense, out_size, kernel_initializer=kernel_initializer, kernel_regularizer=_reg(l2_scale))(x)
+    return lb(kl.Add)([inputs, _drop(x, lb, dropout)])
+
+def _mha(lb, value_size, key_size, heads, num_position_features, attention_dropout, position_dropout,
+         content_position_bias, mha_initializer, mha_l2_scale, qkv_width, seqlen_train=None):
+    return lb(MultiheadAttention, value_size, key_size, heads, num_position_features=num_position_features,
+              attention_dropout_rate=attention_dropout, positional_dropout_rate=position_dropout,
+              content_position_bias=content_position_bias, initializer=mha_initializer, l2_scale=mha_l2_scale,
+              qkv_width=qkv_width, seqlen_train=seqlen_train)
+
+@register_block
+def transformer(inputs,                          # (B, L, C)
+                key_size:int|None=None,          # query/key channels per head (required)
+                heads:int=1,                     # attention heads (C a multiple of heads)
+                out_size:int|None=None,          # None (or C): the block keeps the input width
+                activation:str='relu',           # accepted, unused (as basenji's)
+                dense_expansion:float=2.0,       # feed-forward width / C; 0: no feed-forward part
+                content_position_bias:bool=True, # relative logits from (q + r_r_bias), else r_r_bias alone
+                dropout:float=0.25,              # dropout after attention and in the feed-forward part
+                attention_dropout:float=0.05,    # dropout on attention weights
+                position_dropout:float=0.01,     # dropout on positional features
+                l2_scale:float=0.,               # L2 penalty of the feed-forward kernels
+                mha_l2_scale:float=0.,           # L2 penalty of the attention kernels
+                num_position_features:int|None=None, # relative positional features (None: value size rounded)
+                qkv_width:int=1,                 # > 1: separable-convolution q, k, v
+                mha_initializer='he_normal',     # initialiser of the attention
+                kernel_initializer='he_normal',  # initialiser of the feed-forward part
+                seqlen_train:int|None=None,      # length the positional features are computed for
+                *, lb:Layers|None=None):
+    "Basenji's `transformer`: layer norm, relative-position multi-head attention, dropout, residual add, feed-forward part."
+    lb = lb or Layers()
+    V = _value_size(inputs, key_size, heads, out_size)
+    x = lb(kl.LayerNormalization)(inputs)
+    x = _mha(lb, V, key_size, heads, num_position_features, attention_dropout, position_dropout, content_position_bias,
+             mha_initializer, mha_l2_scale, qkv_width, seqlen_train)(x)
+    x = lb(kl.Add)([inputs, _drop(x, lb, dropout)])
+    if dense_expansion == 0: return x
+    return transformer_dense(x, inputs.shape[-1], dense_expansion, l2_scale, dropout, kernel_initializer, lb=lb)
+
+# %% ../nbs/02b_attention.ipynb 18
+def transformer_split(inputs, splits:int=2, key_size:int|None=None, heads:int=1, out_size:int|None=None,
+                      activation:str='relu', dense_expansion:float=2.0, content_position_bias:bool=True,
+                      dropout:float=0.25, attention_dropout:float=0.05, position_dropout:float=0.01,
+                      l2_scale:float=0., mha_l2_scale:float=0., num_position_features:int|None=None, qkv_width:int=1,
+                      mha_initializer='he_normal', kernel_initializer='he_normal', seqlen_train=None,
+                      *, lb:Layers|None=None):
+    "A transformer block whose shared attention runs within windows: halves (`splits=2`) or quarter, half, quarter (`splits=3`)."
+    lb = lb or Layers()
+    V = _value_size(inputs, key_size, heads, out_size)
+    _, L, C = inputs.shape
+    if splits not in (2, 3): raise ParamsError(f"splits: expected 2 or 3, got {splits!r}", key='splits')
+    n = 2 if splits == 2 else 4
+    if L % n: raise ParamsError(f"swin_transformer: the length {L} must be a multiple of {n}", key='splits')
+    x = lb(kl.LayerNormalization)(inputs)
+    mha = _mha(lb, V, key_size, heads, num_position_features, attention_dropout, position_dropout, content_position_bias,
+               mha_initializer, mha_l2_scale, qkv_width)   # seqlen_train is not passed on, as in basenji
+    x = lb(kl.Reshape, (n, L//n, C))(x)
+    if splits == 2: parts = [mha(x[:, 0]), mha(x[:, 1])]
+    else: parts = [mha(x[:, 0]), mha(lb(kl.Reshape, (L//2, C))(x[:, 1:3])), mha(x[:, 3])]
+    x = lb(kl.Concatenate, axis=1)(parts)
+    x = lb(kl.Add)([inputs, _drop(x, lb, dropout)])
+    if dense_expansion == 0: return x
+    return transformer_dense(x, C, dense_expansion, l2_scale, dropout, kernel_initializer, lb=lb)
+
+@register_block
+def swin_transformer(inputs, key_size:int|None=None, heads:int=1, out_size:int|None=None, activation:str='relu',
+                     dense_expansion:float=2.0, content_position_bias:bool=True, dropout:float=0.25,
+                     attention_dropout:float=0.05, position_dropout:float=0.01, l2_scale:float=0.,
+                     mha_l2_scale:float=0., num_position_features:int|None=None, qkv_width:int=1,
+                     mha_initializer='he_normal', kernel_initializer='he_normal', seqlen_train=None,
+                     *, lb:Layers|None=None):
+    "Basenji's `swin_transformer`: a transformer over two halves, then over quarter, half, quarter (shifted windows)."
+    kw = {k: v for k, v in locals().items() if k not in ('inputs', 'lb')}
+    x = transformer_split(inputs, splits=2, lb=lb, **kw)
+    return transformer_split(x, splits=3, lb=lb, **kw)
+
+TRANSFORMER_BLOCK_TYPES = {'transformer': transformer, 'swin': swin_transformer}
+
+@register_block(inner=transformer)
+def transformer_tower(inputs,                     # (B, L, C)
+                      repeat:int=2,               # number of blocks
+                      block_type:str='transformer', # 'transformer' or 'swin'
+                      *, lb:Layers|None=None,
+                      **kwargs):                  # arguments of each block (see `transformer`)
+    "Basenji's `transformer_tower`: `repeat` transformer (or swin transformer) blocks."
+    f = TRANSFORMER_BLOCK_TYPES.get(block_type)
+    if f is None:
+        raise ParamsError(f"block_type: expected one of {list(TRANSFORMER_BLOCK_TYPES)}, got {block_type!r}"
+                          + (" (basenji's transformer2 and lambda blocks are not supported)" if block_type in ('transformer2', 'lambda') else ''),
+                          key='block_type')
+    lb = lb or Layers(); x = inputs
+    for _ in range(int(repeat)): x = f(x, lb=lb, **kwargs)
+    return x

@@ -99,6 +99,7 @@ class Layers:
                 ):
         self.prefix, self.dtype, self.gelu, self._n = prefix, dtype, gelu, {}
         self.pool, self.crop_left, self.flat = 1, 0, False  # input positions per output position; cropped; no position axis
+        self.reprs = []  # representations a tower saves per repeat (Basenji's `reprs`): the skips of U-net blocks
 
     def __call__(self, cls, *args, **kw):
         "A `cls(*args, **kw)` layer with this builder's dtype and the next name of its kind."
@@ -244,6 +245,7 @@ def conv_tower(inputs, filters_init:float, filters_end=None, filters_mult=None, 
     lb = lb or Layers(); x = inputs
     for f in tower_filters(filters_init, filters_end, filters_mult, divisible_by, repeat):
         x = conv_block(x, filters=f, lb=lb, **kwargs)
+        lb.reprs.append(x)
     return x
 
 def conv_tower_nac(inputs, filters_init:float, filters_end=None, filters_mult=None, divisible_by:int=1, repeat:int=1,
@@ -252,6 +254,7 @@ def conv_tower_nac(inputs, filters_init:float, filters_end=None, filters_mult=No
     lb = lb or Layers(); x = inputs
     for f in tower_filters(filters_init, filters_end, filters_mult, divisible_by, repeat):
         x = conv_nac(x, filters=f, lb=lb, **kwargs)
+        lb.reprs.append(x)
     return x
 
 def res_tower(inputs, filters_init:float, filters_end=None, filters_mult=None, kernel_size:int=1, dropout:float=0.,
@@ -264,6 +267,7 @@ def res_tower(inputs, filters_init:float, filters_end=None, filters_mult=None, k
         for _ in range(1, int(num_convs)): x = conv_nac(x, filters=f, lb=lb, **kwargs)
         x = _drop(x, lb, dropout)
         if num_convs > 1: x = lb(kl.Add)([x0, lb(Scale)(x)])
+        lb.reprs.append(x)  # before pooling
         x = pool(x, lb, pool_size, pool_type)
     return x
 
@@ -428,7 +432,7 @@ def block_args(name:str)->set:
     if name in KERAS_BLOCKS: return {'cropping'}
     f = BLOCKS[name]
     names = {p for p, v in inspect.signature(f).parameters.items()
-             if v.kind in (v.POSITIONAL_OR_KEYWORD, v.KEYWORD_ONLY)} - {'inputs', 'lb'}
+             if v.kind in (v.POSITIONAL_OR_KEYWORD, v.KEYWORD_ONLY)} - {'inputs', 'lb', 'unet_repr'}  # tensors, not params
     if f in _INNER: names |= block_args(_INNER[f].__name__) - {'filters', 'dilation_rate', 'norm_gamma'}
     return names
 
@@ -469,6 +473,7 @@ def build_block(inputs,                # symbolic tensor (B, L, C)
                 lb:Layers|None=None,   # layer builder (names, dtype, pooling)
                 where:str|None=None,   # place in the params, e.g. 'model.trunk[2]', for messages
                 path=None,             # params file, for messages
+                unet_repr=None,        # a U-net block's skip: the earlier representation it joins (see genomenn.unet)
                ):
     "Apply one Basenji block dictionary to `inputs` and return the output tensor."
     lb = lb or Layers()
@@ -486,6 +491,7 @@ def build_block(inputs,                # symbolic tensor (B, L, C)
     if unknown:
         raise ParamsError(f"block {name!r}: unknown argument(s) {unknown}; it accepts {sorted(accepted)}", path, where)
     kw.update(own)
+    if unet_repr is not None: kw['unet_repr'] = unet_repr
     if name in KERAS_BLOCKS:
         c = kw.get('cropping', 1)
         left, right = (c, c) if isinstance(c, int) else tuple(c)

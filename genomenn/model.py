@@ -5,6 +5,7 @@
 # %% ../nbs/02_model.ipynb 3
 from __future__ import annotations
 import os, json, uuid, warnings
+from fractions import Fraction
 from pathlib import Path
 import numpy as np
 import pandas as pd
@@ -14,6 +15,7 @@ from keras import layers as kl
 from .params import (ParamsError, HParams, JobParams, read_params, make_hparams, validate_model, head_names)
 from .blocks import (Layers, build_block, check_buildable, activate, legacy_conv, Link, GLOBAL_ARGS)
 import genomenn.attention, genomenn.unet, genomenn.blocks_2d  # their blocks join the registry
+from .unet import takes_unet_repr, unet_repr
 from .metrics import CoMoments
 from .keras_metrics import PearsonRMetric
 from fastcore.basics import patch
@@ -45,6 +47,11 @@ def _legacy_train(hp:HParams)->dict:
                 patience=hp.patience, batch_size=hp.batch_size)
 
 # %% ../nbs/02_model.ipynb 7
+def _exact(v):
+    "A pooling or offset as an `int` when whole, else an exact `Fraction`."
+    v = Fraction(v)
+    return int(v) if v.denominator == 1 else v
+
 class SeqNN:
     "A Basenji-family sequence model: one Keras model per head over a shared trunk, built from params."
     def __init__(self, params,                # params file, JSON dict or model section, legacy job dict, or HParams
@@ -73,9 +80,9 @@ class SeqNN:
         return keras.Input((self.seq_length, 4), dtype=self.dtype, name='sequence')
 
     def _track(self, x, name, lb):
-        "Record a block's output with its cumulative pooling and offset."
+        "Record a block's output with its cumulative pooling and offset (exact: upsampling divides the pooling)."
         if lb.flat or len(x.shape) == 2: pool, off = self.seq_length, 0
-        else: pool, off = self._pool*lb.pool, self._off + lb.crop_left*self._pool
+        else: pool, off = _exact(self._pool*lb.pool), _exact(self._off + lb.crop_left*self._pool)
         self._pool, self._off = pool, off
         return x, name, pool, off
 
@@ -89,10 +96,12 @@ class SeqNN:
         glob = {k: m[k] for k in GLOBAL_ARGS if k in m}
         inp = x = self._input(L)
         self._pool, self._off = 1, 0
-        reprs = [(inp, 'input', 1, 0)]
+        reprs, saved = [(inp, 'input', 1, 0)], []   # saved: Basenji's `reprs`, block outputs and tower repeats
         for i, b in enumerate(m['trunk']):
-            lb = Layers(f"trunk{i}_", self.dtype, self.gelu)
-            x = build_block(x, b, globals_=glob, lb=lb, where=f'model.trunk[{i}]', path=self.source)
+            lb, where = Layers(f"trunk{i}_", self.dtype, self.gelu), f'model.trunk[{i}]'
+            x = build_block(x, b, globals_=glob, lb=lb, where=where, path=self.source,
+                            unet_repr=self._skip(saved, x, b, where))
+            saved += lb.reprs + [x]
             reprs.append(self._track(x, b['name'], lb))
         self.trunk_output = activate(x, m.get('activation'), Layers('trunk_', self.dtype, self.gelu))
         trunk_state = self._pool, self._off
@@ -101,9 +110,9 @@ class SeqNN:
             y, (self._pool, self._off) = self.trunk_output, trunk_state
             blocks = m[h] if isinstance(m[h], list) else [m[h]]
             for j, b in enumerate(blocks):
-                lb = Layers(f"{h}{j}_", self.dtype, self.gelu)
-                y = build_block(y, b, globals_=glob, lb=lb, where=f'model.{h}' + (f'[{j}]' if isinstance(m[h], list) else ''),
-                                path=self.source)
+                lb, where = Layers(f"{h}{j}_", self.dtype, self.gelu), f'model.{h}' + (f'[{j}]' if isinstance(m[h], list) else '')
+                y = build_block(y, b, globals_=glob, lb=lb, where=where, path=self.source,
+                                unet_repr=self._skip(saved, y, b, where))
                 self._track(y, b['name'], lb)
             outs.append(y); self.head_pools.append(self._pool); self.head_offsets.append(self._off)
         self._pool, self._off = trunk_state
@@ -112,6 +121,11 @@ class SeqNN:
         if declared is not None and not self.flat and declared != P:
             warnings.warn(f"{self.source or 'params'}: model.target_length {declared} differs from the {P} positions "
                           f"the blocks give ({L} bp / pool {self.pool_width} - cropping); the model predicts {P}")
+
+    def _skip(self, saved, x, b, where):
+        "The skip a U-net block `b` joins (None for other blocks)."
+        if not (isinstance(b, dict) and takes_unet_repr(b.get('name'))): return None
+        return unet_repr(saved, x, b, where=where, path=self.source)
 
     def _build_legacy(self, hp, preact):
         where = lambda k: dict(path=self.source or getattr(hp, 'path', None), key=k)

@@ -265,13 +265,13 @@ def test_cropping_records_the_left_crop():
 
 
 def test_check_buildable_lists_every_unbuildable_block():
-    model = {'trunk': [{'name': 'conv_dna'}, {'name': 'transformer_tower'}, {'name': 'unet_conv'}, {'name': 'unet_conv'}],
+    model = {'trunk': [{'name': 'conv_dna'}, {'name': 'block_a'}, {'name': 'block_b'}, {'name': 'block_b'}],
              'head_human': {'name': 'final', 'units': 3}}
     with pytest.raises(ParamsError) as e:
         check_buildable(model, 'b.json')
     msg = str(e.value)
-    assert msg.startswith("b.json: key 'model': cannot build block(s) 'transformer_tower' (model.trunk[1]); "
-                          "'unet_conv' (model.trunk[2], model.trunk[3])")
+    assert msg.startswith("b.json: key 'model': cannot build block(s) 'block_a' (model.trunk[1]); "
+                          "'block_b' (model.trunk[2], model.trunk[3])")
     with pytest.raises(ParamsError, match=r"key 'model\.adapter': adapter 'houlsby'"):
         check_buildable({'trunk': [{'name': 'conv_dna'}], 'adapter': 'houlsby'}, 'c.json')
     check_buildable({'trunk': [{'name': 'conv_dna'}], 'head': [{'name': 'final', 'units': 1}]})

@@ -28,7 +28,7 @@ JSON_BUILDS = {
     'basenji__tests__train_full__params.json': ([(1792, 1312)], 2048, [1, 2, 128, 128, 128, 128, 128]),
     'basenji__tutorials__models__params_small.json': ([(1024, 3)], None, [1, 8, 128, 128, 128]),
 }
-BORZOI = ["'transformer_tower' (model.trunk[2])", "'unet_conv' (model.trunk[3], model.trunk[4])"]
+BORZOI = ["'transformer_tower' (model.trunk[2])"]  # their U-net blocks build (genomenn.unet)
 JSON_REJECTED = {
     'basenji__manuscripts__akita__params.json':
         ["'one_to_two' (model.head_hic[0])", "'concat_dist_2d'", "'conv_block_2d'", "'symmetrize_2d'",
