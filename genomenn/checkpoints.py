@@ -12,8 +12,8 @@ import h5py
 import keras
 
 # %% auto 0
-__all__ = ['HDF5_ATTR_LIMIT', 'CheckpointLayer', 'model_config', 'read_checkpoint', 'graph_order', 'layer_weights',
-           'weighted_layers', 'load_checkpoint', 'save_checkpoint']
+__all__ = ['HDF5_ATTR_LIMIT', 'CheckpointLayer', 'is_tf2_checkpoint', 'model_config', 'read_checkpoint', 'graph_order',
+           'layer_weights', 'weighted_layers', 'load_checkpoint', 'save_checkpoint']
 
 # %% ../nbs/02e_checkpoints.ipynb 6
 HDF5_ATTR_LIMIT = 64512  # bytes of one HDF5 attribute before tf.keras 2 splits a list over several
@@ -42,6 +42,12 @@ def _weights_group(f:h5py.File):
     if 'model_weights' in f: return f['model_weights']
     raise ValueError(f"path: expected a tf.keras 2 HDF5 checkpoint (root 'layer_names' or a 'model_weights' group), "
                      f"got neither in {f.filename}")
+
+def is_tf2_checkpoint(path)->bool:
+    "Whether `path` is an HDF5 file in tf.keras 2's layout (basenji/baskerville), rather than Keras 3's `.weights.h5`."
+    try:
+        with h5py.File(path, 'r') as f: return 'layer_names' in f.attrs or 'layer_names0' in f.attrs or 'model_weights' in f
+    except OSError: return False
 
 def model_config(path)->dict|None:
     "The tf.keras 2 `model_config` (a dict) of a full-model HDF5 save, or None for a weights-only file."

@@ -17,6 +17,7 @@ from .blocks import (Layers, build_block, check_buildable, activate, legacy_conv
 import genomenn.attention, genomenn.unet, genomenn.blocks_2d  # their blocks join the registry
 from .unet import takes_unet_repr, find_unet_repr
 from .metrics import CoMoments
+from .checkpoints import load_checkpoint, save_checkpoint, is_tf2_checkpoint
 from .data import augment_tf, unaugment_preds_tf, ensemble_members, check_strand_pair
 from tqdm.auto import tqdm
 from .keras_metrics import PearsonRMetric
@@ -498,20 +499,30 @@ def evaluate(self:SeqNN, data,             # dataset, SeqDataset, SyntheticData 
 
 # %% ../nbs/02_model.ipynb 38
 @patch
-def save(self:SeqNN, path)->Path:
-    "Write the weights of every head to `path` (ending in '.weights.h5'), atomically."
+def save(self:SeqNN, path,
+         head:int=0,        # a basenji/baskerville '.h5' holds the trunk and this one head
+        )->Path:
+    "Write the weights atomically: '.weights.h5' keeps every head; another '.h5' name writes basenji/baskerville's layout."
     path = Path(path)
-    if not path.name.endswith('.weights.h5'): raise ValueError(f"path: expected a name ending in '.weights.h5', got {path.name!r}")
-    _save_weights(self._all, path)
+    if path.name.endswith('.weights.h5'): _save_weights(self._all, path)
+    elif path.suffix in ('.h5', '.hdf5'): save_checkpoint(self._model(head), path)
+    else: raise ValueError(f"path: expected a name ending in '.weights.h5' (all heads) or '.h5' (basenji/baskerville's "
+                           f"layout, one head), got {path.name!r}")
     return path
 
 @patch
 def restore(self:SeqNN, path,
-            head:int|None=None,  # None: all heads (from `save`); i: head i alone (`fit(head=i)`'s checkpoint)
+            head:int|None=None,  # genomenn files: None = all heads, i = head i alone; their files: the head loaded (default 0)
+            *,
+            trunk:bool=False,    # their files: load the trunk alone (transfer to new targets)
            )->SeqNN:
-    "Load weights written by `save` (or by `fit`'s checkpoint) into this model."
+    "Load weights from `save`, `fit`'s checkpoint, or an HDF5 checkpoint written by basenji's or baskerville's SeqNN."
     path = Path(path)
     if not path.is_file(): raise FileNotFoundError(f"path: no weights file {path}")
+    if is_tf2_checkpoint(path):  # their layout: the trunk and one head, matched by structure, all or nothing
+        load_checkpoint(self._model(head or 0), path, layers=self.model_trunk if trunk else None)
+        return self
+    if trunk: raise ValueError(f"trunk: {path} is a genomenn weights file (all heads); trunk=True reads basenji/baskerville checkpoints")
     m = self._all if head is None else self._model(head)
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter('always')

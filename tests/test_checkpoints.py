@@ -227,22 +227,3 @@ def test_save_is_atomic(tmp_path, source, monkeypatch):
     assert path.read_bytes() == before and [p.name for p in tmp_path.iterdir()] == ['ours.h5']
     with pytest.raises(ValueError, match=r"'\.h5'"): save_checkpoint(s.models[0], tmp_path/'ours.weights')
 
-# --- baskerville's trained Borzoi-lite into genomenn's SeqNN
-
-def one_hot_windows(fasta, starts, length):
-    "One-hot windows of chr1 of a plain one-record FASTA (N -> all zeros), read without writing an index beside it."
-    seq = ''.join(l.strip() for l in open(fasta) if not l.startswith('>')).upper()
-    codes = np.frombuffer(seq.encode(), np.uint8)
-    table = np.full(256, 4, np.int64); table[list(b'ACGT')] = range(4)
-    return np.stack([np.eye(5, 4, dtype='float32')[table[codes[s:s + length]]] for s in starts])
-
-def test_borzoi_lite_reproduces_baskerville(x):
-    "The trained checkpoint loads into SeqNN(eval params) and predicts what baskerville's own SeqNN predicted."
-    ref = np.load(shared_path('models', 'baskerville_eval', 'baskerville_reference.npz'))
-    s = SeqNN(str(shared_path('params', 'baskerville__tests__data__eval__params.json')))
-    pairs = load_checkpoint(s.models[0], shared_path(*BORZOI_LITE))
-    assert len(pairs) == 34 and pairs[29] == ('batch_normalization_9', 'trunk4_bn1')   # the U-net skip's normalisation
-    seqs = one_hot_windows(shared_path('dna', 'hg38_1m.fa'), (100000, 300000, 500000, 700000), s.seq_length)
-    pred = s.models[0].predict(seqs, batch_size=2, verbose=0)
-    assert pred.shape == ref['preds'].shape == (4, 2048, 74)
-    np.testing.assert_allclose(pred, ref['preds'], rtol=1e-4, atol=1e-4)   # measured: max difference 1.1e-5 (max 24.8)
