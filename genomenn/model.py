@@ -15,6 +15,7 @@ from keras import layers as kl
 from .params import (ParamsError, HParams, JobParams, read_params, make_hparams, validate_model, head_names)
 from .blocks import (Layers, build_block, check_buildable, activate, legacy_conv, Link, GLOBAL_ARGS, UnbuildableError)
 import genomenn.attention, genomenn.unet, genomenn.blocks_2d  # their blocks join the registry
+from .blocks_2d import triu_rc_order
 from .unet import takes_unet_repr, find_unet_repr
 from .metrics import CoMoments
 from .checkpoints import load_checkpoint, save_checkpoint, is_tf2_checkpoint
@@ -340,10 +341,16 @@ def _ensemble_fn(self:SeqNN, head:int, members:list, pair):
     cache = self.__dict__.setdefault('_ensembles', {})
     if key not in cache:
         m, sp = self._model(head), None if pair is None else tf.constant(pair)
+        tri = self.head_maps[head]   # a contact-map head: an rc member's map pairs reorder (basenji's SwitchReverseTriu)
+        order = None if tri is None else tf.constant(triu_rc_order(*tri))
+        def back(y, r):
+            if order is None or not r: return unaugment_preds_tf(y, r, sp)
+            y = tf.gather(y, order, axis=1)
+            return y if sp is None else tf.gather(y, sp, axis=-1)
         def mean(x):
             tot = None
             for s, r in members:  # one member at a time: memory of one forward pass
-                y = unaugment_preds_tf(m(augment_tf(x, s, r), training=False), r, sp)
+                y = back(m(augment_tf(x, s, r), training=False), r)
                 tot = y if tot is None else tot + y
             return tot / len(members)
         cache[key] = tf.function(mean, reduce_retracing=True)

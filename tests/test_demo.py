@@ -138,6 +138,9 @@ def test_params_show(tmp_path):
     assert f'Total params: {n:,}' in r.stdout
     r = cli('params', 'show', shared_path('params', 'basenji__manuscripts__akita__params.json'))
     assert r.returncode == 0 and 'Total params: 751,653' in r.stdout and 'one_to_two' in r.stdout
+    r = cli('params', 'show', shared_path('params', 'baskerville__tests__data__eval__params.json'))   # Borzoi-lite
+    assert r.returncode == 0 and 'Total params: 642,994' in r.stdout and 'MultiheadAttention' in r.stdout
+    assert 'head_human (2048, 74), head_mouse (2048, 32)' in r.stdout
     later = tmp_path/'later.json'   # a valid block genomenn does not build yet
     later.write_text('{"model": {"seq_length": 64, "trunk": [{"name": "conv_dna", "filters": 4}], '
                      '"head": [{"name": "transformer_dense"}]}}')

@@ -383,3 +383,18 @@ def test_fit_augments_as_the_params_ask():
     p['model']['augment_shift'] = 300
     with pytest.raises(ParamsError, match=r"augment_shift.*0\.\.255, got 300"):
         SeqNN(p).fit((X, Y), epochs=1, verbose=0)
+
+
+def test_predict_ensemble_of_a_contact_map_head_reorders_the_triangle():
+    "An rc member of an Akita-style head: its upper-triangle pairs reorder as basenji's SwitchReverseTriu, not flip."
+    from genomenn.blocks_2d import triu_rc_order
+    p = {'model': {'seq_length': 256, 'trunk': [{'name': 'conv_dna', 'filters': 6, 'kernel_size': 5, 'pool_size': 16}],
+                   'head': [{'name': 'one_to_two'}, {'name': 'concat_dist_2d'}, {'name': 'conv_block_2d', 'filters': 4},
+                            {'name': 'upper_tri', 'diagonal_offset': 2}, {'name': 'final', 'units': 2}]}}
+    s = SeqNN(p, dtype='float64')
+    assert s.map_length == 16 and s.output_shape() == (14*15//2, 2)
+    X = np.eye(4)[np.random.default_rng(3).integers(0, 4, (2, 256))]
+    fwd = s.model(X, training=False).numpy()
+    rev = s.model(X[:, ::-1, ::-1].copy(), training=False).numpy()[:, triu_rc_order(16, 2)]
+    np.testing.assert_allclose(s.predict(X, rc=True), (fwd + rev)/2, rtol=1e-10)
+    assert np.abs(s.predict(X, rc=True) - (fwd + rev[:, ::-1])/2).max() > 1e-6     # a flip would be wrong
