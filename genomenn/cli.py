@@ -35,6 +35,7 @@ def build_parser()->argparse.ArgumentParser:
 def main(argv:list[str]|None=None, # arguments without the program name (None: sys.argv[1:])
         )->int:                    # exit code
     "Run the `genomenn` command line."
+    os.environ.setdefault('TF_CPP_MIN_LOG_LEVEL', '2')   # TensorFlow's C++ start-up notices, unless the user asks
     parser = build_parser()
     args = parser.parse_args(argv)
     if getattr(args, 'func', None) is None: parser.print_help(); return 0

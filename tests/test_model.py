@@ -223,8 +223,10 @@ def test_save_restore_round_trip_and_errors(tmp_path):
         SeqNN(synthetic_params(128, filters=4)).restore(f)
     with pytest.raises(FileNotFoundError, match='no weights file'):
         t.restore(tmp_path/'absent.weights.h5')
-    with pytest.raises(ValueError, match="path: expected a name ending in '.weights.h5'"):
-        s.save(tmp_path/'m.h5')
+    with pytest.raises(ValueError, match="path: expected a name ending in '.weights.h5' \\(all heads\\) or '.h5'"):
+        s.save(tmp_path/'m.keras')
+    with pytest.raises(ValueError, match="trunk: .* is a genomenn weights file"):
+        t.restore(f, trunk=True)
 
 
 def test_fit_checkpoints_the_best_weights(tmp_path):
