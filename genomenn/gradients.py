@@ -367,6 +367,9 @@ def gradients(model,                   # keras.Model (B, L, 4) -> (B, P, T) or (
     tsel = _check_targets(targets, p.T)
     posw, pos = _check_positions(positions, p.P)
     members = _check_members(shifts, rc, mc_samples, L)
+    if rc and (getattr(model, 'head_maps', None) or [None])[0] is not None:
+        raise ValueError("rc: a contact-map head's reverse-complement members reorder its triangle, which gradients "
+                         "do not map yet; use rc=False (SeqNN.predict averages such ensembles)")
     pair = check_strand_pair(strand_pair, p.T)
     for name, v in (('batch_size', batch_size), ('target_chunk', target_chunk)):
         if v is not None and (not isinstance(v, (int, np.integer)) or isinstance(v, bool) or v < 1):

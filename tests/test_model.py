@@ -400,3 +400,7 @@ def test_predict_ensemble_of_a_contact_map_head_reorders_the_triangle():
     rev = s.model(X[:, ::-1, ::-1].copy(), training=False).numpy()[:, triu_rc_order(16, 2)]
     np.testing.assert_allclose(s.predict(X, rc=True), (fwd + rev)/2, rtol=1e-10)
     assert np.abs(s.predict(X, rc=True) - (fwd + rev[:, ::-1])/2).max() > 1e-6     # a flip would be wrong
+    from genomenn.gradients import gradients
+    with pytest.raises(ValueError, match="rc: a contact-map head's reverse-complement members"):
+        gradients(s, X, rc=True, verbose=False)
+    assert gradients(s, X, targets=[1], verbose=False).grads[0].shape == (2, 1, 256, 4)
