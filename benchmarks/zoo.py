@@ -64,7 +64,8 @@ def section_predict(s, X, pair, reps):
                 ensemble_fwd_per_member=t_ens / t_fwd / 6)
 
 
-def section_gradients(label, model, X, T, reps, n_base=8):
+def section_gradients(label, seqnn, X, T, reps, n_base=8):
+    model = seqnn.model
     fwd = tf.function(lambda x: model(x, training=False))
     xt = tf.constant(X[:1]); fwd(xt)
     t0 = time.perf_counter(); gradients(model, X[:1], batch_size=1, verbose=False); first = time.perf_counter() - t0

@@ -372,8 +372,7 @@ def predict(self:SeqNN, seqs,                 # one-hot (S, L, 4), DNA strings, 
     if isinstance(seqs, tf.data.Dataset) or hasattr(seqs, 'dataset'):
         ds = _as_dataset(seqs, 'seqs', batch_size).map(lambda x, *rest: tf.cast(x, self.dtype))
     else: ds = tf.data.Dataset.from_tensor_slices(self._seqs_array(seqs)).batch(batch_size)  # arrays would be cast to float32
-    if members == [(0, False)]: return m.predict(ds, verbose=verbose)
-    fn = self._ensemble_fn(head, members, pair)
+    fn = self._ensemble_fn(head, members, pair)   # one compiled call per batch (Keras' predict loop costs more here)
     out = [fn(x).numpy() for x in tqdm(ds, disable=not verbose, desc=f'predict x{len(members)}', unit='batch')]
     if not out: raise ValueError("seqs: no sequences")
     return np.concatenate(out)
