@@ -272,8 +272,10 @@ class AlleleModel:
         "Untransformed predictions (N, shifts, P, T) of one-hot `seqs` (N, L, 4)."
         N = len(seqs)
         X = np.stack([shift_1hot(seqs, s) for s in self.shifts], 1).reshape(N * len(self.shifts), self.L, 4)
+        pad = -len(X) % self.batch_size        # whole batches only: one traced shape, no retracing
+        if pad: X = np.concatenate([X, np.zeros((pad, *X.shape[1:]), X.dtype)])
         p = self.seqnn.predict(X, head=self.head, rc=self.rc, strand_pair=self.pair, batch_size=self.batch_size)
-        p = p.reshape(N, len(self.shifts), *p.shape[1:])
+        p = p[:len(p) - pad].reshape(N, len(self.shifts), *p.shape[1:])
         if p.ndim == 3: p = p[:, :, None]             # a flattening head: P = 1
         return untransform_preds(p[..., self.cols], self.targets, self.old)
 
