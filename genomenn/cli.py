@@ -281,7 +281,7 @@ def _add_model_args(p, vcf_help):
     p.add_argument('--shifts', default='0', help='comma-separated shifts in bp (default 0)')
     p.add_argument('--head', type=int, default=0, help='model head (default 0)')
     p.add_argument('-u', '--untransform-old', action='store_true', help="baskerville's old untransform (-u)")
-    p.add_argument('--batch-size', type=int, default=4, help='sequences per forward pass (default 4)')
+    p.add_argument('--batch-size', type=int, default=1, help='sequences per forward pass (default 1, fastest on CPU; raise it on a GPU)')
     p.add_argument('-q', '--quiet', action='store_true', help='no progress bar')
 
 def _snp_stats():

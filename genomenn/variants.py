@@ -243,7 +243,7 @@ class AlleleModel:
                  rc:bool=False,                 # average with the reverse complement (strand pairs swapped)
                  shifts=(0,),                   # shifts (bp), each scored separately and averaged by the statistics
                  untransform_old:bool=False,    # baskerville's `-u`: the old untransform
-                 batch_size:int=4,              # sequences per forward pass
+                 batch_size:int=1,              # sequences per forward pass (CPU: 1 is fastest; GPU: more)
                 ):
         self.seqnn, self.head, self.rc, self.old, self.batch_size = seqnn, head, rc, untransform_old, batch_size
         self.targets = read_targets(targets) if isinstance(targets, (str, Path)) else targets
