@@ -269,6 +269,105 @@ def _cmd_demo(args)->int:
     for f in s['files']: print(f'  {out/f}')
     return 0
 
-# %% ../nbs/09_cli.ipynb 25
+# %% ../nbs/09_cli.ipynb 26
+def _add_model_args(p, vcf_help):
+    p.add_argument('params', metavar='PARAMS', help='params file (JSON)')
+    p.add_argument('model', metavar='MODEL', help='checkpoint (basenji/baskerville .h5 or genomenn .weights.h5)')
+    p.add_argument('input', metavar=vcf_help.split()[0], help=vcf_help)
+    p.add_argument('-f', '--fasta', required=True, help='genome FASTA')
+    p.add_argument('-t', '--targets', required=True, help='targets.txt: the tracks scored (index column = model output)')
+    p.add_argument('-o', '--out-dir', required=True, metavar='OUT', help='output folder (scores.h5)')
+    p.add_argument('--stats', default='logSUM', help='comma-separated statistics (default logSUM): ' + ','.join(_snp_stats()))
+    p.add_argument('--rc', action='store_true', help='average with the reverse complement')
+    p.add_argument('--shifts', default='0', help='comma-separated shifts in bp (default 0)')
+    p.add_argument('--head', type=int, default=0, help='model head (default 0)')
+    p.add_argument('-u', '--untransform-old', action='store_true', help="baskerville's old untransform (-u)")
+    p.add_argument('--batch-size', type=int, default=1, help='sequences per forward pass (default 1, fastest on CPU; raise it on a GPU)')
+    p.add_argument('-q', '--quiet', action='store_true', help='no progress bar')
+
+def _snp_stats():
+    from genomenn.variants import SNP_STATS
+    return SNP_STATS
+
+def _shifts(text):
+    try: return tuple(int(s) for s in str(text).split(','))
+    except ValueError: raise ValueError(f'--shifts: expected comma-separated integers, got {text!r}') from None
+
+def _allele_model(args):
+    from genomenn.variants import AlleleModel
+    return AlleleModel.load(args.params, args.model, args.targets, head=args.head, rc=args.rc, shifts=_shifts(args.shifts),
+                            untransform_old=args.untransform_old, batch_size=args.batch_size)
+
+@subcommand
+def _add_snp_parser(subparsers):
+    p = subparsers.add_parser('snp', help="score a VCF's SNPs with a model (baskerville's hound_snp.py)",
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+        description="For each SNP of VCF: predictions around the reference and alternative alleles, untransformed per\n"
+                    "targets.txt, compared by each statistic; OUT/scores.h5 as hound_snp.py writes it.",
+        epilog='example:\n  genomenn snp params.json model.h5 eqtl.vcf -f hg38.fa -t targets.txt -o snp_out '
+               '--stats logSUM,logD2,SUM,D1')
+    _add_model_args(p, 'VCF file of SNPs (plain or gzipped)')
+    p.add_argument('-p', '--processes', type=int, default=None, metavar='N', help='score N shards in parallel and merge')
+    p.add_argument('--scheduler', metavar='ADDRESS', help='with --processes: run the shards on this Dask scheduler')
+    p.add_argument('--shard', metavar='I/N', help='score only shard I of N (used by --processes)')
+    p.add_argument('--no-pct', action='store_true', help='skip the *_pct percentile tables')
+    p.set_defaults(func=_cmd_snp)
+
+def _cmd_snp(args)->int:
+    from genomenn.variants import score_vcf, score_vcf_parallel, count_vcf, shard_bounds, check_stats
+    stats = check_stats(args.stats)
+    if args.processes is not None:
+        if args.processes < 1: raise ValueError(f'--processes: expected N >= 1, got {args.processes}')
+        dest = score_vcf_parallel(args.params, args.model, args.input, args.fasta, args.targets, args.out_dir, stats,
+                                  args.processes, scheduler=args.scheduler, head=args.head, rc=args.rc,
+                                  shifts=_shifts(args.shifts), untransform_old=args.untransform_old,
+                                  batch_size=args.batch_size)
+    else:
+        start = end = None
+        if args.shard:
+            try: i, n = (int(s) for s in args.shard.split('/')); assert 0 <= i < n
+            except (ValueError, AssertionError): raise ValueError(f'--shard: expected I/N with 0 <= I < N, got {args.shard!r}') from None
+            start, end = shard_bounds(count_vcf(args.input), n)[i]
+        dest = score_vcf(_allele_model(args), args.input, args.fasta, args.out_dir, stats, start=start, end=end,
+                         pct=not args.no_pct, verbose=not args.quiet)
+    if not args.quiet: print(f'wrote {dest}')
+    return 0
+
+def _add_ism_args(p):
+    p.add_argument('-l', '--mut-len', type=int, default=200, help='bp mutated around the centre (default 200)')
+    p.add_argument('--mut-up', type=int, default=0, help='bp mutated upstream of the centre (with --mut-down)')
+    p.add_argument('--mut-down', type=int, default=0, help='bp mutated downstream of the centre')
+
+@subcommand
+def _add_ism_snp_parser(subparsers):
+    p = subparsers.add_parser('ism-snp', help="saturation mutagenesis around a VCF's variants (hound_ism_snp.py)",
+        description='ISM of every base near each variant, on its reference and alternative sequences; '
+                    'OUT/scores.h5 holds (sequences x length x 4 x targets) per statistic.')
+    _add_model_args(p, 'VCF file of SNPs'); _add_ism_args(p)
+    p.set_defaults(func=_cmd_ism_snp)
+
+def _cmd_ism_snp(args)->int:
+    from genomenn.variants import ism_snp
+    dest = ism_snp(_allele_model(args), args.input, args.fasta, args.out_dir, args.stats, args.mut_len, args.mut_up,
+                   args.mut_down, verbose=not args.quiet)
+    if not args.quiet: print(f'wrote {dest}')
+    return 0
+
+@subcommand
+def _add_ism_bed_parser(subparsers):
+    p = subparsers.add_parser('ism-bed', help='saturation mutagenesis in BED regions (hound_ism_bed.py)',
+        description='ISM of every base in the middle of each BED region ("-" strand regions reverse-complemented); '
+                    'OUT/scores.h5 holds (regions x length x 4 x targets) per statistic.')
+    _add_model_args(p, 'BED file of regions'); _add_ism_args(p)
+    p.set_defaults(func=_cmd_ism_bed)
+
+def _cmd_ism_bed(args)->int:
+    from genomenn.variants import ism_bed
+    dest = ism_bed(_allele_model(args), args.input, args.fasta, args.out_dir, args.stats, args.mut_len, args.mut_up,
+                   args.mut_down, verbose=not args.quiet)
+    if not args.quiet: print(f'wrote {dest}')
+    return 0
+
+# %% ../nbs/09_cli.ipynb 29
 #| eval: false
 if __name__ == '__main__': sys.exit(main())
