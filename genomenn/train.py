@@ -18,7 +18,8 @@ from .keras_metrics import PearsonRMetric, R2Metric
 from fastcore.basics import patch
 
 # %% auto 0
-__all__ = ['HeadData', 'check_data_dir', 'head_data', 'Trainer', 'plot_history']
+__all__ = ['HeadData', 'check_data_dir', 'head_data', 'Trainer', 'plot_history', 'prepare_out_dir', 'make_strategy',
+           'TrainResult', 'train_model']
 
 # %% ../nbs/10_train.ipynb 7
 @dataclass
@@ -296,3 +297,75 @@ def plot_history(history:pd.DataFrame,  # `Trainer.fit`'s history (or history.cs
         ax.figure.tight_layout(); ax.figure.savefig(out, dpi=100)
         if own: plt.close(ax.figure)
     return ax
+
+# %% ../nbs/10_train.ipynb 20
+class _policy:
+    "Build under a Keras dtype policy, restored afterwards."
+    def __init__(self, name): self.name = name
+    def __enter__(self):
+        self.old = keras.config.dtype_policy(); keras.config.set_dtype_policy(self.name)
+    def __exit__(self, *a): keras.config.set_dtype_policy(self.old)
+
+def prepare_out_dir(out_dir, force:bool=False, resume:bool=False)->Path:
+    "`out_dir` created and checked: new or empty (or `force`), writable; with `resume`, holding a training state."
+    out = Path(out_dir).expanduser()
+    if out.exists() and not out.is_dir(): raise ValueError(f"out_dir: {out} is a file, expected a folder")
+    if resume:
+        if not (out/'train_state'/'state.json').is_file():
+            raise FileNotFoundError(f"out_dir: {out} holds no training state to resume (no train_state/state.json)")
+    elif out.is_dir() and any(out.iterdir()) and not force:
+        raise ValueError(f"out_dir: {out} is not empty (use --force / force=True to write into it; "
+                         "files of other names are left alone)")
+    try:
+        out.mkdir(parents=True, exist_ok=True)
+        probe = out/f'.write_test.{uuid.uuid4().hex[:8]}'; probe.write_text(''); probe.unlink()
+    except OSError as e: raise ValueError(f"out_dir: {out} is not writable ({e.strerror or e})") from None
+    return out
+
+def make_strategy(strategy=None):
+    "None: the default (one device); 'mirrored': MirroredStrategy over all visible GPUs; or a tf.distribute.Strategy."
+    if strategy is None or isinstance(strategy, tf.distribute.Strategy): return strategy
+    if strategy == 'mirrored': return tf.distribute.MirroredStrategy()
+    raise ValueError(f"strategy: expected None, 'mirrored' or a tf.distribute.Strategy, got {strategy!r}")
+
+@dataclass
+class TrainResult:
+    "What `train_model` made."
+    seqnn:SeqNN               # the trained model (last epoch's weights)
+    history:pd.DataFrame      # one row per epoch
+    out_dir:Path              # checkpoints, history, learning curve
+
+def train_model(params,                      # params file (JSON) or dict with `train` and `model`
+                data_dirs:list,              # one Basenji data directory per head, in the params' head order
+                out_dir,                     # output folder: new or empty, unless force or resume
+                *, restore=None,             # weights to start from (their .h5 or a genomenn .weights.h5)
+                trunk:bool=False,            # restore the trunk only
+                resume:bool=False,           # continue the run stored in out_dir
+                force:bool=False,            # write into a non-empty out_dir
+                mixed_precision:bool=False,  # compute in float16 (weights float32) with loss scaling
+                strategy=None,               # None, 'mirrored' or a tf.distribute.Strategy
+                epochs:int|None=None,        # last epoch (default: train_epochs_max)
+                steps_per_epoch:int|None=None, valid_steps:int|None=None,  # caps for quick runs
+                seed:int|None=None, verbose:int=1,
+                tfr_train:str|None=None, tfr_eval:str|None=None)->TrainResult:
+    "Train a params file's model on its data directories, as baskerville's hound_train.py."
+    src = str(params) if isinstance(params, (str, Path)) else None
+    if src is not None and not Path(src).is_file(): raise FileNotFoundError(f"params: {src} does not exist")
+    if isinstance(data_dirs, (str, Path)): data_dirs = [data_dirs]
+    for d in data_dirs:
+        if not Path(d).is_dir(): raise FileNotFoundError(f"data_dirs: {d} is not a directory")
+    if restore is not None and not Path(restore).is_file(): raise FileNotFoundError(f"restore: {restore} does not exist")
+    out = prepare_out_dir(out_dir, force, resume)
+    if src is not None:
+        if Path(src).resolve() != (out/'params.json').resolve(): shutil.copyfile(src, out/'params.json')
+    else: _atomic_text(out/'params.json', json.dumps(params, indent=1))
+    if seed is not None: keras.utils.set_random_seed(seed)
+    strat = make_strategy(strategy) or tf.distribute.get_strategy()
+    with strat.scope(), _policy('mixed_float16' if mixed_precision else keras.config.dtype_policy().name):
+        seqnn = SeqNN(params, dtype=None if mixed_precision else 'float32')
+        if restore is not None: seqnn.restore(restore, trunk=trunk)
+        data = head_data(seqnn, data_dirs, tfr_train=tfr_train, tfr_eval=tfr_eval, seed=seed)
+        trainer = Trainer(seqnn, data, out, strategy=strat, seed=seed)
+    if resume: trainer.load_state(out)
+    hist = trainer.fit(epochs, steps_per_epoch=steps_per_epoch, valid_steps=valid_steps, verbose=verbose)
+    return TrainResult(seqnn, hist, out)
