@@ -363,6 +363,7 @@ def train_model(params,                      # params file (JSON) or dict with `
     strat = make_strategy(strategy) or tf.distribute.get_strategy()
     with strat.scope(), _policy('mixed_float16' if mixed_precision else keras.config.dtype_policy().name):
         seqnn = SeqNN(params, dtype=None if mixed_precision else 'float32')
+        seqnn.dtype = 'float32'   # inputs and targets (the layers compute in float16 under the mixed policy)
         if restore is not None: seqnn.restore(restore, trunk=trunk)
         data = head_data(seqnn, data_dirs, tfr_train=tfr_train, tfr_eval=tfr_eval, seed=seed)
         trainer = Trainer(seqnn, data, out, strategy=strat, seed=seed)
