@@ -368,6 +368,50 @@ def _cmd_ism_bed(args)->int:
     if not args.quiet: print(f'wrote {dest}')
     return 0
 
-# %% ../nbs/09_cli.ipynb 29
+# %% ../nbs/09_cli.ipynb 30
+@subcommand
+def _add_train_parser(subparsers):
+    p = subparsers.add_parser('train', help='train a params file\'s model on Basenji data directories (one per head)',
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+        description='Train the model of PARAMS on DATA_DIR (one Basenji data directory per head, in the params\' head order)\n'
+                    'as baskerville\'s hound_train.py; checkpoints, history and the learning curve go to DIR.',
+        epilog='examples:\n  genomenn train params.json data/hg38 data/mm10 -o train_out\n'
+               '  genomenn train params.json data/new -o ft --restore model_best.h5 --trunk')
+    p.add_argument('params', metavar='PARAMS', help='JSON params file (train and model sections)')
+    p.add_argument('data_dirs', nargs='+', metavar='DATA_DIR', help='Basenji data directories, one per head')
+    p.add_argument('-o', '--out-dir', required=True, metavar='DIR', help='output folder (new or empty)')
+    p.add_argument('--restore', metavar='FILE', help='start from these weights (their .h5 or a genomenn .weights.h5)')
+    p.add_argument('--trunk', action='store_true', help='with --restore: load the trunk only (new heads, new targets)')
+    p.add_argument('--resume', action='store_true', help='continue the run stored in DIR at its next epoch')
+    p.add_argument('--force', action='store_true', help='write into a non-empty DIR (files of other names are left alone)')
+    p.add_argument('--mixed-precision', action='store_true', help='compute in float16 with loss scaling (GPUs)')
+    p.add_argument('--strategy', choices=['mirrored'], help='tf.distribute.MirroredStrategy over all visible GPUs')
+    p.add_argument('--epochs', type=int, metavar='N', help='last epoch (default: the params\' train_epochs_max)')
+    p.add_argument('--steps', type=int, metavar='N', help='at most N training batches per head and epoch')
+    p.add_argument('--valid-steps', type=int, metavar='N', help='at most N validation batches per head')
+    p.add_argument('--tfr-train', metavar='GLOB', help='training TFRecords (relative to DATA_DIR/tfrecords)')
+    p.add_argument('--tfr-eval', metavar='GLOB', help='validation TFRecords (relative to DATA_DIR/tfrecords)')
+    p.add_argument('--seed', type=int, metavar='N', help='seed of the weights, batch order and augmentation')
+    p.add_argument('-q', '--quiet', action='store_true', help='no progress bar (the line per epoch stays)')
+    p.set_defaults(func=_cmd_train)
+
+def _cmd_train(args)->int:
+    for k in ('epochs', 'steps', 'valid_steps'):
+        v = getattr(args, k)
+        if v is not None and v < 1: raise ValueError(f"--{k.replace('_', '-')}: expected an integer >= 1, got {v}")
+    if args.trunk and not args.restore: raise ValueError('--trunk: needs --restore FILE')
+    from genomenn.train import train_model   # TensorFlow: only now
+    r = train_model(args.params, args.data_dirs, args.out_dir, restore=args.restore, trunk=args.trunk,
+                    resume=args.resume, force=args.force, mixed_precision=args.mixed_precision, strategy=args.strategy,
+                    epochs=args.epochs, steps_per_epoch=args.steps, valid_steps=args.valid_steps, seed=args.seed,
+                    verbose=2 if args.quiet else 1, tfr_train=args.tfr_train, tfr_eval=args.tfr_eval)
+    h = r.history
+    if len(h):
+        b = h.loc[h.valid_loss.idxmin()]
+        print(f"trained {len(h)} epochs; best mean validation loss {b.valid_loss:.4f} at epoch {int(b.epoch)}; outputs in {r.out_dir}")
+    else: print(f"nothing to train (the stored run is past its last epoch or stopped early); outputs in {r.out_dir}")
+    return 0
+
+# %% ../nbs/09_cli.ipynb 33
 #| eval: false
 if __name__ == '__main__': sys.exit(main())

@@ -22,10 +22,12 @@ from .checkpoints import load_checkpoint, save_checkpoint, is_tf2_checkpoint
 from .data import augment_tf, unaugment_preds_tf, ensemble_members, check_strand_pair
 from tqdm.auto import tqdm
 from .keras_metrics import PearsonRMetric
+from .losses import LOSSES, make_loss
+from .utils import reexport
 from fastcore.basics import patch
 
 # %% auto 0
-__all__ = ['LOSSES', 'SeqNN', 'synthetic_params', 'make_loss', 'make_learning_rate', 'make_optimizer', 'augment_batches']
+__all__ = ['SeqNN', 'synthetic_params', 'make_learning_rate', 'make_optimizer', 'augment_batches']
 
 # %% ../nbs/02_model.ipynb 6
 def _parse_params(params, num_targets, source):
@@ -244,13 +246,7 @@ def synthetic_params(seq_length:int=1024,   # L, a multiple of 32
                       'head': {'name': 'final', 'units': num_targets, 'activation': 'softplus'}}}
 
 # %% ../nbs/02_model.ipynb 20
-LOSSES = {'poisson': keras.losses.Poisson, 'mse': keras.losses.MeanSquaredError,
-          'gaussian': keras.losses.MeanSquaredError, 'bce': keras.losses.BinaryCrossentropy}
-
-def make_loss(name:str='poisson')->keras.losses.Loss:
-    "The Keras loss of a params `loss` name."
-    if name not in LOSSES: raise ValueError(f"loss: expected one of {list(LOSSES)}, got {name!r}")
-    return LOSSES[name]()
+reexport(globals(), {'LOSSES': 'genomenn.losses', 'make_loss': 'genomenn.losses'})  # their home; known from here too
 
 def make_learning_rate(train:dict, learning_rate:float|None=None):
     "The learning rate of a `train` section: a float, or a schedule with baskerville's linear `warmup_steps`."
@@ -429,7 +425,7 @@ def _write_json(obj, path):
 def compile(self:SeqNN, *, head:int=0, loss:str|None=None, optimizer=None, learning_rate:float|None=None, metrics=None):
     "Compile head `head` with the loss and optimizer of the params (or these); metrics default to Pearson R."
     m = self._model(head)
-    lossf = make_loss(loss or self.train_params.get('loss', 'poisson'))
+    lossf = make_loss(loss or self.train_params.get('loss', 'poisson'), self.train_params)
     opt = optimizer if isinstance(optimizer, keras.optimizers.Optimizer) else \
           make_optimizer({**self.train_params, **({'optimizer': optimizer} if optimizer else {})}, learning_rate)
     if metrics is None: metrics = [PearsonRMetric(self.output_shape(head)[-1], ignore_nan=True)]
@@ -491,7 +487,7 @@ def evaluate(self:SeqNN, data,             # dataset, SeqDataset, SyntheticData 
              loss:str|None=None,     # default: the params' loss
             )->dict:                 # loss (float), pearsonr and r2 (T,) over all sequences and positions
     "Loss and per-target Pearson R and R² of head `head`'s predictions against the targets."
-    m, lossf = self._model(head), make_loss(loss or self.train_params.get('loss', 'poisson'))
+    m, lossf = self._model(head), make_loss(loss or self.train_params.get('loss', 'poisson'), self.train_params)
     cm, tot, n = CoMoments(per_target=True), 0., 0
     steps = self.__dict__.setdefault('_eval_steps', {})   # one traced function per head, reused
     if head not in steps: steps[head] = tf.function(lambda x: m(x, training=False), reduce_retracing=True)

@@ -325,7 +325,7 @@ def test_bad_inputs():
     with pytest.raises(ParamsError, match="key 'model': no head"):
         SeqNN({'seq_length': 64, 'trunk': [{'name': 'conv_dna', 'filters': 4}]})
     with pytest.raises(ValueError, match='loss: expected one of'):
-        make_loss('poisson_mn')
+        make_loss('poisson_xx')
     with pytest.raises(ValueError, match="optimizer: expected 'sgd'"):
         make_optimizer({'optimizer': 'rmsprop'})
     with pytest.raises(ValueError, match='learning_rate: expected a positive number'):

@@ -10,6 +10,7 @@ MOVED = {  # module users import from -> {name: module that defines it}
     'genomenn.metrics': {'R2Metric': 'genomenn.keras_metrics', 'PearsonRMetric': 'genomenn.keras_metrics'},
     'genomenn.plots': {n: 'genomenn.seqplots' for n in ('attribution_logo', 'ism_heatmap', 'track_plot', 'ism_importance')},
     'genomenn.gradients': {'ism': 'genomenn.ism'},
+    'genomenn.model': {'LOSSES': 'genomenn.losses', 'make_loss': 'genomenn.losses'},
 }
 
 
@@ -24,7 +25,7 @@ def test_moved_names_are_the_same_objects(where):
 
 
 @pytest.mark.parametrize('first', ['genomenn.tfrecords', 'genomenn.synthetic', 'genomenn.keras_metrics', 'genomenn.seqplots',
-                                   'genomenn.ism'])
+                                   'genomenn.ism', 'genomenn.losses'])
 def test_any_import_order_works(first):
     "Importing a new module first (fresh interpreter), then `import *` from the old one, gives every name."
     where = next(w for w, names in MOVED.items() if first in names.values())
