@@ -4,14 +4,14 @@
 
 # %% ../nbs/11_evaluate.ipynb 3
 from __future__ import annotations
-import json, os, platform, time, uuid, warnings
+import json, os, platform, time, uuid, warnings, weakref
 from dataclasses import dataclass, field
 from pathlib import Path
 import numpy as np, pandas as pd
 
 # %% auto 0
-__all__ = ['ACC_METRICS', 'EvalInputs', 'eval_inputs', 'EvalResult', 'evaluate', 'write_acc', 'read_acc', 'eval_figures',
-           'run_eval', 'eval_summary']
+__all__ = ['ACC_METRICS', 'EvalInputs', 'eval_inputs', 'EvalResult', 'ensemble_predictor', 'evaluate', 'write_acc', 'read_acc',
+           'eval_figures', 'run_eval', 'eval_summary']
 
 # %% ../nbs/11_evaluate.ipynb 4
 from .data import DataError, DataFileNotFoundError, read_targets, strand_pairs
@@ -57,9 +57,6 @@ def eval_inputs(seqnn,                        # a `SeqNN` (weights loaded)
         raise DataError(f"{stats}: seq_length = {data.seq_length}, but {where} reads {seqnn.seq_length} bp")
     if P != data.target_length:
         raise DataError(f"{stats}: target_length = {data.target_length}, but {where} predicts {P} positions")
-    counts = data.check(strict=False)
-    if sum(counts.values()) == 0:
-        raise DataError(f"split {split!r}: no records in {', '.join(str(f) for f in counts)}")
     return EvalInputs(data, tdf, tfile, strand_pairs(tdf, tfile))
 
 def _output_PT(seqnn, head):
@@ -112,6 +109,38 @@ class EvalResult:
 _LABEL = {'pearsonr': 'PearsonR', 'spearmanr': 'SpearmanR', 'r2': 'R2'}
 
 # %% ../nbs/11_evaluate.ipynb 12
+def ensemble_predictor(seqnn,             # a `SeqNN`
+                       head:int=0,        # model head
+                       rc:bool=False,     # add the reverse complement of every (shifted) sequence
+                       shifts=(0,),       # input shifts in bp, one member each
+                       strand_pair=None,  # (T,) ints: rc members swap these tracks back
+                      ):                  # batch (B, L, 4) -> numpy predictions (B, P, T)
+    "One compiled function (cached per model) averaging head `head` over the rc/shift ensemble, as `SeqNN.predict`."
+    import tensorflow as tf
+    from genomenn.data import check_strand_pair, ensemble_members
+    seqnn.output_shape(head)                                  # checks `head`
+    m, members = seqnn.models[head], ensemble_members(shifts, rc, seqnn.seq_length)
+    pair = None if strand_pair is None else check_strand_pair(strand_pair, _output_PT(seqnn, head)[1])
+    key = (head, tuple(members), None if pair is None else tuple(pair.tolist()))
+    cache = _PREDICTORS.setdefault(seqnn, {})
+    if key not in cache: cache[key] = _compiled_mean(seqnn, m, members, None if pair is None else tf.constant(pair))
+    fn = cache[key]
+    return lambda x: fn(x).numpy()
+
+_PREDICTORS = weakref.WeakKeyDictionary()   # SeqNN -> {(head, members, pairs): compiled mean}
+
+def _compiled_mean(seqnn, m, members, pair):
+    import tensorflow as tf
+    from genomenn.data import augment_tf, unaugment_preds_tf
+    def mean(x):
+        x = tf.cast(x, seqnn.dtype); tot = None
+        for s, r in members:                                  # one member at a time: memory of one forward pass
+            y = unaugment_preds_tf(m(augment_tf(x, s, r), training=False), r, pair)
+            tot = y if tot is None else tot + y
+        return tot / len(members)
+    return tf.function(mean, reduce_retracing=True)
+
+# %% ../nbs/11_evaluate.ipynb 13
 class _RowSample:
     "A uniform random sample of at most `n` rows seen across batches (the rows with the smallest random keys)."
     def __init__(self, n:int, seed:int|None):
@@ -141,7 +170,7 @@ class _H5Writer:
         if ok: os.replace(self.tmp, self.path)
         else: self.tmp.unlink(missing_ok=True)
 
-# %% ../nbs/11_evaluate.ipynb 13
+# %% ../nbs/11_evaluate.ipynb 14
 def evaluate(seqnn,                        # a `SeqNN` with its weights
              data_dir:str|Path,            # Basenji data directory
              *,
@@ -177,12 +206,12 @@ def evaluate(seqnn,                        # a `SeqNN` with its weights
     if save is not None:
         save = Path(save); save.mkdir(parents=True, exist_ok=True)
         writers = {k: _H5Writer(save/f'{k}.h5', k, (len(pos), T), save_dtype) for k in ('preds', 'targets')}
+    predict = ensemble_predictor(seqnn, head, rc, shifts, inp.strand_pair if rc else None)
     t0, ok = time.perf_counter(), False
     try:
         from tqdm.auto import tqdm
         for x, y in tqdm(inp.data.dataset, disable=not verbose, desc=f'evaluate {split}', unit='batch'):
-            p = seqnn.predict(x.numpy(), head=head, rc=rc, shifts=shifts, strand_pair=inp.strand_pair if rc else None,
-                              batch_size=len(x)).astype(np.float32, copy=False)
+            p = predict(x).astype(np.float32, copy=False)
             y = y.numpy().astype(np.float32, copy=False)
             p, y = p.reshape(len(x), P, T), y.reshape(len(x), P, T)
             cm.update(p, y)
@@ -192,6 +221,7 @@ def evaluate(seqnn,                        # a `SeqNN` with its weights
             sample.add(p.reshape(-1, T), y.reshape(-1, T))
             if S < n_tracks: tracks[0].append(p[:n_tracks - S]); tracks[1].append(y[:n_tracks - S])
             S += len(x)
+        if S == 0: raise DataError(f"split {split!r}: no records in {', '.join(str(f) for f in inp.data.files)}")
         ok = True
     finally:
         for k, w in writers.items():
@@ -209,7 +239,7 @@ def evaluate(seqnn,                        # a `SeqNN` with its weights
     return EvalResult(acc, split, S, P, sample.rows[0], sample.rows[1], S*P, cat(tracks[0]), cat(tracks[1]), secs,
                       members=len(shifts)*(2 if rc else 1), files=files)
 
-# %% ../nbs/11_evaluate.ipynb 17
+# %% ../nbs/11_evaluate.ipynb 18
 def write_acc(acc:pd.DataFrame,    # `EvalResult.acc`
               path:str|Path,       # file to write (usually OUT/acc.txt)
              )->Path:
@@ -225,7 +255,7 @@ def read_acc(path:str|Path)->pd.DataFrame:
     df[num] = df[num].astype(float).where(np.isfinite(df[num].astype(float)))
     return df
 
-# %% ../nbs/11_evaluate.ipynb 20
+# %% ../nbs/11_evaluate.ipynb 21
 def eval_figures(res:EvalResult,            # `evaluate`'s result
                  out_dir:str|Path|None=None, # save pearsonr_hist.png, jointplot.png, regplots.png, tracks.png here
                  *,
@@ -272,7 +302,7 @@ def eval_figures(res:EvalResult,            # `evaluate`'s result
         for name, f in figs.items(): res.files[f'{name}.png'] = save_figure(f, out/f'{name}.png', dpi=dpi)
     return figs
 
-# %% ../nbs/11_evaluate.ipynb 23
+# %% ../nbs/11_evaluate.ipynb 24
 def run_eval(params_file:str|Path,      # params file of the model (JSON or legacy text)
              model_file:str|Path,       # checkpoint: basenji/baskerville .h5 or genomenn .weights.h5
              data_dir:str|Path,         # Basenji data directory
