@@ -140,7 +140,7 @@ def _compiled_mean(seqnn, m, members, pair):
         return tot / len(members)
     return tf.function(mean, reduce_retracing=True)
 
-# %% ../nbs/11_evaluate.ipynb 13
+# %% ../nbs/11_evaluate.ipynb 15
 class _RowSample:
     "A uniform random sample of at most `n` rows seen across batches (the rows with the smallest random keys)."
     def __init__(self, n:int, seed:int|None):
@@ -170,7 +170,7 @@ class _H5Writer:
         if ok: os.replace(self.tmp, self.path)
         else: self.tmp.unlink(missing_ok=True)
 
-# %% ../nbs/11_evaluate.ipynb 14
+# %% ../nbs/11_evaluate.ipynb 16
 def evaluate(seqnn,                        # a `SeqNN` with its weights
              data_dir:str|Path,            # Basenji data directory
              *,
@@ -239,7 +239,7 @@ def evaluate(seqnn,                        # a `SeqNN` with its weights
     return EvalResult(acc, split, S, P, sample.rows[0], sample.rows[1], S*P, cat(tracks[0]), cat(tracks[1]), secs,
                       members=len(shifts)*(2 if rc else 1), files=files)
 
-# %% ../nbs/11_evaluate.ipynb 18
+# %% ../nbs/11_evaluate.ipynb 20
 def write_acc(acc:pd.DataFrame,    # `EvalResult.acc`
               path:str|Path,       # file to write (usually OUT/acc.txt)
              )->Path:
@@ -255,7 +255,7 @@ def read_acc(path:str|Path)->pd.DataFrame:
     df[num] = df[num].astype(float).where(np.isfinite(df[num].astype(float)))
     return df
 
-# %% ../nbs/11_evaluate.ipynb 21
+# %% ../nbs/11_evaluate.ipynb 23
 def eval_figures(res:EvalResult,            # `evaluate`'s result
                  out_dir:str|Path|None=None, # save pearsonr_hist.png, jointplot.png, regplots.png, tracks.png here
                  *,
@@ -302,7 +302,7 @@ def eval_figures(res:EvalResult,            # `evaluate`'s result
         for name, f in figs.items(): res.files[f'{name}.png'] = save_figure(f, out/f'{name}.png', dpi=dpi)
     return figs
 
-# %% ../nbs/11_evaluate.ipynb 24
+# %% ../nbs/11_evaluate.ipynb 26
 def run_eval(params_file:str|Path,      # params file of the model (JSON or legacy text)
              model_file:str|Path,       # checkpoint: basenji/baskerville .h5 or genomenn .weights.h5
              data_dir:str|Path,         # Basenji data directory
