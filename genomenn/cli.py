@@ -9,7 +9,7 @@ from pathlib import Path
 
 # %% auto 0
 __all__ = ['QUICK_DEMO', 'subcommand', 'build_parser', 'main', 'parse_value', 'parse_assignment', 'parse_assignments',
-           'read_grid', 'pipeline_notebook', 'run_demo']
+           'read_grid', 'pipeline_notebook', 'run_demo', 'parse_shifts']
 
 # %% ../nbs/09_cli.ipynb 6
 _SUBCOMMANDS = []
@@ -412,6 +412,56 @@ def _cmd_train(args)->int:
     else: print(f"nothing to train (the stored run is past its last epoch or stopped early); outputs in {r.out_dir}")
     return 0
 
-# %% ../nbs/09_cli.ipynb 33
+# %% ../nbs/09_cli.ipynb 34
+def parse_shifts(text:str)->tuple:
+    "`'-1,0,1'` -> `(-1, 0, 1)`: the `--shifts` of `genomenn eval` (hound_eval's)."
+    try: return tuple(int(s) for s in text.split(','))
+    except ValueError: raise ValueError(f"--shifts: expected comma-separated integers such as -1,0,1, got {text!r}") from None
+
+@subcommand
+def _add_eval_parser(subparsers):
+    p = subparsers.add_parser('eval', help='per-target accuracy of a trained model on a data split (hound_eval)',
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+        description='Evaluate a trained model on held-out sequences, as baskerville\'s hound_eval.py: per-target Pearson R\n'
+                    'and R2 (and Spearman R with --rank) over all sequences and positions of the split, written to\n'
+                    'OUT/acc.txt in targets.txt order, with figures and summary.json.',
+        epilog='example:\n  genomenn eval params.json model.h5 data/ -o eval_out --rc --shifts=-1,0,1 --rank')
+    p.add_argument('params_file', metavar='PARAMS', help='JSON (or legacy text) params file of the model')
+    p.add_argument('model_file', metavar='MODEL', help='checkpoint: basenji/baskerville .h5 or genomenn .weights.h5')
+    p.add_argument('data_dir', metavar='DATA_DIR', help='Basenji data directory (statistics.json, tfrecords/, targets.txt)')
+    p.add_argument('-o', '--out-dir', '--out_dir', dest='out_dir', default='eval_out', metavar='OUT',
+                   help='output folder (default: eval_out)')
+    p.add_argument('--head', '--head_i', dest='head', type=int, default=0, metavar='I', help='model head to evaluate (default 0)')
+    p.add_argument('--split', default='test', help='split label of the TFRecord files (default: test)')
+    p.add_argument('--rc', action='store_true', help='average with the reverse complement (strand pairs from targets.txt)')
+    p.add_argument('--shifts', default='0', metavar='S1,S2', help='ensemble input shifts in bp, e.g. -1,0,1 (default: 0)')
+    p.add_argument('--rank', action='store_true', help='also Spearman R (keeps every value in memory)')
+    p.add_argument('--save', action='store_true', help='stream predictions and targets to OUT/preds.h5 and OUT/targets.h5')
+    p.add_argument('--step', type=int, default=1, metavar='N', help='every N-th position for --rank and --save (default 1)')
+    p.add_argument('-t', '--targets-file', '--targets_file', dest='targets_file', metavar='FILE',
+                   help='targets table (default: DATA_DIR/targets.txt)')
+    p.add_argument('--tfr-pattern', '--tfr_pattern', dest='tfr_pattern', metavar='GLOB',
+                   help='glob of the split\'s files under DATA_DIR/tfrecords')
+    p.add_argument('--batch-size', type=int, metavar='N', help="sequences per batch (default: the params' batch_size)")
+    p.add_argument('--save-dtype', default='float32', choices=['float32', 'float16'], help='dtype of the --save arrays')
+    p.add_argument('--no-figures', dest='figures', action='store_false', help='only acc.txt and summary.json')
+    p.add_argument('-q', '--quiet', action='store_true', help='no progress bar')
+    p.set_defaults(func=_cmd_eval)
+
+def _cmd_eval(args)->int:
+    shifts = parse_shifts(args.shifts)
+    if args.step < 1: raise ValueError(f'--step: expected a positive integer, got {args.step}')
+    if args.batch_size is not None and args.batch_size < 1: raise ValueError(f'--batch-size: expected a positive integer, got {args.batch_size}')
+    from genomenn.evaluate import run_eval   # TensorFlow: only now
+    res = run_eval(args.params_file, args.model_file, args.data_dir, args.out_dir, head=args.head, figures=args.figures,
+                   split=args.split, rc=args.rc, shifts=shifts, rank=args.rank, save=args.save, step=args.step,
+                   save_dtype=args.save_dtype, targets_file=args.targets_file, tfr_pattern=args.tfr_pattern,
+                   batch_size=args.batch_size, verbose=not args.quiet)
+    print(res.summary_line())
+    print(f'{res.num_seqs/res.seconds:.2f} sequences/s (x{res.members} ensemble); outputs in {Path(args.out_dir).resolve()}:')
+    for name in sorted(res.files): print(f'  {name}')
+    return 0
+
+# %% ../nbs/09_cli.ipynb 36
 #| eval: false
 if __name__ == '__main__': sys.exit(main())
