@@ -4,7 +4,7 @@
 
 # %% ../nbs/11_evaluate.ipynb 3
 from __future__ import annotations
-import json, os, platform, time, uuid, warnings, weakref
+import json, os, platform, time, uuid, warnings
 from dataclasses import dataclass, field
 from pathlib import Path
 import numpy as np, pandas as pd
@@ -115,30 +115,9 @@ def ensemble_predictor(seqnn,             # a `SeqNN`
                        shifts=(0,),       # input shifts in bp, one member each
                        strand_pair=None,  # (T,) ints: rc members swap these tracks back
                       ):                  # batch (B, L, 4) -> numpy predictions (B, P, T)
-    "One compiled function (cached per model) averaging head `head` over the rc/shift ensemble, as `SeqNN.predict`."
-    import tensorflow as tf
-    from genomenn.data import check_strand_pair, ensemble_members
-    seqnn.output_shape(head)                                  # checks `head`
-    m, members = seqnn.models[head], ensemble_members(shifts, rc, seqnn.seq_length)
-    pair = None if strand_pair is None else check_strand_pair(strand_pair, _output_PT(seqnn, head)[1])
-    key = (head, tuple(members), None if pair is None else tuple(pair.tolist()))
-    cache = _PREDICTORS.setdefault(seqnn, {})
-    if key not in cache: cache[key] = _compiled_mean(seqnn, m, members, None if pair is None else tf.constant(pair))
-    fn = cache[key]
+    "`SeqNN.ensemble_fn` returning numpy: one compiled function averaging head `head` over the rc/shift ensemble."
+    fn = seqnn.ensemble_fn(head=head, rc=rc, shifts=shifts, strand_pair=strand_pair)
     return lambda x: fn(x).numpy()
-
-_PREDICTORS = weakref.WeakKeyDictionary()   # SeqNN -> {(head, members, pairs): compiled mean}
-
-def _compiled_mean(seqnn, m, members, pair):
-    import tensorflow as tf
-    from genomenn.data import augment_tf, unaugment_preds_tf
-    def mean(x):
-        x = tf.cast(x, seqnn.dtype); tot = None
-        for s, r in members:                                  # one member at a time: memory of one forward pass
-            y = unaugment_preds_tf(m(augment_tf(x, s, r), training=False), r, pair)
-            tot = y if tot is None else tot + y
-        return tot / len(members)
-    return tf.function(mean, reduce_retracing=True)
 
 # %% ../nbs/11_evaluate.ipynb 15
 class _RowSample:

@@ -331,8 +331,15 @@ def _seqs_array(self:SeqNN, seqs):
     return arr.astype(self.dtype, copy=False)
 
 @patch
-def _ensemble_fn(self:SeqNN, head:int, members:list, pair):
-    "The compiled mean of head `head`'s forward-strand predictions over the ensemble `members` (cached)."
+def ensemble_fn(self:SeqNN, *,
+                head:int=0,         # which head
+                rc:bool=False,      # add the reverse complement of every (shifted) sequence
+                shifts=(0,),        # input shifts in bp (N pushed in), one member each
+                strand_pair=None,   # (T,) ints or a `read_targets` table: rc members swap strand-paired tracks
+               ):                   # a compiled function: one-hot batch (B, L, 4) -> mean predictions (B, P, T)
+    "The compiled mean of head `head`'s forward-strand predictions over an rc/shift ensemble (cached per ensemble)."
+    members = ensemble_members(shifts, rc, self.seq_length)
+    pair = None if strand_pair is None else check_strand_pair(strand_pair, self.output_shape(head)[-1])
     key = (head, tuple(members), None if pair is None else tuple(pair.tolist()))
     cache = self.__dict__.setdefault('_ensembles', {})
     if key not in cache:
@@ -344,7 +351,7 @@ def _ensemble_fn(self:SeqNN, head:int, members:list, pair):
             y = tf.gather(y, order, axis=1)
             return y if sp is None else tf.gather(y, sp, axis=-1)
         def mean(x):
-            tot = None
+            x, tot = tf.cast(x, self.dtype), None
             for s, r in members:  # one member at a time: memory of one forward pass
                 y = back(m(augment_tf(x, s, r), training=False), r)
                 tot = y if tot is None else tot + y
@@ -362,14 +369,12 @@ def predict(self:SeqNN, seqs,                 # one-hot (S, L, 4), DNA strings, 
             verbose=0,                  # progress bar
            )->np.ndarray:               # (S, P, T), or (S, T) for a flattening head
     "Predictions of head `head` (inference mode), averaged over an rc/shift ensemble as baskerville's `build_ensemble`."
-    m = self._model(head)
-    members = ensemble_members(shifts, rc, self.seq_length)
-    pair = None if strand_pair is None else check_strand_pair(strand_pair, self.output_shape(head)[-1])
+    fn = self.ensemble_fn(head=head, rc=rc, shifts=shifts, strand_pair=strand_pair)  # checks head, shifts, pairs
     if isinstance(seqs, tf.data.Dataset) or hasattr(seqs, 'dataset'):
         ds = _as_dataset(seqs, 'seqs', batch_size).map(lambda x, *rest: tf.cast(x, self.dtype))
     else: ds = tf.data.Dataset.from_tensor_slices(self._seqs_array(seqs)).batch(batch_size)  # arrays would be cast to float32
-    fn = self._ensemble_fn(head, members, pair)   # one compiled call per batch (Keras' predict loop costs more here)
-    out = [fn(x).numpy() for x in tqdm(ds, disable=not verbose, desc=f'predict x{len(members)}', unit='batch')]
+    # one compiled call per batch (Keras' predict loop costs more here)
+    out = [fn(x).numpy() for x in tqdm(ds, disable=not verbose, desc='predict', unit='batch')]
     if not out: raise ValueError("seqs: no sequences")
     return np.concatenate(out)
 
