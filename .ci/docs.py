@@ -60,12 +60,14 @@ def execute(src:str, dest:str)->tuple:
     from execnb.shell import CaptureShell
     from fastcore.xtras import working_directory
     src, t0 = Path(src), time.perf_counter()
+    log = Path(dest).with_suffix('.log')      # TensorFlow's C++ start-up lines go here, shown only on failure
+    fd = os.open(log, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o644); os.dup2(fd, 2); os.close(fd)
     nb = read_nb(src)
     shell = CaptureShell(src)
     try:
         with working_directory(src.parent): shell.run_all(nb, exc_stop=True, preproc=not_run)
     except Exception:
-        return src.name, time.perf_counter() - t0, shell.prettytb(fname=src)
+        return src.name, time.perf_counter() - t0, shell.prettytb(fname=src) + '\n-- stderr:\n' + log.read_text()[-3000:]
     write_nb(nb, dest)
     return src.name, time.perf_counter() - t0, None
 
@@ -105,6 +107,12 @@ def param_table(obj)->str:
     except Exception: docs = {}
     sig = signature(obj)
     if sig is None: return ''
+    for name, p in sig.parameters.items():       # fastcore gives a `**kwargs, # comment` line's comment to `return`
+        if p.kind in (p.VAR_POSITIONAL, p.VAR_KEYWORD) and not (docs.get(name) or {}).get('docment'):
+            c = star_comment(obj, name)
+            if c:
+                docs[name] = {'docment': c}
+                if (docs.get('return') or {}).get('docment') == c: docs['return'] = {**docs['return'], 'docment': None}
     rows = []
     for name, p in sig.parameters.items():
         if name in ('self', 'cls'): continue
@@ -118,6 +126,13 @@ def param_table(obj)->str:
         rows.append(f'| **returns** | `{cell_text(fmt_anno(sig.return_annotation))}` | | {cell_text(ret.get("docment") or "")} |')
     if not rows: return ''
     return '| Parameter | Type | Default | Details |\n|---|---|---|---|\n' + '\n'.join(rows) + '\n'
+
+def star_comment(obj, name:str)->str|None:
+    "The comment on the `*name`/`**name` line of `obj`'s signature in its source."
+    try: src = inspect.getsource(obj)
+    except (OSError, TypeError): return None
+    m = re.search(r'^[^#\n]*\*{1,2}' + re.escape(name) + r'\b[^#\n]*#\s*(.+)$', src, re.M)
+    return m.group(1).strip() if m else None
 
 def sig_line(name:str, obj)->str:
     "`name(params) -> ret` on one or several lines (a code block)."
