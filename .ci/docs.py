@@ -96,6 +96,10 @@ def cell_text(s)->str:
     "Text safe inside a Markdown table cell."
     return html.escape(str(s), quote=False).replace('|', '\\|').replace('\n', ' ')
 
+def cell_code(s)->str:
+    "Inline code safe inside a Markdown table cell (a backslash-escaped `|` would show inside backticks)."
+    return '<code>' + html.escape(str(s), quote=False).replace('|', '&#124;').replace('\n', ' ') + '</code>'
+
 def signature(obj):
     try: return inspect.signature(obj)
     except (TypeError, ValueError): return None
@@ -118,12 +122,13 @@ def param_table(obj)->str:
         if name in ('self', 'cls'): continue
         d = docs.get(name) or {}
         star = {p.VAR_POSITIONAL: '*', p.VAR_KEYWORD: '**'}.get(p.kind, '')
-        default = '' if p.default is p.empty else f'`{cell_text(repr(p.default))}`'
-        rows.append(f'| `{star}{name}` | {("`" + cell_text(fmt_anno(p.annotation)) + "`") if p.annotation is not p.empty else ""} '
-                    f'| {default} | {cell_text(d.get("docment") or "")} |')
+        default = '' if p.default is p.empty else cell_code(repr(p.default))
+        anno = cell_code(fmt_anno(p.annotation)) if p.annotation is not p.empty else ''
+        rows.append(f'| {cell_code(star + name)} | {anno} | {default} | {cell_text(d.get("docment") or "")} |')
     ret = docs.get('return') or {}
     if sig.return_annotation is not sig.empty or ret.get('docment'):
-        rows.append(f'| **returns** | `{cell_text(fmt_anno(sig.return_annotation))}` | | {cell_text(ret.get("docment") or "")} |')
+        anno = cell_code(fmt_anno(sig.return_annotation)) if sig.return_annotation is not sig.empty else ''
+        rows.append(f'| **returns** | {anno} | | {cell_text(ret.get("docment") or "")} |')
     if not rows: return ''
     return '| Parameter | Type | Default | Details |\n|---|---|---|---|\n' + '\n'.join(rows) + '\n'
 
@@ -299,9 +304,14 @@ def link_names(text:str, names:dict)->str:
     parts = re.split(r'(```.*?```)', text, flags=re.S)
     def sub(m):
         n = m.group(1)
-        tgt = names.get(n.split('.')[-1] if n.startswith('genomenn.') else n)
+        parts = n.split('.')
+        if parts[0] != 'genomenn': tgt = names.get(n)
+        elif len(parts) == 1: tgt = None
+        elif len(parts) == 2: tgt = f'api/{parts[1]}.md' if parts[1] in API_MODULES else None       # a module
+        else: tgt = names.get(parts[-1]) if f'api/{parts[1]}.md#' in names.get(parts[-1], '') else None
         return f'[`{n}`]({tgt})' if tgt else m.group(0)
-    return ''.join(p if p.startswith('```') else re.sub(r'(?<![\[\w])`([A-Za-z_][\w.]*)`(?!\])', sub, p) for p in parts)
+    link = lambda line: line if line.lstrip().startswith('#') else re.sub(r'(?<![\[\w])`([A-Za-z_][\w.]*)`(?!\])', sub, line)
+    return ''.join(p if p.startswith('```') else '\n'.join(map(link, p.split('\n'))) for p in parts)
 
 def nb_page(nb_path:Path, out_dir:Path, mod:str, names:dict)->str:
     "Markdown page of executed notebook `nb_path` (a module's tutorial); figures beside it in `out_dir`."
@@ -344,7 +354,7 @@ def nb_page(nb_path:Path, out_dir:Path, mod:str, names:dict)->str:
     return ''.join(md)
 
 # ---------------------------------------------------------------------------------------------------- README, config
-def home_page(site_pages:set)->str:
+def home_page(site_pages:set, names:dict)->str:
     "README.md, with links to the notebooks turned into links to their pages and other repository files to the repo."
     text = (ROOT/'README.md').read_text()
     text = re.sub(r'^<!--.*?-->\s*', '', text, flags=re.S)
@@ -356,7 +366,7 @@ def home_page(site_pages:set)->str:
         p = Path(path)
         if p.parent.name == 'nbs' and p.stem in site_pages: return f'[{label}]({p.stem}.md' + (f'#{frag}' if frag else '') + ')'
         return f'[{label}]({git_url}/blob/main/{path}' + (f'#{frag}' if frag else '') + ')' if git_url else label
-    return re.sub(r'(?<!!)\[([^\]]*)\]\(([^)\s]+)\)', fix, text)
+    return link_names(re.sub(r'(?<!!)\[([^\]]*)\]\(([^)\s]+)\)', fix, text), names)
 
 def settings()->dict:
     import configparser
@@ -390,6 +400,17 @@ def mkdocs_config(nav:list)->dict:
     }
 
 # ---------------------------------------------------------------------------------------------------- build
+def quiet_stderr():
+    "Import TensorFlow with the C++ start-up lines (printed whatever TF_CPP_MIN_LOG_LEVEL says) out of the log."
+    if 'tensorflow' in sys.modules: return
+    saved = os.dup(2)
+    with tempfile.TemporaryFile() as f:
+        os.dup2(f.fileno(), 2)
+        try: import tensorflow  # noqa: F401
+        except BaseException:
+            os.dup2(saved, 2); f.seek(0); sys.stderr.write(f.read().decode(errors='replace')); raise
+        finally: os.dup2(saved, 2); os.close(saved)
+
 def build(out:Path, only=None, workers:int=2, do_exec:bool=True, keep:Path|None=None)->float:
     t0 = time.perf_counter()
     out = Path(out).resolve()
@@ -407,13 +428,15 @@ def build(out:Path, only=None, workers:int=2, do_exec:bool=True, keep:Path|None=
             for nb in nbs: shutil.copy(nb, executed/nb.name)
         print('== docs: writing pages', flush=True)
         sys.path.insert(0, str(ROOT))
+        quiet_stderr()                                                    # TensorFlow's C++ start-up lines
         mods = {nb.stem: module_of(nb) for nb in module_notebooks()}      # every module gets its reference page
         API_MODULES.update({m: s for s, m in mods.items() if m})
         names = {}
         for s, m in mods.items():
             if not m: continue
-            for n in getattr(importlib.import_module(f'genomenn.{m}'), '__all__', []):
-                names.setdefault(n, f'api/{m}.md#{n}')                     # a name's first (defining) module wins
+            mm = importlib.import_module(f'genomenn.{m}')
+            for n in getattr(mm, '__all__', []):                          # a name links to the module defining it
+                if getattr(getattr(mm, n), '__module__', None) == mm.__name__ or n not in names: names[n] = f'api/{m}.md#{n}'
         nav_nbs, nav_api = [], []
         for nb in nbs:
             cells = json.loads((executed/nb.name).read_text())['cells']
@@ -430,7 +453,7 @@ def build(out:Path, only=None, workers:int=2, do_exec:bool=True, keep:Path|None=
         for s, m in mods.items():
             if m and s not in built:
                 p = docs/'api'/f'{m}.md'; p.write_text(p.read_text().replace(f'[{s}](../{s}.md)', f'{s} (not in this build)'))
-        (docs/'index.md').write_text(home_page(built))
+        (docs/'index.md').write_text(home_page(built, names))
         (docs/'genomenn.css').write_text(EXTRA_CSS)
         import yaml
         cfg = mkdocs_config([{'Home': 'index.md'}, {'Modules': nav_nbs}, {'API reference': nav_api}])
