@@ -11,8 +11,22 @@ is written from the signatures and the parameter comments (nbdev's docments) of 
 (4) `mkdocs build --strict` (broken links fail the build) writes the site with `use_directory_urls: false`, so it can be
 read from the files or from any static server.
 """
-import argparse, ast, base64, html, importlib, inspect, json, multiprocessing, os, re, shutil, subprocess, sys
-import tempfile, textwrap, time
+import argparse
+import ast
+import base64
+import html
+import importlib
+import inspect
+import json
+import multiprocessing
+import os
+import re
+import shutil
+import subprocess
+import sys
+import tempfile
+import textwrap
+import time
 from concurrent.futures import ProcessPoolExecutor
 from pathlib import Path
 
@@ -29,7 +43,8 @@ def module_notebooks(only=None)->list:
     if only:
         want = {Path(o).stem for o in only}
         nbs = [p for p in nbs if p.stem in want]
-        if len(nbs) != len(want): sys.exit(f'--only: no module notebook named {sorted(want - {p.stem for p in nbs})} in {NBS}')
+        if len(nbs) != len(want):
+            sys.exit(f'--only: no module notebook named {sorted(want - {p.stem for p in nbs})} in {NBS}')
     return nbs
 
 def directives(src:str)->dict:
@@ -53,7 +68,7 @@ def not_run(cell)->bool:
     return d.get('eval', '').lower() == 'false' or bool(SKIP_FLAGS & d.keys()) or 'nbdev_export(' in cell.source
 
 def execute(src:str, dest:str)->tuple:
-    "Run notebook `src` as nbdev_test does (in its folder, stop at the first error) and write it with outputs to `dest`."
+    "Run notebook `src` as nbdev_test does (in its folder, stop at the first error); write it with outputs to `dest`."
     os.environ.setdefault('TF_CPP_MIN_LOG_LEVEL', '2')
     os.environ.setdefault('MPLBACKEND', 'agg')
     from execnb.nbio import read_nb, write_nb
@@ -67,7 +82,8 @@ def execute(src:str, dest:str)->tuple:
     try:
         with working_directory(src.parent): shell.run_all(nb, exc_stop=True, preproc=not_run)
     except Exception:
-        return src.name, time.perf_counter() - t0, shell.prettytb(fname=src) + '\n-- stderr:\n' + log.read_text()[-3000:]
+        err = shell.prettytb(fname=src) + '\n-- stderr:\n' + log.read_text()[-3000:]
+        return src.name, time.perf_counter() - t0, err
     write_nb(nb, dest)
     return src.name, time.perf_counter() - t0, None
 
@@ -284,7 +300,8 @@ class Outputs:
                 elif 'image/svg+xml' in d: md.append(self.image(j('image/svg+xml'), 'svg', meta.get('image/svg+xml')))
                 elif 'application/vnd.jupyter.widget-view+json' in d:
                     md.append('!!! info "Interactive widget"\n    Run the notebook in Jupyter to use this widget.\n\n')
-                elif 'text/html' in d: md.append('<div class="nb-output" markdown="0">\n' + j('text/html').strip() + '\n</div>\n\n')
+                elif 'text/html' in d:
+                    md.append('<div class="nb-output" markdown="0">\n' + j('text/html').strip() + '\n</div>\n\n')
                 elif 'text/markdown' in d: md.append(j('text/markdown') + '\n\n')
                 elif 'text/plain' in d: md.append(fence(ANSI.sub('', j('text/plain')), 'text'))
             elif t == 'error':
@@ -310,7 +327,8 @@ def link_names(text:str, names:dict)->str:
         elif len(parts) == 2: tgt = f'api/{parts[1]}.md' if parts[1] in API_MODULES else None       # a module
         else: tgt = names.get(parts[-1]) if f'api/{parts[1]}.md#' in names.get(parts[-1], '') else None
         return f'[`{n}`]({tgt})' if tgt else m.group(0)
-    link = lambda line: line if line.lstrip().startswith('#') else re.sub(r'(?<![\[\w])`([A-Za-z_][\w.]*)`(?!\])', sub, line)
+    code = re.compile(r'(?<![\[\w])`([A-Za-z_][\w.]*)`(?!\])')
+    link = lambda line: line if line.lstrip().startswith('#') else code.sub(sub, line)     # headings stay plain
     return ''.join(p if p.startswith('```') else '\n'.join(map(link, p.split('\n'))) for p in parts)
 
 def nb_page(nb_path:Path, out_dir:Path, mod:str, names:dict)->str:
@@ -364,7 +382,8 @@ def home_page(site_pages:set, names:dict)->str:
         if re.match(r'[a-z]+:', url) or url.startswith('#'): return m.group(0)
         path, _, frag = url.partition('#')
         p = Path(path)
-        if p.parent.name == 'nbs' and p.stem in site_pages: return f'[{label}]({p.stem}.md' + (f'#{frag}' if frag else '') + ')'
+        if p.parent.name == 'nbs' and p.stem in site_pages:
+            return f'[{label}]({p.stem}.md' + (f'#{frag}' if frag else '') + ')'
         return f'[{label}]({git_url}/blob/main/{path}' + (f'#{frag}' if frag else '') + ')' if git_url else label
     return link_names(re.sub(r'(?<!!)\[([^\]]*)\]\(([^)\s]+)\)', fix, text), names)
 
@@ -387,7 +406,8 @@ def mkdocs_config(nav:list)->dict:
         'site_name': s.get('title', 'genomenn'), 'site_description': s.get('description', ''),
         'copyright': s.get('copyright', ''), 'docs_dir': 'docs', 'use_directory_urls': False,
         'theme': {'name': 'material', 'font': False,            # no Google Fonts: the site needs no network
-                  'features': ['navigation.sections', 'navigation.top', 'search.highlight', 'content.code.copy', 'toc.follow'],
+                  'features': ['navigation.sections', 'navigation.top', 'search.highlight', 'content.code.copy',
+                               'toc.follow'],
                   'palette': {'primary': 'teal', 'accent': 'indigo'}},
         'plugins': ['search'],
         'extra_css': ['genomenn.css'],
@@ -406,7 +426,7 @@ def quiet_stderr():
     saved = os.dup(2)
     with tempfile.TemporaryFile() as f:
         os.dup2(f.fileno(), 2)
-        try: import tensorflow  # noqa: F401
+        try: importlib.import_module('tensorflow')
         except BaseException:
             os.dup2(saved, 2); f.seek(0); sys.stderr.write(f.read().decode(errors='replace')); raise
         finally: os.dup2(saved, 2); os.close(saved)
@@ -436,7 +456,8 @@ def build(out:Path, only=None, workers:int=2, do_exec:bool=True, keep:Path|None=
             if not m: continue
             mm = importlib.import_module(f'genomenn.{m}')
             for n in getattr(mm, '__all__', []):                          # a name links to the module defining it
-                if getattr(getattr(mm, n), '__module__', None) == mm.__name__ or n not in names: names[n] = f'api/{m}.md#{n}'
+                if getattr(getattr(mm, n), '__module__', None) == mm.__name__ or n not in names:
+                    names[n] = f'api/{m}.md#{n}'
         nav_nbs, nav_api = [], []
         for nb in nbs:
             cells = json.loads((executed/nb.name).read_text())['cells']
@@ -452,7 +473,8 @@ def build(out:Path, only=None, workers:int=2, do_exec:bool=True, keep:Path|None=
         built = {nb.stem for nb in nbs}
         for s, m in mods.items():
             if m and s not in built:
-                p = docs/'api'/f'{m}.md'; p.write_text(p.read_text().replace(f'[{s}](../{s}.md)', f'{s} (not in this build)'))
+                p = docs/'api'/f'{m}.md'
+                p.write_text(p.read_text().replace(f'[{s}](../{s}.md)', f'{s} (not in this build)'))
         (docs/'index.md').write_text(home_page(built, names))
         (docs/'genomenn.css').write_text(EXTRA_CSS)
         import yaml
@@ -470,8 +492,10 @@ def build(out:Path, only=None, workers:int=2, do_exec:bool=True, keep:Path|None=
 def main(argv=None):
     ap = argparse.ArgumentParser(description=__doc__.split('\n\n')[0])
     ap.add_argument('out', help='folder to write the site into (replaced)')
-    ap.add_argument('--only', nargs='*', help='build only these module notebooks (stems, e.g. 05_plots); the API reference is always complete')
-    ap.add_argument('--workers', type=int, default=int(os.environ.get('GENOMENN_DOCS_WORKERS', 2)), help='notebooks executed at once')
+    ap.add_argument('--only', nargs='*',
+                    help='build only these module notebooks (stems, e.g. 05_plots); the reference stays complete')
+    ap.add_argument('--workers', type=int, default=int(os.environ.get('GENOMENN_DOCS_WORKERS', 2)),
+                    help='notebooks executed at once')
     ap.add_argument('--no-exec', action='store_true', help='do not execute the notebooks (pages without outputs)')
     ap.add_argument('--keep', help='keep the generated Markdown and mkdocs.yml in this folder')
     a = ap.parse_args(argv)

@@ -3,14 +3,26 @@ headless Chromium (driven by Playwright, as tests/test_browser.py does it) the h
 their figures, their same-site links resolve and search finds a function.
 
 The site is the one in GENOMENN_DOCS_SITE when that is set (a folder written by `.ci/docs`); otherwise a small one is
-built into tmp_path: the README, one executed module notebook (05_plots: figures) and the complete API reference (~1 min).
+built into tmp_path: the README, one executed module notebook (05_plots: figures) and the complete API reference
+(~1 min).
 The browser test needs Debian's chromium at /usr/bin/chromium (or GENOMENN_CHROMIUM) and the playwright package (its
 own browser download is not used); it is skipped when one is missing, unless GENOMENN_REQUIRE_BROWSER=1 or
 GENOMENN_REQUIRE_SHARED=1 (as in CI), which make it fail instead.
 """
-import ast, functools, http.server, importlib.util, os, re, subprocess, sys, threading, urllib.error, urllib.request
+import ast
+import fcntl
+import functools
+import http.server
+import importlib.util
+import os
+import re
+import subprocess
+import threading
+import urllib.error
+import urllib.request
 from pathlib import Path
 from urllib.parse import urldefrag, urlparse
+
 import pytest
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -33,7 +45,8 @@ def public_names()->dict:
         m = re.search(r'#\|\s*default_exp\s+(\w+)', nb.read_text())
         if not m: continue
         tree = ast.parse((ROOT/'genomenn'/f'{m.group(1)}.py').read_text())
-        alls = [n.value for n in tree.body if isinstance(n, ast.Assign) and any(getattr(t, 'id', '') == '__all__' for t in n.targets)]
+        alls = [n.value for n in tree.body
+                if isinstance(n, ast.Assign) and any(getattr(t, 'id', '') == '__all__' for t in n.targets)]
         out[m.group(1)] = ast.literal_eval(alls[0]) if alls else []
     return out
 
@@ -47,10 +60,18 @@ def site(tmp_path_factory)->Path:
         return p
     if importlib.util.find_spec('mkdocs') is None or importlib.util.find_spec('material') is None:
         _skip_or_fail('the docs test needs mkdocs and mkdocs-material (pip install -e ".[dev]")')
-    out = tmp_path_factory.mktemp('docs')/'site'
-    env = {**os.environ, 'TF_CPP_MIN_LOG_LEVEL': '2', 'PYTHONPATH': os.pathsep.join([str(ROOT), os.environ.get('PYTHONPATH', '')])}
-    r = subprocess.run([str(ROOT/'.ci'/'docs'), str(out), '--only', MODULE_NB], capture_output=True, text=True, env=env, timeout=900)
-    assert r.returncode == 0, f'.ci/docs failed:\n{r.stdout[-3000:]}\n{r.stderr[-6000:]}'
+    # one build for the whole run: under pytest-xdist the workers share the folder above their own, and a lock
+    root = tmp_path_factory.getbasetemp()
+    if os.environ.get('PYTEST_XDIST_WORKER'): root = root.parent
+    out = root/'docs-site'
+    with open(root/'docs-site.lock', 'w') as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        if not (out/'index.html').is_file():
+            env = {**os.environ, 'TF_CPP_MIN_LOG_LEVEL': '2',
+                   'PYTHONPATH': os.pathsep.join([str(ROOT), os.environ.get('PYTHONPATH', '')])}
+            r = subprocess.run([str(ROOT/'.ci'/'docs'), str(out), '--only', MODULE_NB], capture_output=True, text=True,
+                               env=env, timeout=900)
+            assert r.returncode == 0, f'.ci/docs failed:\n{r.stdout[-3000:]}\n{r.stderr[-6000:]}'
     return out
 
 def test_api_reference_has_every_public_name(site):
@@ -95,7 +116,8 @@ def server(site):
 @pytest.fixture(scope='module')
 def browser(site, tmp_path_factory):
     miss = []
-    if not (os.path.isfile(CHROMIUM) and os.access(CHROMIUM, os.X_OK)): miss.append(f'chromium at {CHROMIUM} (apt-get install chromium)')
+    if not (os.path.isfile(CHROMIUM) and os.access(CHROMIUM, os.X_OK)):
+        miss.append(f'chromium at {CHROMIUM} (apt-get install chromium)')
     if importlib.util.find_spec('playwright') is None: miss.append('python package playwright')
     if miss: _skip_or_fail('the docs browser test needs ' + ', '.join(miss))
     from playwright.sync_api import sync_playwright
@@ -136,14 +158,15 @@ def _check_links(page, base:str)->int:
     return len(ours)
 
 def _figures(page)->list:
-    return page.eval_on_selector_all('.md-content img', 'els => els.map(i => [i.getAttribute("src"), i.complete, i.naturalWidth])')
+    return page.eval_on_selector_all('.md-content img',
+                                     'els => els.map(i => [i.getAttribute("src"), i.complete, i.naturalWidth])')
 
 def test_home_and_module_page_in_chromium(browser, server):
     home = _open(browser, server + 'index.html')
     try:
         assert 'genomenn' in home.title()
         assert home.locator('.md-content h1').first.inner_text().strip().rstrip('¶') == 'genomenn'
-        assert home.locator('.md-nav__link', has_text='plots').count() >= 1          # the module pages are in the navigation
+        assert home.locator('.md-nav__link', has_text='plots').count() >= 1  # module pages are in the navigation
         imgs = _figures(home)
         assert all(w > 0 for _, _, w in imgs), f'images that did not load on the home page: {imgs}'
         assert _check_links(home, server) > 10
@@ -166,15 +189,26 @@ def test_home_and_module_page_in_chromium(browser, server):
     finally: page.close()
 
 def test_search_finds_a_function(browser, server):
+    from playwright.sync_api import TimeoutError as PlaywrightTimeout
     page = _open(browser, server + 'index.html')
     try:
         box = page.locator('input.md-search__input')
-        box.click(); box.fill(SEARCH_FOR)
-        # material links a hit as `page.html?h=<query>#anchor`: the reference entry is api/plots.html?h=...#jointplot
+        box.click()
+        # the index loads in a web worker: until it is ready the result list says "Initializing search"
+        page.wait_for_function("() => { const m = document.querySelector('.md-search-result__meta');"
+                               " return m && m.innerText.trim() && !/initializ/i.test(m.innerText); }")
+        box.press_sequentially(SEARCH_FOR, delay=20)     # typed: material searches on key events
+        # material links a hit as `page.html?h=<query>#anchor`; the reference entry is api/plots.html?h=...#jointplot
+        # (it may sit folded under "more results on this page": attached is enough, the link is followed below)
         hit = page.locator(f'.md-search-result__item a[href*="api/plots.html"][href$="#{SEARCH_FOR}"]').first
-        hit.wait_for(state='visible')
-        assert SEARCH_FOR in hit.inner_text()
-        hit.click()
+        try: hit.wait_for(state='attached')
+        except PlaywrightTimeout:
+            found = page.eval_on_selector_all('.md-search-result__item a', 'els => els.map(e => e.getAttribute("href"))')
+            meta = page.locator('.md-search-result__meta').inner_text()
+            pytest.fail(f'search for {SEARCH_FOR!r} did not find api/plots.html#{SEARCH_FOR}; it says {meta!r}, '
+                        f'links {found}; failed requests {page.failed}')
+        assert SEARCH_FOR in hit.text_content()
+        page.goto(hit.evaluate('a => a.href'))
         page.wait_for_url(re.compile(r'api/plots\.html'))
         assert page.locator(f'#{SEARCH_FOR}').count() == 1
     finally: page.close()
