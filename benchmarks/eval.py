@@ -10,10 +10,14 @@
 Both plain and with --rc --shifts=-1,0,1 (6 members), in the same run, best of `--reps` interleaved runs; prints sequences/second,
 the ratio and the largest difference between (s) and (b). Needs the shared data (GENOMENN_SHARED, default ../shared).
 """
-import argparse, os, time
+import argparse
+import os
+import time
 from pathlib import Path
+
 os.environ.setdefault('TF_CPP_MIN_LOG_LEVEL', '2')
 import numpy as np
+
 from genomenn.data import SeqDataset, read_targets
 from genomenn.evaluate import evaluate
 from genomenn.model import SeqNN

@@ -7,7 +7,13 @@
 
 usage: python benchmarks/exec_par.py [--n 200] [--repeats 5] [--notebooks 8] [--seconds 0] [--skip-polling]
 """
-import argparse, os, statistics, subprocess, sys, tempfile, time
+import argparse
+import os
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -55,6 +61,7 @@ def bench_commands(n, repeats, skip_polling):
 
 def bench_notebooks(k, seconds):
     import papermill as pm
+
     from genomenn.batch import run_notebooks
     tmp = Path(tempfile.mkdtemp(prefix='bench-nb-'))
     def papermill_cli():

@@ -19,10 +19,21 @@ Sections
   parameters, hypothetical=True, gradient_correction=False), batch 32 on both sides. tangermeme runs in its own environment
   (`pip install torch==2.13.0 tangermeme`), given by --tangermeme-python or $TANGERMEME_PYTHON.
 """
-import os, sys, json, time, argparse, subprocess, tempfile, textwrap, resource
+import argparse
+import json
+import os
+import subprocess
+import sys
+import tempfile
+import textwrap
+import time
+
 os.environ.setdefault('TF_CPP_MIN_LOG_LEVEL', '2')
-import numpy as np, tensorflow as tf, keras
+import keras
+import numpy as np
+import tensorflow as tf
 from keras import layers as kl
+
 from genomenn.data import hot1_augment
 from genomenn.gradients import gradients, ism
 
@@ -317,7 +328,7 @@ def section_tangermeme(res, reps, python, ism_batch=None):
           f"{tm['ism_fast_False_s']:.1f} s, fast=True {tm['ism_fast_True_s']:.1f} s | genomenn / fast=True "
           f"{tm['ism_fast_True_s']/t_ism:.1f}x faster (first call {tm['ism_fast_True_s']/t_ism_first:.1f}x), "
           f"vs fast=False {tm['ism_fast_False_s']/t_ism:.1f}x; max rel. difference {ism_diff:.1e}")
-    print(f"16 input-gradient maps, 64 x 1024 bp, batch 32 on both sides:")
+    print("16 input-gradient maps, 64 x 1024 bp, batch 32 on both sides:")
     print(f"  as a user calls it: tangermeme saliency(model, X, target=k, batch_size=32) x16 "
           f"{tm['saliency_16_user_s']:.2f} s ({out['tangermeme_user_fwd_per_grad']:.2f} PyTorch or "
           f"{out['tangermeme_user_keras_fwd_per_grad']:.2f} Keras forward passes per target-gradient) | genomenn "

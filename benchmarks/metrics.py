@@ -8,12 +8,18 @@
 (b) scikit-learn `r2_score(multioutput='raw_values')` + `scipy.stats.pearsonr` per target.
 Prints times, ratios, peak extra memory (tracemalloc, measured in separate runs) and the largest difference from (a).
 """
-import argparse, time, tracemalloc, os, sys
+import argparse
+import os
+import time
+import tracemalloc
+
 os.environ.setdefault('TF_CPP_MIN_LOG_LEVEL', '2')
 import numpy as np
 from scipy import stats
 from sklearn.metrics import r2_score
+
 from genomenn.metrics import CoMoments
+
 
 def streaming(preds, targets, batch):
     m = CoMoments(per_target=True)

@@ -3,12 +3,21 @@
 
     python benchmarks/plots.py [--n 1000000] [--repeats 3] [--formats png pdf]
 """
-import argparse, os, statistics, tempfile, time, warnings
+import argparse
+import os
+import statistics
+import tempfile
+import time
+import warnings
+
 os.environ.setdefault('MPLBACKEND', 'Agg')
 import matplotlib
+
 matplotlib.use('Agg')
 import matplotlib.pyplot as plt
-import numpy as np, seaborn as sns
+import numpy as np
+import seaborn as sns
+
 import genomenn.plots as gp
 
 

@@ -10,15 +10,30 @@
   (every mutant's full tracks, 4 statistics) against `genomenn.ism` (summed predictions only, its fast engine),
   seconds per mutant.
 """
-import os, sys, time, json, argparse, tempfile
+import argparse
+import json
+import os
+import tempfile
+import time
+
 os.environ.setdefault('TF_CPP_MIN_LOG_LEVEL', '2')
 from pathlib import Path
+
 import numpy as np
-from genomenn.model import SeqNN, synthetic_params
+
 from genomenn.data import Genome
 from genomenn.ism import ism
-from genomenn.variants import (AlleleModel, score_vcf, read_vcf, variant_1hot, snp_scores, untransform_preds,
-                               ism_scores, mut_window)
+from genomenn.model import SeqNN, synthetic_params
+from genomenn.variants import (
+    AlleleModel,
+    ism_scores,
+    mut_window,
+    read_vcf,
+    score_vcf,
+    snp_scores,
+    untransform_preds,
+    variant_1hot,
+)
 
 D = Path(os.environ.get('GENOMENN_SHARED', Path(__file__).resolve().parents[2]/'shared'))/'data'
 STATS = ['logSUM', 'logD2', 'SUM', 'D1']

@@ -13,13 +13,19 @@ models/baskerville_eval/ (the checkpoint) and dna/hg38_1m.fa.
   trunk without its transformer tower (conv + U-net only, same weights elsewhere) show what attention does to the
   cost of a backward pass.
 """
-import os, sys, json, time, argparse
+import argparse
+import json
+import os
+import sys
+import time
 from pathlib import Path
+
 os.environ.setdefault('TF_CPP_MIN_LOG_LEVEL', '2')
-import numpy as np, tensorflow as tf
-from genomenn.model import SeqNN
+import tensorflow as tf
+
 from genomenn.data import Genome, dna_1hot, read_targets
 from genomenn.gradients import gradients
+from genomenn.model import SeqNN
 
 SHARED = Path(os.environ.get('GENOMENN_SHARED', Path(__file__).resolve().parents[2] / 'shared')) / 'data'
 PARAMS = SHARED / 'params' / 'baskerville__tests__data__eval__params.json'

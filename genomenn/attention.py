@@ -4,12 +4,15 @@
 
 # %% ../nbs/02b_attention.ipynb 2
 from __future__ import annotations
-import numpy as np
+
 import keras
-from keras import layers as kl, ops
-from scipy.special import xlogy, gammaln
+import numpy as np
+from keras import layers as kl
+from keras import ops
+from scipy.special import gammaln, xlogy
+
+from .blocks import Layers, _drop, _reg, activate, register_block
 from .params import ParamsError
-from .blocks import Layers, register_block, activate, normalize, _drop, _reg
 
 # %% auto 0
 __all__ = ['POSITION_BASES', 'TRANSFORMER_BLOCK_TYPES', 'positional_features_central_mask', 'positional_features_exponential',

@@ -4,16 +4,30 @@
 
 # %% ../nbs/08_batch.ipynb 3
 from __future__ import annotations
-import difflib, itertools, json, hashlib, os, random, re, signal, sys, threading, time, warnings
+
 import concurrent.futures as cf
+import difflib
+import hashlib
+import itertools
+import json
+import os
+import random
+import re
+import signal
+import sys
+import threading
+import time
+import warnings
 from datetime import datetime
 from pathlib import Path
-import pandas as pd
+
 import nbformat
+import pandas as pd
 import papermill as pm
 from jupyter_client.manager import AsyncKernelManager
 from tqdm.auto import tqdm
-from .utils import atomic_write, safe_filename, kill_group
+
+from .utils import atomic_write, kill_group, safe_filename
 
 # %% auto 0
 __all__ = ['MANIFEST', 'expand_params', 'run_name', 'notebook_parameters', 'check_params', 'read_manifest', 'PythonKernelManager',

@@ -4,11 +4,17 @@
 
 # %% ../nbs/02a_blocks.ipynb 3
 from __future__ import annotations
-import inspect, difflib, warnings
-import numpy as np
+
+import difflib
+import inspect
+import warnings
+
 import keras
-from keras import layers as kl, ops
-from .params import ParamsError, BLOCK_VOCABULARY, ConvParams
+import numpy as np
+from keras import layers as kl
+from keras import ops
+
+from .params import BLOCK_VOCABULARY, ConvParams, ParamsError
 
 # %% auto 0
 __all__ = ['LINKS', 'ACTIVATIONS', 'POOL_TYPES', 'BLOCKS', 'KERAS_BLOCKS', 'GLOBAL_ARGS', 'MODEL_KEYS_UNSUPPORTED', 'GELU',

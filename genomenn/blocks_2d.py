@@ -4,11 +4,14 @@
 
 # %% ../nbs/02d_blocks_2d.ipynb 3
 from __future__ import annotations
-import numpy as np
+
 import keras
-from keras import layers as kl, ops
+import numpy as np
+from keras import layers as kl
+from keras import ops
+
+from .blocks import Layers, activate, dilation_rates, normalize, register_block
 from .params import ParamsError
-from .blocks import Layers, register_block, activate, normalize, dilation_rates
 
 # %% auto 0
 __all__ = ['average_to_2d', 'max_to_2d', 'dot_to_2d', 'geodot_to_2d', 'concat_to_2d', 'OneToTwo', 'ConcatDist2D', 'Symmetrize2D',

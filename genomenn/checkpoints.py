@@ -4,12 +4,16 @@
 
 # %% ../nbs/02e_checkpoints.ipynb 3
 from __future__ import annotations
-import os, json, uuid
+
+import json
+import os
+import uuid
 from collections import namedtuple
 from pathlib import Path
-import numpy as np
+
 import h5py
 import keras
+import numpy as np
 
 # %% auto 0
 __all__ = ['HDF5_ATTR_LIMIT', 'CheckpointLayer', 'is_tf2_checkpoint', 'model_config', 'read_checkpoint', 'graph_order',

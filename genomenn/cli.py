@@ -4,7 +4,12 @@
 
 # %% ../nbs/09_cli.ipynb 3
 from __future__ import annotations
-import argparse, json, os, re, sys
+
+import argparse
+import json
+import os
+import re
+import sys
 from pathlib import Path
 
 # %% auto 0
@@ -135,7 +140,7 @@ def _cmd_batch(args)->int:
     gpus = None
     if args.gpus:
         gpus = [s.strip() for s in args.gpus.split(';' if ';' in args.gpus else ',') if s.strip()]
-    from genomenn.batch import run_notebooks   # papermill, pandas: only now
+    from genomenn.batch import run_notebooks  # papermill, pandas: only now
     if args.log_output:
         import logging; logging.basicConfig(level=logging.INFO, format='%(message)s')
     client = None
@@ -172,14 +177,14 @@ def _add_params_parser(subparsers):
     s.set_defaults(func=_cmd_params_show)
 
 def _cmd_params_show(args)->int:
-    from genomenn.params import ParamsError, describe_params
     from genomenn.blocks import UnbuildableError
+    from genomenn.params import ParamsError, describe_params
     if not Path(args.file).is_file(): raise FileNotFoundError(f'FILE: {args.file!r} does not exist')
     if args.targets is not None and args.targets < 1: raise ValueError(f'--targets: expected an integer >= 1, got {args.targets}')
     try: print(describe_params(args.file))
     except ParamsError as e: raise ValueError(str(e)) from None
     if not args.model: return 0
-    from genomenn.model import SeqNN   # TensorFlow: only now
+    from genomenn.model import SeqNN  # TensorFlow: only now
     try: net = SeqNN(args.file, num_targets=args.targets)
     except UnbuildableError as e:                 # valid, but genomenn cannot build it yet
         print(f'\nmodel summary: not available: {e}'); return 0
@@ -212,7 +217,7 @@ def run_demo(out_dir:str|Path='genomenn_demo', # output folder
     if out.is_dir() and any(out.iterdir()) and not force:
         raise ValueError(f'out_dir: {str(out)!r} is not empty (use --force / force=True to write into it anyway)')
     nb = pipeline_notebook('demo')
-    from genomenn.batch import check_params      # papermill: only now
+    from genomenn.batch import check_params  # papermill: only now
     params = {**(QUICK_DEMO if quick else {}), **(parameters or {}), 'out_dir': str(out)}
     check_params(nb, [params])
     import papermill as pm
@@ -314,7 +319,7 @@ def _add_snp_parser(subparsers):
     p.set_defaults(func=_cmd_snp)
 
 def _cmd_snp(args)->int:
-    from genomenn.variants import score_vcf, score_vcf_parallel, count_vcf, shard_bounds, check_stats
+    from genomenn.variants import check_stats, count_vcf, score_vcf, score_vcf_parallel, shard_bounds
     stats = check_stats(args.stats)
     if args.processes is not None:
         if args.processes < 1: raise ValueError(f'--processes: expected N >= 1, got {args.processes}')
@@ -400,7 +405,7 @@ def _cmd_train(args)->int:
         v = getattr(args, k)
         if v is not None and v < 1: raise ValueError(f"--{k.replace('_', '-')}: expected an integer >= 1, got {v}")
     if args.trunk and not args.restore: raise ValueError('--trunk: needs --restore FILE')
-    from genomenn.train import train_model   # TensorFlow: only now
+    from genomenn.train import train_model  # TensorFlow: only now
     r = train_model(args.params, args.data_dirs, args.out_dir, restore=args.restore, trunk=args.trunk,
                     resume=args.resume, force=args.force, mixed_precision=args.mixed_precision, strategy=args.strategy,
                     epochs=args.epochs, steps_per_epoch=args.steps, valid_steps=args.valid_steps, seed=args.seed,
@@ -452,7 +457,7 @@ def _cmd_eval(args)->int:
     shifts = parse_shifts(args.shifts)
     if args.step < 1: raise ValueError(f'--step: expected a positive integer, got {args.step}')
     if args.batch_size is not None and args.batch_size < 1: raise ValueError(f'--batch-size: expected a positive integer, got {args.batch_size}')
-    from genomenn.evaluate import run_eval   # TensorFlow: only now
+    from genomenn.evaluate import run_eval  # TensorFlow: only now
     res = run_eval(args.params_file, args.model_file, args.data_dir, args.out_dir, head=args.head, figures=args.figures,
                    split=args.split, rc=args.rc, shifts=shifts, rank=args.rank, save=args.save, step=args.step,
                    save_dtype=args.save_dtype, targets_file=args.targets_file, tfr_pattern=args.tfr_pattern,

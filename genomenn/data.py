@@ -4,12 +4,17 @@
 
 # %% ../nbs/01_data.ipynb 3
 from __future__ import annotations
-import gzip, hashlib, json, os, re, shutil, tempfile, uuid, warnings, zlib
-from dataclasses import dataclass, field, replace
+
+import gzip
+import hashlib
+import os
+import shutil
+import tempfile
+from dataclasses import dataclass
 from pathlib import Path
-from typing import NamedTuple
-import numpy as np, pandas as pd
-from scipy.special import ndtr
+
+import numpy as np
+import pandas as pd
 
 # %% auto 0
 __all__ = ['BASES', 'BED_COLUMNS', 'TARGETS_COLUMNS', 'DataError', 'DataFileNotFoundError', 'dna_codes', 'codes_1hot', 'dna_1hot',
@@ -429,6 +434,7 @@ def check_strand_pair(strand_pair,  # None, (T,) ints, or a `read_targets` table
 
 # %% ../nbs/01_data.ipynb 33
 from .utils import reexport
+
 reexport(globals(), {**{n: 'genomenn.tfrecords' for n in ['read_statistics', 'tfrecord_files', 'tfrecord_compression',
                                                          'RecordLayout', 'record_layout', 'SeqDataset', 'write_tfrecords']},
                      **{n: 'genomenn.synthetic' for n in ['MOTIFS', 'SYNTHETIC_TARGETS', 'Splits', 'SyntheticData',

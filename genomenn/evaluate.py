@@ -4,10 +4,18 @@
 
 # %% ../nbs/11_evaluate.ipynb 3
 from __future__ import annotations
-import json, os, platform, time, uuid, warnings
+
+import json
+import os
+import platform
+import time
+import uuid
+import warnings
 from dataclasses import dataclass, field
 from pathlib import Path
-import numpy as np, pandas as pd
+
+import numpy as np
+import pandas as pd
 
 # %% auto 0
 __all__ = ['ACC_METRICS', 'EvalInputs', 'eval_inputs', 'EvalResult', 'ensemble_predictor', 'evaluate', 'write_acc', 'read_acc',
@@ -15,7 +23,7 @@ __all__ = ['ACC_METRICS', 'EvalInputs', 'eval_inputs', 'EvalResult', 'ensemble_p
 
 # %% ../nbs/11_evaluate.ipynb 4
 from .data import DataError, DataFileNotFoundError, read_targets, strand_pairs
-from .metrics import CoMoments, SpearmanR, MetricWarning
+from .metrics import CoMoments, MetricWarning, SpearmanR
 from .utils import atomic_write
 
 # %% ../nbs/11_evaluate.ipynb 7
@@ -245,6 +253,7 @@ def eval_figures(res:EvalResult,            # `evaluate`'s result
                 )->dict:                    # name -> matplotlib Figure
     "Per-target Pearson R histogram, predicted-vs-measured jointplot and regplots, and tracks; saved when out_dir is given."
     import matplotlib.pyplot as plt
+
     from genomenn.plots import jointplot, regplot, save_figure
     from genomenn.seqplots import track_plot
     acc, figs = res.acc, {}
@@ -303,6 +312,7 @@ def run_eval(params_file:str|Path,      # params file of the model (JSON or lega
     res.files['acc.txt'] = write_acc(res.acc, out/'acc.txt')
     if figures:
         import matplotlib.pyplot as plt
+
         from genomenn.data import read_statistics
         pw = read_statistics(data_dir).get('pool_width') or 1
         for f in eval_figures(res, out, pool_width=int(pw)).values(): plt.close(f)

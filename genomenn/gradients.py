@@ -4,14 +4,22 @@
 
 # %% ../nbs/03_gradients.ipynb 3
 from __future__ import annotations
-import os, tempfile, warnings, contextlib
-from fractions import Fraction
+
+import contextlib
+import os
+import tempfile
+import warnings
 from dataclasses import dataclass, field
+from fractions import Fraction
 from pathlib import Path
-import numpy as np, tensorflow as tf, keras, h5py
+
+import h5py
+import keras
+import numpy as np
+import tensorflow as tf
 from tqdm.auto import tqdm
-from .data import dna_1hot, augment_tf, unaugment_preds_tf, ensemble_members, check_strand_pair
-from keras import layers as kl_
+
+from .data import augment_tf, check_strand_pair, dna_1hot, ensemble_members, unaugment_preds_tf
 
 # %% auto 0
 __all__ = ['FILL', 'UNROLL_MAX', 'LOOP_BLOCK', 'Gradients', 'read_gradients', 'gradients', 'grad_x_input', 'taylor_ism']
@@ -487,4 +495,5 @@ def taylor_ism(grads,          # a `Gradients` (its input layer is used) or inpu
 
 # %% ../nbs/03_gradients.ipynb 35
 from .utils import reexport
+
 reexport(globals(), {'ism': 'genomenn.ism'})

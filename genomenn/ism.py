@@ -4,10 +4,14 @@
 
 # %% ../nbs/03a_ism.ipynb 2
 from __future__ import annotations
-import numpy as np, tensorflow as tf, keras
+
+import keras
+import numpy as np
+import tensorflow as tf
 from keras import layers as kl_
 from tqdm.auto import tqdm
-from .gradients import _seqs_1hot, _Parts, _model_cache, _check_targets, _check_positions
+
+from .gradients import _check_positions, _check_targets, _model_cache, _Parts, _seqs_1hot
 
 # %% auto 0
 __all__ = ['ism']

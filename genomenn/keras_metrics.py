@@ -4,9 +4,11 @@
 
 # %% ../nbs/04a_keras_metrics.ipynb 2
 from __future__ import annotations
+
+import keras
 import numpy as np
 import tensorflow as tf
-import keras
+
 from .metrics import CoMoments, Moments
 
 # %% auto 0

@@ -4,8 +4,10 @@
 
 # %% ../nbs/04_metrics.ipynb 3
 from __future__ import annotations
+
 import warnings
 from typing import NamedTuple
+
 import numpy as np
 from scipy.stats import rankdata
 
@@ -406,4 +408,5 @@ def spearmanr(preds:np.ndarray, targets:np.ndarray, weights=None, per_target:boo
 
 # %% ../nbs/04_metrics.ipynb 27
 from .utils import reexport
+
 reexport(globals(), {'R2Metric': 'genomenn.keras_metrics', 'PearsonRMetric': 'genomenn.keras_metrics'})

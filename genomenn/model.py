@@ -4,27 +4,42 @@
 
 # %% ../nbs/02_model.ipynb 3
 from __future__ import annotations
-import os, json, uuid, warnings
+
+import json
+import os
+import uuid
+import warnings
 from fractions import Fraction
 from pathlib import Path
+
+import keras
 import numpy as np
 import pandas as pd
 import tensorflow as tf
-import keras
-from keras import layers as kl
-from .params import (ParamsError, HParams, JobParams, read_params, make_hparams, validate_model, head_names)
-from .blocks import (Layers, build_block, check_buildable, activate, legacy_conv, Link, GLOBAL_ARGS, UnbuildableError)
-import genomenn.attention, genomenn.unet, genomenn.blocks_2d  # their blocks join the registry
-from .blocks_2d import triu_rc_order
-from .unet import takes_unet_repr, find_unet_repr
-from .metrics import CoMoments
-from .checkpoints import load_checkpoint, save_checkpoint, is_tf2_checkpoint
-from .data import augment_tf, unaugment_preds_tf, ensemble_members, check_strand_pair
-from tqdm.auto import tqdm
-from .keras_metrics import PearsonRMetric
-from .losses import LOSSES, make_loss
-from .utils import reexport
 from fastcore.basics import patch
+from keras import layers as kl
+from tqdm.auto import tqdm
+
+from . import attention, blocks_2d, unet  # noqa: F401 (their blocks join the registry)
+from genomenn.blocks import (
+    GLOBAL_ARGS,
+    Layers,
+    Link,
+    UnbuildableError,
+    activate,
+    build_block,
+    check_buildable,
+    legacy_conv,
+)
+from .blocks_2d import triu_rc_order
+from .checkpoints import is_tf2_checkpoint, load_checkpoint, save_checkpoint
+from .data import augment_tf, check_strand_pair, ensemble_members, unaugment_preds_tf
+from .keras_metrics import PearsonRMetric
+from .losses import make_loss
+from .metrics import CoMoments
+from .params import HParams, JobParams, ParamsError, head_names, make_hparams, read_params, validate_model
+from .unet import find_unet_repr, takes_unet_repr
+from .utils import reexport
 
 # %% auto 0
 __all__ = ['SeqNN', 'synthetic_params', 'make_learning_rate', 'make_optimizer', 'augment_batches']

@@ -4,9 +4,14 @@
 
 # %% ../nbs/00_params.ipynb 3
 from __future__ import annotations
-import json, re, difflib, warnings, dataclasses
-from dataclasses import dataclass, field, fields, asdict
+
+import difflib
+import json
+import re
+import warnings
+from dataclasses import asdict, dataclass, field, fields
 from pathlib import Path
+
 import numpy as np
 
 # %% auto 0

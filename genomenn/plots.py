@@ -7,14 +7,19 @@ __all__ = ['KINDS', 'CI_MAX_PAIRS', 'KDE_MAX_PAIRS', 'PlotWarning', 'save_figure
            'correlation', 'cor_text', 'jointplot', 'regplot']
 
 # %% ../nbs/05_plots.ipynb 3
-import os, tempfile, warnings
+import os
+import tempfile
+import warnings
 from pathlib import Path
-from typing import NamedTuple, Sequence
-import numpy as np, pandas as pd
-import matplotlib as mpl, matplotlib.pyplot as plt
+from typing import NamedTuple
+
+import matplotlib as mpl
 import matplotlib.colors as mcolors
+import matplotlib.pyplot as plt
+import numpy as np
+import pandas as pd
+import seaborn as sns
 from matplotlib.backend_bases import FigureCanvasBase
-import seaborn as sns, logomaker
 from scipy import stats
 
 # %% ../nbs/05_plots.ipynb 8
@@ -403,4 +408,5 @@ def regplot(x:np.ndarray,                 # values on the x axis, any shape
 
 # %% ../nbs/05_plots.ipynb 41
 from .utils import reexport
+
 reexport(globals(), {n: 'genomenn.seqplots' for n in ['BASES', 'ism_importance', 'attribution_logo', 'ism_heatmap', 'track_plot']})

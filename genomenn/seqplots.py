@@ -8,10 +8,14 @@ __all__ = ['BASES', 'ism_importance', 'attribution_logo', 'ism_heatmap', 'track_
 # %% ../nbs/05a_seqplots.ipynb 3
 from pathlib import Path
 from typing import Sequence
-import numpy as np, pandas as pd
-import matplotlib as mpl, matplotlib.pyplot as plt
+
 import logomaker
-from .plots import _numeric, _out_path, save_figure, _check_cor, correlation, cor_text
+import matplotlib as mpl
+import matplotlib.pyplot as plt
+import numpy as np
+import pandas as pd
+
+from .plots import _check_cor, _numeric, _out_path, cor_text, save_figure
 
 # %% ../nbs/05a_seqplots.ipynb 8
 BASES = 'ACGT'

@@ -4,12 +4,16 @@
 
 # %% ../nbs/01b_synthetic.ipynb 3
 from __future__ import annotations
+
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import NamedTuple
-import numpy as np, pandas as pd
+
+import numpy as np
+import pandas as pd
 from scipy.special import ndtr
-from .data import DataError, _tf, dna_codes, codes_1hot, dna_rc
+
+from .data import DataError, _tf, codes_1hot, dna_codes, dna_rc
 from .tfrecords import SeqDataset, write_tfrecords
 
 # %% auto 0

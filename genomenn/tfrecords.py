@@ -4,11 +4,20 @@
 
 # %% ../nbs/01a_tfrecords.ipynb 3
 from __future__ import annotations
-import json, os, re, shutil, uuid, warnings, zlib
-from dataclasses import replace
+
+import json
+import os
+import re
+import shutil
+import uuid
+import warnings
+import zlib
 from pathlib import Path
 from typing import NamedTuple
-import numpy as np, pandas as pd
+
+import numpy as np
+import pandas as pd
+
 from .data import DataError, DataFileNotFoundError, _tf, codes_1hot, hot1_codes
 
 # %% auto 0

@@ -4,18 +4,27 @@
 
 # %% ../nbs/10_train.ipynb 2
 from __future__ import annotations
-import json, os, shutil, time, uuid, warnings
+
+import json
+import os
+import shutil
+import time
+import uuid
 from dataclasses import dataclass
 from pathlib import Path
-import numpy as np, pandas as pd
-import tensorflow as tf, keras
-from tqdm.auto import tqdm
-from .data import DataError, strand_pairs
-from .tfrecords import SeqDataset, read_statistics
-from .model import SeqNN, make_optimizer
-from .losses import make_loss
-from .keras_metrics import PearsonRMetric, R2Metric
+
+import keras
+import numpy as np
+import pandas as pd
+import tensorflow as tf
 from fastcore.basics import patch
+from tqdm.auto import tqdm
+
+from .data import DataError, strand_pairs
+from .keras_metrics import PearsonRMetric, R2Metric
+from .losses import make_loss
+from .model import SeqNN, make_optimizer
+from .tfrecords import SeqDataset, read_statistics
 
 # %% auto 0
 __all__ = ['HeadData', 'check_data_dir', 'head_data', 'Trainer', 'plot_history', 'prepare_out_dir', 'make_strategy',
@@ -285,7 +294,7 @@ def plot_history(history:pd.DataFrame,  # `Trainer.fit`'s history (or history.cs
                  ax=None, out=None,     # Axes to draw on; file to save (format from the suffix)
                 ):
     "Training (solid) and validation (dashed) loss per head against the epoch."
-    import matplotlib; import matplotlib.pyplot as plt
+    import matplotlib.pyplot as plt
     own = ax is None
     if own: fig, ax = plt.subplots(figsize=(5, 3.2))
     for i, n in enumerate(heads):

@@ -4,13 +4,15 @@
 
 # %% ../nbs/02c_unet.ipynb 3
 from __future__ import annotations
+
 import inspect
 from fractions import Fraction
-import numpy as np
+
 import keras
-from keras import layers as kl, ops
+from keras import layers as kl
+
+from .blocks import BLOCKS, Layers, Scale, activate, conv, normalize, register_block
 from .params import ParamsError
-from .blocks import Layers, register_block, activate, normalize, conv, Scale, BLOCKS
 
 # %% auto 0
 __all__ = ['upsample', 'unet_conv', 'fpn_unet', 'fpn1_unet', 'unet_concat', 'upsample_unet', 'tconv_nac', 'concat_unet',

@@ -4,7 +4,15 @@
 
 # %% ../nbs/07_utils.ipynb 3
 from __future__ import annotations
-import importlib, os, re, signal, subprocess, tempfile, threading, time
+
+import importlib
+import os
+import re
+import signal
+import subprocess
+import tempfile
+import threading
+import time
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Sequence

@@ -4,13 +4,21 @@
 
 # %% ../nbs/12_variants.ipynb 2
 from __future__ import annotations
-import gzip, os, sys, uuid
+
+import gzip
+import os
+import sys
+import uuid
 from dataclasses import dataclass
 from pathlib import Path
-import numpy as np, pandas as pd, h5py
+
+import h5py
+import numpy as np
+import pandas as pd
 from scipy.special import rel_entr
 from tqdm.auto import tqdm
-from .data import DataError, Genome, read_targets, strand_pairs, bed_seqs, dna_1hot
+
+from .data import DataError, Genome, bed_seqs, dna_1hot, read_targets, strand_pairs
 
 # %% auto 0
 __all__ = ['SNP_STATS', 'PERCENTILES', 'VCFError', 'Variant', 'parse_vcf_line', 'check_variant', 'read_vcf', 'count_vcf',
@@ -566,6 +574,7 @@ class VariantExplorer:
     "Variants x targets of a `scores.h5`: the tracks of the selection, predicted on demand (cached)."
     def __init__(self, scores, model:AlleleModel, fasta, vcf, stat:str|None=None, window:int=64):
         import ipywidgets as w
+
         from genomenn.widgets import Explorer
         with h5py.File(scores, 'r') as h5:
             self.ids = [s.decode() for s in h5['snp'][()]]

@@ -4,12 +4,18 @@
 
 # %% ../nbs/06_widgets.ipynb 3
 from __future__ import annotations
-import base64, html, io, warnings
+
+import base64
+import html
+import io
+import warnings
 from typing import Sequence
-import numpy as np
-import matplotlib.pyplot as plt
-from matplotlib.figure import Figure
+
 import ipywidgets as widgets
+import matplotlib.pyplot as plt
+import numpy as np
+from matplotlib.figure import Figure
+
 from .plots import jointplot, regplot
 from .seqplots import attribution_logo
 

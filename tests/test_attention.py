@@ -1,17 +1,28 @@
 """Attention blocks (genomenn.attention): positional features, relative shift and multi-head attention against float64
 numpy written from the definitions, hand parameter counts, the registry, and the Enformer counts."""
-import json, os
+import json
+import os
+
 os.environ.setdefault('TF_CPP_MIN_LOG_LEVEL', '2')
+import keras
 import numpy as np
 import pytest
-import keras
-from genomenn.params import ParamsError
-from genomenn.blocks import build_block, block_args, block_names, Layers
-from genomenn.attention import (MultiheadAttention, positional_features, positional_features_central_mask,
-                                positional_features_exponential, positional_features_gamma, relative_shift,
-                                transformer, transformer_tower, swin_transformer)
-from scipy.special import gamma as gamma_fn
 from conftest import shared_path
+from scipy.special import gamma as gamma_fn
+
+from genomenn.attention import (
+    MultiheadAttention,
+    positional_features,
+    positional_features_central_mask,
+    positional_features_exponential,
+    positional_features_gamma,
+    relative_shift,
+    swin_transformer,
+    transformer,
+    transformer_tower,
+)
+from genomenn.blocks import Layers, block_args, block_names, build_block
+from genomenn.params import ParamsError
 
 F64 = 'float64'
 

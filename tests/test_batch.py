@@ -1,13 +1,22 @@
 """run_notebooks: grid naming, manifest, resume, failures, parameter checks, GPU slots, retries, Dask, interrupts."""
-import json, os, signal, subprocess, sys, textwrap, time
+import json
+import os
+import signal
+import subprocess
+import sys
+import textwrap
+import time
 from pathlib import Path
+
 import nbformat
 import pandas as pd
 import pytest
-from hypothesis import given, settings, strategies as st
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
 import genomenn
 import genomenn.batch as gb
-from genomenn.batch import run_notebooks, expand_params, run_name, read_manifest, check_params
+from genomenn.batch import expand_params, read_manifest, run_name, run_notebooks
 from genomenn.utils import pid_alive
 
 ROOT = Path(genomenn.__file__).resolve().parent.parent

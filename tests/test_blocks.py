@@ -1,14 +1,27 @@
 """The block registry (genomenn.blocks): numbers against float64 numpy references, Basenji's schedules, errors."""
 import os
+
 os.environ.setdefault('TF_CPP_MIN_LOG_LEVEL', '2')
+import keras
 import numpy as np
 import pytest
-import keras
 from keras import layers as kl
-from genomenn.params import ParamsError, ConvParams, BLOCK_VOCABULARY
+
 from genomenn import blocks as B
-from genomenn.blocks import (Layers, build_block, check_buildable, block_args, tower_filters, dilation_rates,
-                             legacy_conv, GELU, Link, WheezeExcite, block_names)
+from genomenn.blocks import (
+    GELU,
+    Layers,
+    Link,
+    WheezeExcite,
+    block_args,
+    block_names,
+    build_block,
+    check_buildable,
+    dilation_rates,
+    legacy_conv,
+    tower_filters,
+)
+from genomenn.params import BLOCK_VOCABULARY, ConvParams, ParamsError
 
 F64 = 'float64'
 

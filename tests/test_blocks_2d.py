@@ -1,14 +1,17 @@
 """Akita's 2-D blocks (genomenn.blocks_2d): shapes, hand-counted weights, numbers against float64 numpy from the definitions."""
-import os, warnings
+import os
+import warnings
+
 os.environ.setdefault('TF_CPP_MIN_LOG_LEVEL', '2')
+import keras
 import numpy as np
 import pytest
-import keras
-from genomenn.params import BLOCK_VOCABULARY
-from genomenn.blocks import Layers, build_block, block_names, block_args
-from genomenn.blocks_2d import triu_index, triu_rc_order, OneToTwo, UpperTri
-from genomenn.model import SeqNN
 from conftest import shared_path
+
+from genomenn.blocks import Layers, block_args, block_names, build_block
+from genomenn.blocks_2d import UpperTri, triu_index, triu_rc_order
+from genomenn.model import SeqNN
+from genomenn.params import BLOCK_VOCABULARY
 
 F64 = 'float64'
 

@@ -1,15 +1,16 @@
 """More Basenji-family blocks (genomenn.blocks): each checked for shape, a hand count of its parameters and a numeric
 property against float64 numpy written from Basenji's definition."""
 import os
+
 os.environ.setdefault('TF_CPP_MIN_LOG_LEVEL', '2')
-import warnings
+import keras
 import numpy as np
 import pytest
-import keras
 from keras import layers as kl
-from genomenn.params import ParamsError
+
 from genomenn import blocks as B
-from genomenn.blocks import Layers, build_block, SoftmaxPool1D, SqueezeExcite, GlobalContext, ConcatPosition
+from genomenn.blocks import ConcatPosition, GlobalContext, Layers, SoftmaxPool1D, SqueezeExcite, build_block
+from genomenn.params import ParamsError
 
 F64 = 'float64'
 

@@ -7,9 +7,21 @@ unless GENOMENN_REQUIRE_BROWSER=1 or GENOMENN_REQUIRE_SHARED=1 (as in CI), which
 Nothing outside tmp_path is written: Jupyter's config, data, runtime, settings, workspaces and IPython dirs and the
 browser's XDG dirs are temporary, and the server runs in its own process group, shut down by its API and then killed as a group.
 """
-import base64, importlib.util, io, json, os, secrets, shutil, signal, socket, subprocess, sys, time
-import urllib.error, urllib.request
+import base64
+import importlib.util
+import io
+import json
+import os
+import secrets
+import signal
+import socket
+import subprocess
+import sys
+import time
+import urllib.error
+import urllib.request
 from pathlib import Path
+
 import pytest
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -162,8 +174,9 @@ def _png(src:str)->bytes:
     return base64.b64decode(src.split(',', 1)[1])
 
 def test_explorer_in_jupyterlab(lab):
-    from playwright.sync_api import sync_playwright, TimeoutError as PlaywrightTimeout
     from PIL import Image
+    from playwright.sync_api import TimeoutError as PlaywrightTimeout
+    from playwright.sync_api import sync_playwright
     with sync_playwright() as p:
         # chromium keeps crash reports and a dconf cache under XDG dirs: those go under tmp_path too
         xdg = {f'XDG_{k}_HOME': str(lab.tmp/'xdg'/k.lower()) for k in ('CONFIG', 'CACHE', 'DATA')}

@@ -2,18 +2,29 @@
 structure into genomenn models (files written here in their layout, with their kind of layer names), all or nothing,
 and written in their layout."""
 import os
+
 os.environ.setdefault('TF_CPP_MIN_LOG_LEVEL', '2')
-import json, re, warnings
+import json
+import re
+import warnings
 from collections import Counter
-from pathlib import Path
-import numpy as np
+
 import h5py
-import pytest
 import keras
+import numpy as np
+import pytest
 from conftest import shared_path
+
+from genomenn.checkpoints import (
+    graph_order,
+    layer_weights,
+    load_checkpoint,
+    model_config,
+    read_checkpoint,
+    save_checkpoint,
+    weighted_layers,
+)
 from genomenn.model import SeqNN
-from genomenn.checkpoints import (read_checkpoint, model_config, graph_order, layer_weights, weighted_layers,
-                                  load_checkpoint, save_checkpoint)
 
 # The tutorial model of basenji (conv_block, conv_tower, dilated_residual, conv_block, final) at 2048 bp.
 SMALL = {'seq_length': 2048, 'activation': 'gelu', 'norm_type': 'batch', 'bn_momentum': 0.9,

@@ -1,11 +1,14 @@
 """The genomenn command line: --version, --help, value parsing and `genomenn batch` end to end."""
-import json, sys
+import json
+import sys
 from pathlib import Path
+
 import pandas as pd
 import pytest
-import genomenn
-from genomenn.cli import main, parse_value, parse_assignment, read_grid, build_parser
 from conftest import run
+
+import genomenn
+from genomenn.cli import build_parser, main, parse_assignment, parse_value, read_grid
 
 ROOT = Path(genomenn.__file__).resolve().parent.parent
 EXAMPLE = ROOT/'nbs'/'pipelines'/'example.ipynb'

@@ -1,10 +1,19 @@
 """genomenn.data: one-hot coding, FASTA/BED on real files, Basenji TFRecords of both layouts, synthetic data."""
-import gzip, json, os, re, shutil
+import gzip
+import json
+import os
+import re
+import shutil
 from pathlib import Path
-import numpy as np, pandas as pd, pytest
-from hypothesis import given, settings, strategies as st
-from scipy.stats import norm
+
+import numpy as np
+import pandas as pd
+import pytest
 from conftest import shared_path
+from hypothesis import given, settings
+from hypothesis import strategies as st
+from scipy.stats import norm
+
 from genomenn.data import *
 
 COMP = {'A': 'T', 'C': 'G', 'G': 'C', 'T': 'A', 'N': 'N'}
@@ -165,7 +174,9 @@ def test_cache_fallback_and_plain_gzip(tmp_path, monkeypatch):
 
 def test_read_only_mount(tmp_path):
     "A real read-only file system (bind mount in a private mount namespace); skipped where that is not allowed."
-    import subprocess, sys, textwrap
+    import subprocess
+    import sys
+    import textwrap
     ro = tmp_path/'ro'; ro.mkdir()
     (ro/'g.fa').write_text('>c1\nACGTACGTNN\nGG\n')
     with gzip.open(ro/'p.fa.gz', 'wt') as f: f.write('>c1\nACGT\n')

@@ -1,10 +1,15 @@
 """`genomenn demo` end to end from a plain (non-editable) install, `genomenn params show`, and the demo's refusals."""
-import json, shutil, sys
+import json
+import shutil
+import sys
 from pathlib import Path
-import numpy as np, pandas as pd
+
+import numpy as np
+import pandas as pd
 import pytest
-import genomenn
 from conftest import run
+
+import genomenn
 
 ROOT = Path(genomenn.__file__).resolve().parent.parent
 # held-out bars of the quick demo (measured: Pearson R 0.82-0.95 on the motif targets, AUROC 0.89-1.00)
@@ -76,6 +81,7 @@ def test_demo_quick_end_to_end(installed, tmp_path):
 
     # the figures are reproducible from the files the demo wrote: params.json + best weights on the same test split
     from scipy.stats import pearsonr
+
     from genomenn.data import synthetic_dataset
     from genomenn.model import SeqNN
     te = synthetic_dataset(n=3000, seq_length=512, seed=0).split(valid=0.1, test=0.1).test
@@ -157,7 +163,9 @@ def test_params_show(tmp_path):
 
 def test_readme_commands_parse():
     "Every `genomenn ...` command shown in the README is accepted by the command line's parser."
-    import re, shlex
+    import re
+    import shlex
+
     from genomenn.cli import build_parser
     blocks = re.findall(r'```sh\n(.*?)```', (ROOT/'README.md').read_text(), re.S)
     cmds = [l.strip() for b in blocks for l in b.splitlines() if l.strip().startswith('genomenn ')]

@@ -1,12 +1,19 @@
 """`genomenn eval` / genomenn.evaluate: hound_eval's own tables reproduced for the shared Borzoi-lite checkpoint,
 metrics against scipy/sklearn on the saved predictions, the figures' content, bad input, and the batch pipeline."""
-import contextlib, io, json, re, sys
+import contextlib
+import io
+import json
+import re
+import sys
 from pathlib import Path
-import numpy as np, pandas as pd
+
+import numpy as np
+import pandas as pd
 import pytest
+from conftest import run, shared_path
+
 import genomenn
 from genomenn.cli import main
-from conftest import shared_path, run
 
 ROOT = Path(genomenn.__file__).resolve().parent.parent
 TOL = 2e-3           # the acceptance bar; measured: 7e-6 (Pearson, R2), 2.5e-5 (Spearman)
@@ -65,6 +72,7 @@ def test_saved_predictions_and_metrics_against_scipy_sklearn(real):
     import h5py
     from scipy.stats import pearsonr, spearmanr
     from sklearn.metrics import r2_score
+
     from genomenn.data import SeqDataset
     out, _ = real['plain']
     with h5py.File(out/'preds.h5') as f: preds = f['preds'][:]
@@ -84,7 +92,8 @@ def test_saved_predictions_and_metrics_against_scipy_sklearn(real):
 def test_figures_content(real):
     import matplotlib.pyplot as plt
     from PIL import Image
-    from genomenn.evaluate import evaluate, eval_figures
+
+    from genomenn.evaluate import eval_figures, evaluate
     from genomenn.model import SeqNN
     out, _ = real['plain']
     for f in ('pearsonr_hist', 'jointplot', 'regplots', 'tracks'):
@@ -113,6 +122,7 @@ def test_figures_content(real):
 def tiny(tmp_path_factory):
     "A tiny model (params.json, model.h5) and data directory: 256 bp, 8 positions, 3 targets."
     import keras
+
     from genomenn.data import write_tfrecords
     from genomenn.model import SeqNN, synthetic_params
     tmp = tmp_path_factory.mktemp('tiny')
@@ -128,7 +138,7 @@ def tiny(tmp_path_factory):
 
 def test_bad_input_names_the_file(tiny, tmp_path):
     import shutil
-    from genomenn.data import write_tfrecords
+
     p, m, d = tiny/'params.json', tiny/'model0.h5', tiny/'data'
     # a model whose targets do not match the data directory
     p4 = tmp_path/'params4.json'
@@ -162,10 +172,11 @@ def test_bad_input_names_the_file(tiny, tmp_path):
 def test_rc_ensemble_uses_strand_pairs(tiny, tmp_path):
     "With --rc the reverse-complement member's strand-paired tracks are swapped back (pairs from targets.txt)."
     import shutil
-    from genomenn.evaluate import evaluate
-    from genomenn.model import SeqNN
-    from genomenn.metrics import pearsonr
+
     from genomenn.data import SeqDataset
+    from genomenn.evaluate import evaluate
+    from genomenn.metrics import pearsonr
+    from genomenn.model import SeqNN
     d = tmp_path/'data'; shutil.copytree(tiny/'data', d)
     t = pd.read_csv(d/'targets.txt', sep='\t', index_col=0); t['strand_pair'] = [1, 0, 2]; t.to_csv(d/'targets.txt', sep='\t')
     net = SeqNN(tiny/'params.json').restore(tiny/'model0.h5')

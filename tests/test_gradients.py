@@ -1,12 +1,21 @@
 """gradients: finite differences per ensemble member, exact ISM, HDF5 streaming, distribution, OOM retry, bad input."""
-import os, subprocess, sys, textwrap, warnings
+import os
+import subprocess
+import sys
+import textwrap
+import warnings
+
 os.environ.setdefault('TF_CPP_MIN_LOG_LEVEL', '2')
-import numpy as np, pytest, tensorflow as tf, keras
+import keras
+import numpy as np
+import pytest
+import tensorflow as tf
 from keras import layers as kl
-from genomenn.data import hot1_augment, dna_1hot, hot1_dna
+
 from genomenn import gradients as G
 from genomenn import ism as I
-from genomenn.gradients import gradients, ism, taylor_ism, grad_x_input, read_gradients, Gradients
+from genomenn.data import dna_1hot, hot1_augment
+from genomenn.gradients import grad_x_input, gradients, ism, read_gradients, taylor_ism
 
 
 def conv_model(L=32, T=3, pool=2, dropout=0., dtype='float64', seed=0, bn=False):
@@ -395,8 +404,9 @@ def test_trained_model_attributions_find_planted_motifs():
     in it costs about the same (flat ISM) while the gradient is a local slope. Seeds are fixed, so the run is
     repeatable on one machine; the margins keep it from depending on one trajectory elsewhere.
     """
-    from genomenn.data import synthetic_dataset
     from sklearn.metrics import roc_auc_score
+
+    from genomenn.data import synthetic_dataset
     d = synthetic_dataset(n=2000, seq_length=512, pool_width=32, seed=0)
     keras.utils.set_random_seed(0)
     x = kl.Input((512, 4))

@@ -1,16 +1,39 @@
 """genomenn.metrics against independent references: float64 two-pass numpy, scikit-learn, scipy, Keras evaluate."""
-import os, sys, json, math, subprocess, textwrap, warnings
+import json
+import math
+import os
+import subprocess
+import sys
+import textwrap
+import warnings
+
 os.environ.setdefault('TF_CPP_MIN_LOG_LEVEL', '2')
 import numpy as np
 import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+from hypothesis.extra import numpy as hnp
 from numpy.testing import assert_allclose
 from scipy import stats
 from sklearn.metrics import r2_score
-from hypothesis import given, settings, strategies as st, HealthCheck
-from hypothesis.extra import numpy as hnp
 
-from genomenn.metrics import (Mean, Variance, CoMoments, R2, PearsonR, SpearmanR, MetricWarning, variance, r2,
-                              pearsonr, spearmanr, per_target_mean, per_target_variance, R2Metric, PearsonRMetric)
+from genomenn.metrics import (
+    R2,
+    CoMoments,
+    Mean,
+    MetricWarning,
+    PearsonRMetric,
+    R2Metric,
+    SpearmanR,
+    Variance,
+    pearsonr,
+    per_target_mean,
+    per_target_variance,
+    r2,
+    spearmanr,
+    variance,
+)
+
 
 # ---------------------------------------------------------------- references (float64, two passes, per target)
 def ref_stats(p, t, w=None):
@@ -268,7 +291,9 @@ def test_any_split_order_and_merge_tree_gives_one_shot(data, per_target):
         assert np.isnan(np.atleast_1d(one.r2())[~ok]).all()    # constant targets: NaN, never inf
 
 # ---------------------------------------------------------------- Keras wrappers
-import tensorflow as tf, keras
+import keras
+import tensorflow as tf
+
 
 def tiny_model(T=3, L=16):
     keras.utils.set_random_seed(0)

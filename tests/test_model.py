@@ -1,19 +1,22 @@
 """SeqNN (genomenn.model): every real params file builds (or is rejected) with the shape worked out by hand,
 legacy layer lists follow the HParams expansion, training works on synthetic and real data, weights round-trip."""
 import os
+
 os.environ.setdefault('TF_CPP_MIN_LOG_LEVEL', '2')
-import json, warnings
-from pathlib import Path
+import json
+import warnings
+
+import keras
 import numpy as np
 import pytest
-import keras
 import tensorflow as tf
-from keras import layers as kl
 from conftest import shared_path
-from genomenn.params import ParamsError, read_job_params, make_hparams, ConvParams
-from genomenn.model import SeqNN, synthetic_params, make_loss, make_optimizer
-from genomenn.data import synthetic_dataset, SeqDataset
+from keras import layers as kl
+
+from genomenn.data import SeqDataset, synthetic_dataset
 from genomenn.metrics import MetricWarning
+from genomenn.model import SeqNN, make_loss, make_optimizer, synthetic_params
+from genomenn.params import ParamsError, make_hparams, read_job_params
 
 # Output shape per head, worked out from the blocks: L / pooling - 2 * cropping (pool_size 'same' rounds up).
 #  biorxiv2019/cross2020: 131072 / (2 * 2**6) = 1024 bins, Cropping1D 64 -> 896 (the files declare target_length 1024)

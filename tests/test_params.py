@@ -1,10 +1,25 @@
 """params: every real Basenji-family params file, hand-worked layer expectations, and malformed inputs."""
-import json, warnings
+import json
+import warnings
+
 import pytest
 from conftest import shared_path
-from genomenn.params import (read_params, read_job_params, make_hparams, HParams, ConvParams, ParamsError,
-                             JobParams, layer_table, model_blocks, head_units, head_names, BLOCK_VOCABULARY,
-                             describe_params, total_pool)
+
+from genomenn.params import (
+    BLOCK_VOCABULARY,
+    HParams,
+    JobParams,
+    ParamsError,
+    describe_params,
+    head_units,
+    layer_table,
+    make_hparams,
+    model_blocks,
+    read_job_params,
+    read_params,
+    total_pool,
+)
+
 
 def P(name): return shared_path('params', name)
 

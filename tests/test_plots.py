@@ -1,15 +1,33 @@
 """genomenn.plots: figure content (plotted points, limits, annotations, glyphs, patches), saved files read back."""
 import os
+
 os.environ.setdefault('MPLBACKEND', 'Agg')
 import matplotlib
+
 matplotlib.use('Agg')
 import matplotlib.pyplot as plt
-import numpy as np, pandas as pd, pytest
+import numpy as np
+import pandas as pd
+import pytest
 from PIL import Image
 from scipy import stats
 
-from genomenn.plots import (PlotWarning, Pairs, clean_pairs, scatter_lims, correlation, cor_text, jointplot, regplot,
-                            save_figure, attribution_logo, ism_importance, ism_heatmap, track_plot, CI_MAX_PAIRS)
+from genomenn.plots import (
+    CI_MAX_PAIRS,
+    Pairs,
+    PlotWarning,
+    attribution_logo,
+    clean_pairs,
+    cor_text,
+    correlation,
+    ism_heatmap,
+    ism_importance,
+    jointplot,
+    regplot,
+    save_figure,
+    scatter_lims,
+    track_plot,
+)
 
 
 @pytest.fixture(autouse=True)

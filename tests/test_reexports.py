@@ -1,5 +1,8 @@
 """Names that moved to their own modules stay importable from the module users know them from."""
-import importlib, subprocess, sys
+import importlib
+import subprocess
+import sys
+
 import pytest
 
 MOVED = {  # module users import from -> {name: module that defines it}

@@ -1,17 +1,19 @@
 """genomenn.train and genomenn.losses: baskerville's losses, joint multi-head training, checkpoints, resume, bad input."""
-import json, os, subprocess, sys, textwrap
-from pathlib import Path
-import numpy as np
-import pytest
-from conftest import shared_path, run, ROOT
+import json
+import sys
+import textwrap
 
 import keras
-from genomenn.losses import make_loss, LOSSES
+import numpy as np
+import pytest
+from conftest import run, shared_path
+
+from genomenn.cli import main
+from genomenn.data import DataError
+from genomenn.losses import LOSSES, make_loss
 from genomenn.model import SeqNN
 from genomenn.tfrecords import write_tfrecords
-from genomenn.data import DataError
-from genomenn.train import train_model, head_data, Trainer
-from genomenn.cli import main
+from genomenn.train import Trainer, head_data, train_model
 
 EPS = 1e-7
 

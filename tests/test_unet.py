@@ -1,14 +1,17 @@
 """U-net blocks (genomenn.unet): shapes, hand-counted weights, float64 numpy references, skips and pooling in SeqNN."""
 import os
+
 os.environ.setdefault('TF_CPP_MIN_LOG_LEVEL', '2')
 from fractions import Fraction
+
+import keras
 import numpy as np
 import pytest
-import keras
-from genomenn.params import ParamsError
-from genomenn.blocks import Layers, build_block
+
 from genomenn import unet as U
+from genomenn.blocks import Layers, build_block
 from genomenn.model import SeqNN
+from genomenn.params import ParamsError
 
 F64 = 'float64'
 
@@ -190,7 +193,7 @@ def test_seqnn_upsampling_past_the_input_keeps_exact_fractions():
     s = SeqNN({'model': m})
     assert s.repr_pools == [1, 1, Fraction(1, 2)] and s.pool_width == Fraction(1, 2)
     assert s.output_shape() == (64, 1)
-    from genomenn.gradients import gradients                     # a 1 bp shift moves this layer by 2 positions
+    from genomenn.gradients import gradients  # a 1 bp shift moves this layer by 2 positions
     g = gradients(s, np.eye(4)[np.random.default_rng(0).integers(0, 4, (1, 32))], layers=(2,), shifts=(0, 1))
     assert g.grads[0].shape == (1, 1, 64, 4)
     assert all(type(p) is int for p in SeqNN({'model': small_unet()}).repr_pools)   # whole pools stay ints
@@ -221,7 +224,9 @@ def test_gradients_map_positions_of_an_upsampled_layer():
 
 def test_weight_layout_matches_the_baskerville_checkpoint():
     "Borzoi-lite without its transformer: our weighted layers, in order, have the checkpoint's weight shapes."
-    import json, h5py
+    import json
+
+    import h5py
     from conftest import shared_path
     h5 = shared_path('models', 'baskerville_eval', 'baskerville__tests__data__eval__model.h5')
     params = json.loads(shared_path('params', 'baskerville__tests__data__eval__params.json').read_text())['model']

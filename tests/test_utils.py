@@ -1,9 +1,16 @@
 """exec_par: exit codes, failures, the max_proc bound, timeouts and interrupts that leave nothing running."""
-import os, signal, subprocess, sys, textwrap, time
+import os
+import signal
+import subprocess
+import sys
+import textwrap
+import time
 from pathlib import Path
+
 import pytest
+
 import genomenn
-from genomenn.utils import exec_par, ExecResult, CommandsFailed, atomic_write, safe_filename, pid_alive
+from genomenn.utils import CommandsFailed, ExecResult, atomic_write, exec_par, pid_alive, safe_filename
 
 ROOT = Path(genomenn.__file__).resolve().parent.parent
 PY = sys.executable

@@ -1,14 +1,17 @@
 """Variant effects: `genomenn snp` against hound_snp's own output, baskerville's flip and subset properties,
 ISM at loci against single-variant runs, bad input, atomic writes and shards."""
 import sys
-from pathlib import Path
-import h5py, numpy as np, pandas as pd
+
+import h5py
+import numpy as np
+import pandas as pd
 import pytest
-from conftest import shared_path, run
-from genomenn.model import SeqNN, synthetic_params
-from genomenn.data import Genome
+from conftest import run, shared_path
+
 from genomenn import variants as gv
-from genomenn.variants import AlleleModel, score_vcf, ism_scores, ism_snp, ism_bed, read_vcf, variant_1hot, mut_window
+from genomenn.data import Genome
+from genomenn.model import SeqNN, synthetic_params
+from genomenn.variants import AlleleModel, ism_bed, ism_scores, ism_snp, mut_window, read_vcf, score_vcf, variant_1hot
 
 TABLES = ['snp', 'chr', 'pos', 'ref_allele', 'alt_allele', 'target_ids', 'target_labels', 'percentiles']
 EVAL = ('params/baskerville__tests__data__eval__params.json', 'models/baskerville_eval/baskerville__tests__data__eval__model.h5')

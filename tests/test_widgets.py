@@ -1,16 +1,21 @@
 """The explorers of genomenn.widgets: each control set from code redraws, and the redrawn figure shows the selection
 (logo heights against numpy's gradient x input, axis ranges, titles, point counts against the sample size, the
 printed correlation against scipy's on the plotted pairs)."""
-import base64, re, warnings
+import base64
+import re
+import warnings
 from types import SimpleNamespace
-import numpy as np
+
 import matplotlib
+import numpy as np
+
 matplotlib.use('Agg')
+import ipywidgets as widgets
 import matplotlib.pyplot as plt
 import pytest
 from scipy import stats
-import ipywidgets as widgets
-from genomenn.widgets import attribution_explorer, scatter_explorer, AttributionExplorer, ScatterExplorer
+
+from genomenn.widgets import AttributionExplorer, ScatterExplorer, attribution_explorer, scatter_explorer
 
 S, T, L, E = 4, 3, 60, 4
 NAMES = ['DNase', 'CAGE', 'H3K27ac']
@@ -142,7 +147,8 @@ def test_real_gradients_read_lazily(tmp_path):
     "gradients() of a small conv model over an rc/shift ensemble, written to HDF5 and explored from the lazy file."
     import os; os.environ.setdefault('TF_CPP_MIN_LOG_LEVEL', '2')
     import keras
-    from genomenn.gradients import gradients, read_gradients
+
+    from genomenn.gradients import gradients
     keras.utils.set_random_seed(0)
     x = keras.Input((48, 4))
     y = keras.layers.Conv1D(2, 5, padding='same', activation='softplus')(keras.layers.Conv1D(6, 7, padding='same', activation='relu')(x))
@@ -176,7 +182,7 @@ def test_motifs_highlighted_within_the_window(data):
     ex.controls['seq'].value = 3
     ex.controls['window'].value = (0, L)
     assert highlights(ex.figure.axes[0]) == [(2, 6), (50, 58)]
-    import pandas as pd                                                         # a table of sites, as SyntheticData.sites
+    import pandas as pd  # a table of sites, as SyntheticData.sites
     table = pd.DataFrame({'seq': [3, 1, 3], 'motif': ['GATA', 'AP1', 'CTCF'], 'start': [4, 20, 40], 'end': [10, 27, 54]})
     ex = attribution_explorer(grads, seqs, motifs=table, window=(0, L))
     ex.controls['seq'].value = 3

@@ -1,13 +1,17 @@
 """Real Basenji-family models: every shared params file with a reference count builds in genomenn with exactly the
 Keras parameter count per head that baskerville's (or basenji's) own SeqNN gives; adapters and Saluki stay refused."""
 import os
+
 os.environ.setdefault('TF_CPP_MIN_LOG_LEVEL', '2')
-import json, warnings
-import pytest
+import json
+import warnings
+
 import keras
+import pytest
 from conftest import shared_path
-from genomenn.model import SeqNN
+
 from genomenn.blocks import UnbuildableError
+from genomenn.model import SeqNN
 
 REFERENCE = 'params_reference_counts.json'
 
@@ -78,6 +82,7 @@ EVAL_MODEL = ('models', 'baskerville_eval', 'baskerville__tests__data__eval__mod
 def borzoi_lite():
     "SeqNN(eval params) restored from baskerville's checkpoint, the reference arrays and the four one-hot windows."
     import numpy as np
+
     from genomenn.data import Genome, dna_1hot
     ref = dict(np.load(shared_path('models', 'baskerville_eval', 'baskerville_reference.npz')))
     s = SeqNN(shared_path(*EVAL_PARAMS)).restore(shared_path(*EVAL_MODEL), head=0)
@@ -98,6 +103,7 @@ def test_checkpoint_predictions_equal_baskerville(borzoi_lite):
 def test_checkpoint_ensemble_with_strand_pairs_equals_baskerville(borzoi_lite):
     "build_ensemble(rc=True, shifts=[-1, 0, 1]) with the strand pairs of targets.txt, as hound_eval sets them."
     import numpy as np
+
     from genomenn.data import read_targets
     s, ref, seqs = borzoi_lite
     targets = read_targets(shared_path('tfrecords', 'baskerville_tiny_hg38', 'targets.txt'))
@@ -111,6 +117,7 @@ def test_checkpoint_ensemble_with_strand_pairs_equals_baskerville(borzoi_lite):
 
 def test_checkpoint_input_gradients_equal_baskerville(borzoi_lite):
     import numpy as np
+
     from genomenn.gradients import gradients
     s, ref, seqs = borzoi_lite
     g = gradients(s, seqs[:2], targets=ref['grad_targets'], positions=ref['grad_positions'], batch_size=1, verbose=False)
@@ -121,7 +128,8 @@ def test_checkpoint_input_gradients_equal_baskerville(borzoi_lite):
 
 def test_checkpoint_round_trip_and_refusals(borzoi_lite, tmp_path):
     "save(.h5) writes their layout; restore reads it back exactly; a file with a layer removed or a wrong shape is refused whole."
-    import h5py, numpy as np
+    import h5py
+    import numpy as np
     s, ref, seqs = borzoi_lite
     path = s.save(tmp_path / 'model.h5')
     with h5py.File(path, 'r') as f:
