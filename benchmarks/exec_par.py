@@ -66,14 +66,18 @@ def bench_notebooks(k, seconds):
     tmp = Path(tempfile.mkdtemp(prefix='bench-nb-'))
     def papermill_cli():
         for i in range(k):
-            subprocess.run([sys.executable, '-m', 'papermill', '--no-progress-bar', '-p', 'a', str(i), '-p', 'seconds', str(seconds),
+            subprocess.run([sys.executable, '-m', 'papermill', '--no-progress-bar', '-p', 'a', str(i), '-p', 'seconds',
+                            str(seconds),
                             str(EXAMPLE), str(tmp/f'cli{i}.ipynb')], check=True, env=ENV, capture_output=True)
     def papermill_loop():
         for i in range(k):
-            pm.execute_notebook(str(EXAMPLE), str(tmp/f'loop{i}.ipynb'), parameters=dict(a=i, seconds=seconds), progress_bar=False)
+            pm.execute_notebook(str(EXAMPLE), str(tmp/f'loop{i}.ipynb'), parameters=dict(a=i, seconds=seconds),
+                                progress_bar=False)
     def genomenn_cli():
-        subprocess.run([sys.executable, '-m', 'genomenn.cli', 'batch', str(EXAMPLE), '-p', f'a={",".join(map(str, range(k)))}',
-                        '-p', f'seconds={seconds}', '-o', str(tmp/'cli'), '-j', '2', '-q'], check=True, env=ENV, capture_output=True)
+        subprocess.run([sys.executable, '-m', 'genomenn.cli', 'batch', str(EXAMPLE), '-p',
+                        f'a={",".join(map(str, range(k)))}',
+                        '-p', f'seconds={seconds}', '-o', str(tmp/'cli'), '-j', '2', '-q'], check=True, env=ENV,
+                       capture_output=True)
     def genomenn_api():
         df = run_notebooks(EXAMPLE, {'a': list(range(k)), 'seconds': [seconds]}, tmp/'api', max_proc=2, progress=False)
         assert (df.status == 'completed').all()

@@ -89,16 +89,19 @@ def section_core(res, reps):
     cases = (('plain', {}, 1), ('rc + 3 shifts', dict(rc=True, shifts=(-1, 0, 1)), 6))
     first = {}
     for name, kw, _ in cases:
-        t0 = time.perf_counter(); gradients(m, X, batch_size=8, verbose=False, **kw); first[name] = time.perf_counter() - t0
+        t0 = time.perf_counter(); gradients(m, X, batch_size=8, verbose=False, **kw)
+        first[name] = time.perf_counter() - t0
     t_f, t_g = [], {name: [] for name, _, _ in cases}
     for _ in range(3 * reps):
         t = time.perf_counter()
         for _ in range(10): fwd(xt).numpy()
         t_f.append((time.perf_counter() - t) / 10)
         for name, kw, _ in cases:
-            t = time.perf_counter(); gradients(m, X, batch_size=8, verbose=False, **kw); t_g[name].append(time.perf_counter() - t)
+            t = time.perf_counter(); gradients(m, X, batch_size=8, verbose=False, **kw)
+            t_g[name].append(time.perf_counter() - t)
     t_fwd = min(t_f)
-    print(f"forward pass, batch 8 x 2048 bp: {t_fwd*1e3:.1f} ms (best of {3 * reps} x 10, interleaved with the runs below)")
+    print(f"forward pass, batch 8 x 2048 bp: {t_fwd*1e3:.1f} ms (best of {3 * reps} x 10, interleaved with "
+          "the runs below)")
     rows = []
     for name, kw, M in cases:
         t_gn = min(t_g[name])
@@ -148,7 +151,8 @@ def section_formulations(res, reps):
                                               tf.eye(T)), [1, 0, 2, 3])
     out, ref = {}, None
     for name, f in (('one forward on a persistent tape + 16 unrolled backward passes (genomenn)', persistent),
-                    ('16 forward+backward passes, unrolled', rerun), ('persistent tape + tf.while_loop over targets', while_loop),
+                    ('16 forward+backward passes, unrolled', rerun),
+                    ('persistent tape + tf.while_loop over targets', while_loop),
                     ('batch_jacobian', bjac), ('vectorized_map over output gradients', vmap)):
         g = tf.function(f); r = g(xt).numpy()
         ref = r if ref is None else ref
@@ -312,7 +316,8 @@ def section_tangermeme(res, reps, python, ism_batch=None):
                tangermeme_ism_fast_false_s=tm['ism_fast_False_s'], tangermeme_ism_fast_true_s=tm['ism_fast_True_s'],
                tangermeme_warnings=tm['ism_fast_True_warnings'] + tm['ism_fast_False_warnings'],
                genomenn_grads_s=t_gr, genomenn_grads_first_call_s=t_gr_first, genomenn_user_maps_s=t_user,
-               tangermeme_saliency_user_s=tm['saliency_16_user_s'], tangermeme_saliency_tuned_s=tm['saliency_16_tuned_s'],
+               tangermeme_saliency_user_s=tm['saliency_16_user_s'],
+               tangermeme_saliency_tuned_s=tm['saliency_16_tuned_s'],
                genomenn_fwd_per_grad=t_gr / (n_grad / 32) / t_fwd,
                tangermeme_user_fwd_per_grad=tm['saliency_16_user_s'] / (n_grad / 32) / tm_fwd,
                tangermeme_tuned_fwd_per_grad=tm['saliency_16_tuned_s'] / (n_grad / 32) / tm_fwd,
@@ -335,8 +340,10 @@ def section_tangermeme(res, reps, python, ism_batch=None):
           f"gradients + the same corrected gradient x input {t_user:.2f} s | {out['speedup_user']:.1f}x faster; "
           f"max rel. difference {user_diff:.1e}; 5x would need {need_5x:.2f} Keras forward passes per target-gradient")
     print(f"  tuned tangermeme (frozen parameters, hypothetical=True, gradient_correction=False) "
-          f"{tm['saliency_16_tuned_s']:.2f} s ({out['tangermeme_tuned_fwd_per_grad']:.2f}) | genomenn gradients {t_gr:.2f} s "
-          f"(first call {t_gr_first:.2f} s; {out['genomenn_fwd_per_grad']:.2f} Keras forward passes per target-gradient) | "
+          f"{tm['saliency_16_tuned_s']:.2f} s ({out['tangermeme_tuned_fwd_per_grad']:.2f}) | genomenn "
+          f"gradients {t_gr:.2f} s "
+          f"(first call {t_gr_first:.2f} s; {out['genomenn_fwd_per_grad']:.2f} Keras forward passes per "
+          "target-gradient) | "
           f"{out['speedup_tuned']:.1f}x faster (first call {tm['saliency_16_tuned_s']/t_gr_first:.1f}x); "
           f"max rel. difference {grad_diff:.1e}")
     if out['tangermeme_warnings']: print('tangermeme warnings:', out['tangermeme_warnings'])

@@ -57,7 +57,8 @@ def bench_snp(repeats):
                 r, a = variant_1hot(v, g, m.L)
                 pr = m.seqnn.predict(r[None], batch_size=1)[..., m.cols]
                 pa = m.seqnn.predict(a[None], batch_size=1)[..., m.cols]
-                snp_scores(untransform_preds(pr, m.targets)[None], untransform_preds(pa, m.targets)[None], STATS, m.merge)
+                snp_scores(untransform_preds(pr, m.targets)[None], untransform_preds(pa, m.targets)[None], STATS,
+                           m.merge)
             out['loop_s'].append(time.perf_counter() - t0)
     n = len(vs)
     out['variants_per_s'] = {k: [n / s for s in v] for k, v in out.items()}

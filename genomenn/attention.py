@@ -121,10 +121,13 @@ class MultiheadAttention(kl.Layer):
                  seed:int|None=None,              # seed of the dropout draws
                  **kw):
         super().__init__(**kw)
-        if gated: raise ParamsError("gated=True is not supported (basenji's gate layer has no valid activation)", key='gated')
+        if gated:
+            raise ParamsError("gated=True is not supported (basenji's gate layer has no valid activation)", key='gated')
         for k, v in dict(value_size=value_size, key_size=key_size, heads=heads).items():
-            if not isinstance(v, (int, np.integer)) or v < 1: raise ParamsError(f"expected a positive integer, got {v!r}", key=k)
-        funcs = [relative_position_functions] if isinstance(relative_position_functions, str) else list(relative_position_functions)
+            if not isinstance(v, (int, np.integer)) or v < 1:
+                raise ParamsError(f"expected a positive integer, got {v!r}", key=k)
+        funcs = [relative_position_functions] if isinstance(relative_position_functions,
+                                                            str) else list(relative_position_functions)
         for f in funcs: _basis(f)
         if num_position_features is None:
             per = 2*len(funcs)
@@ -137,23 +140,29 @@ class MultiheadAttention(kl.Layer):
         self.transpose_stride, self.gated, self.initializer = int(transpose_stride), gated, initializer
         self.l2_scale, self.qkv_width, self.seqlen_train, self.seed = l2_scale, int(qkv_width), seqlen_train, seed
         HK, HV = self.key_size*self.heads, self.value_size*self.heads
-        self.q_layer, self.k_layer, self.v_layer = (self._proj(HK, 'q_layer'), self._proj(HK, 'k_layer'), self._proj(HV, 'v_layer'))
+        self.q_layer, self.k_layer, self.v_layer = (self._proj(HK, 'q_layer'), self._proj(HK, 'k_layer'),
+                                                    self._proj(HV, 'v_layer'))
         w_init = 'zeros' if zero_initialize else initializer
         if self.transpose_stride > 0:
-            self.embedding_layer = kl.Conv1DTranspose(HV, 3, strides=self.transpose_stride, padding='same', kernel_initializer=w_init,
-                                                      kernel_regularizer=_reg(l2_scale), dtype=self.dtype_policy, name='embedding_layer')
+            self.embedding_layer = kl.Conv1DTranspose(HV, 3, strides=self.transpose_stride, padding='same',
+                                                      kernel_initializer=w_init,
+                                                      kernel_regularizer=_reg(l2_scale), dtype=self.dtype_policy,
+                                                      name='embedding_layer')
         else:
             self.embedding_layer = kl.Dense(HV, kernel_initializer=w_init, kernel_regularizer=_reg(l2_scale),
                                             dtype=self.dtype_policy, name='embedding_layer')
-        self.r_k_layer = (kl.Dense(HK, use_bias=False, kernel_initializer=initializer, kernel_regularizer=_reg(l2_scale),
+        self.r_k_layer = (kl.Dense(HK, use_bias=False, kernel_initializer=initializer,
+                                   kernel_regularizer=_reg(l2_scale),
                                    dtype=self.dtype_policy, name='r_k_layer') if self.num_position_features else None)
         self.seed_generator = keras.random.SeedGenerator(seed)
 
     def _proj(self, units, name):
         if self.qkv_width == 1:
-            return kl.Dense(units, use_bias=False, kernel_initializer=self.initializer, kernel_regularizer=_reg(self.l2_scale),
+            return kl.Dense(units, use_bias=False, kernel_initializer=self.initializer,
+                            kernel_regularizer=_reg(self.l2_scale),
                             dtype=self.dtype_policy, name=name)
-        return kl.SeparableConv1D(units, self.qkv_width, padding='same', use_bias=False, depthwise_initializer=self.initializer,
+        return kl.SeparableConv1D(units, self.qkv_width, padding='same', use_bias=False,
+                                  depthwise_initializer=self.initializer,
                                   pointwise_initializer=self.initializer, depthwise_regularizer=_reg(self.l2_scale),
                                   pointwise_regularizer=_reg(self.l2_scale), dtype=self.dtype_policy, name=name)
 
@@ -173,7 +182,8 @@ class MultiheadAttention(kl.Layer):
         "The (1, 2T-1, F) positional features of distances -(T-1)..T-1."
         d = np.arange(-seq_len + 1, seq_len, dtype=np.float32)[None]
         L = seq_len if self.seqlen_train is None else self.seqlen_train
-        return positional_features(d, self.num_position_features, L, self.relative_position_symmetric, self.relative_position_functions)
+        return positional_features(d, self.num_position_features, L, self.relative_position_symmetric,
+                                   self.relative_position_functions)
 
     def call(self, inputs, training=None):
         T = inputs.shape[1]
@@ -204,7 +214,8 @@ class MultiheadAttention(kl.Layer):
         return {**super().get_config(), **{k: getattr(self, k) for k in (
             'value_size', 'key_size', 'heads', 'scaling', 'attention_dropout_rate', 'relative_position_symmetric',
             'relative_position_functions', 'num_position_features', 'positional_dropout_rate', 'content_position_bias',
-            'zero_initialize', 'transpose_stride', 'gated', 'initializer', 'l2_scale', 'qkv_width', 'seqlen_train', 'seed')}}
+            'zero_initialize', 'transpose_stride', 'gated', 'initializer', 'l2_scale', 'qkv_width', 'seqlen_train',
+                                                                         'seed')}}
 
 # %% ../nbs/02b_attention.ipynb 16
 def _value_size(inputs, key_size, heads, out_size):
@@ -220,7 +231,8 @@ def transformer_dense(inputs, out_size:int, dense_expansion:float, l2_scale:floa
     "The feed-forward part of a transformer block: layer norm, Dense (x dense_expansion), dropout, ReLU, Dense, dropout, residual add."
     lb = lb or Layers()
     x = lb(kl.LayerNormalization)(inputs)
-    x = lb(kl.Dense, int(dense_expansion*out_size), kernel_initializer=kernel_initializer, kernel_regularizer=_reg(l2_scale))(x)
+    x = lb(kl.Dense, int(dense_expansion*out_size), kernel_initializer=kernel_initializer,
+           kernel_regularizer=_reg(l2_scale))(x)
     x = activate(_drop(x, lb, dropout), 'relu', lb)
     x = lb(kl.Dense, out_size, kernel_initializer=kernel_initializer, kernel_regularizer=_reg(l2_scale))(x)
     return lb(kl.Add)([inputs, _drop(x, lb, dropout)])
@@ -276,7 +288,8 @@ def transformer_split(inputs, splits:int=2, key_size:int|None=None, heads:int=1,
     n = 2 if splits == 2 else 4
     if L % n: raise ParamsError(f"swin_transformer: the input length {L} must be a multiple of {n}")
     x = lb(kl.LayerNormalization)(inputs)
-    mha = _mha(lb, V, key_size, heads, num_position_features, attention_dropout, position_dropout, content_position_bias,
+    mha = _mha(lb, V, key_size, heads, num_position_features, attention_dropout, position_dropout,
+               content_position_bias,
                mha_initializer, mha_l2_scale, qkv_width)   # seqlen_train is not passed on, as in basenji
     x = lb(kl.Reshape, (n, L//n, C))(x)
     if splits == 2: parts = [mha(x[:, 0]), mha(x[:, 1])]

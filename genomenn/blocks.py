@@ -93,7 +93,8 @@ class Link(kl.Layer):
         if self.target_sqrt: x = ops.sqrt(x)
         return x
     def get_config(self):
-        return {**super().get_config(), 'link': self.link, 'target_clip': self.target_clip, 'target_sqrt': self.target_sqrt}
+        return {**super().get_config(), 'link': self.link, 'target_clip': self.target_clip,
+                'target_sqrt': self.target_sqrt}
 
 # %% ../nbs/02a_blocks.ipynb 9
 def act_fn(activation:str|None, gelu:str='tanh'):
@@ -129,7 +130,8 @@ class SoftmaxPool1D(kl.Layer):
             raise ValueError(f"softmax pooling: the length {L} is not a multiple of pool_size {self.pool_size}")
         # one logit (or one per channel) from the channels; Identity(gain) starts from gain * the first channel
         self.logit_linear = kl.Dense(C if self.per_channel else 1, use_bias=False, dtype=self.dtype_policy,
-                                     kernel_initializer=keras.initializers.Identity(self.init_gain), name='logit_linear')
+                                     kernel_initializer=keras.initializers.Identity(self.init_gain),
+                                     name='logit_linear')
         self.logit_linear.build((None, C))
     def call(self, x):
         L, C = x.shape[1], x.shape[2]
@@ -137,26 +139,31 @@ class SoftmaxPool1D(kl.Layer):
         return ops.sum(xw * ops.softmax(self.logit_linear(xw), axis=-2), axis=-2)
     def compute_output_shape(self, s): return (s[0], s[1]//self.pool_size, s[2])
     def get_config(self):
-        return {**super().get_config(), 'pool_size': self.pool_size, 'per_channel': self.per_channel, 'init_gain': self.init_gain}
+        return {**super().get_config(), 'pool_size': self.pool_size, 'per_channel': self.per_channel,
+                'init_gain': self.init_gain}
 
 @keras.saving.register_keras_serializable(package='genomenn')
 class SqueezeExcite(kl.Layer):
     "Squeeze-excite (Hu et al. 2018) as Basenji's: activate, average over positions, bottleneck dense (relu), dense, optional normalisation, then gate (or add)."
     def __init__(self, activation:str|None='relu', additive:bool=False, bottleneck_ratio:int=8, norm_type:str|None=None,
-                 bn_momentum:float=0.9, use_bias:bool=True, kernel_initializer='glorot_uniform', scale_fun:str='sigmoid',
+                 bn_momentum:float=0.9, use_bias:bool=True, kernel_initializer='glorot_uniform',
+                 scale_fun:str='sigmoid',
                  gelu:str='tanh', **kw):
         super().__init__(**kw)
         if scale_fun not in ('sigmoid', 'tanh'):
             raise ParamsError(f"expected 'sigmoid' or 'tanh', got {scale_fun!r}", key='scale_fun')
         if norm_type not in (None, 'batch', 'batch-sync', 'layer'):
-            raise ParamsError(f"unknown norm_type {norm_type!r}; expected 'batch', 'batch-sync', 'layer' or null", key='norm_type')
+            raise ParamsError(f"unknown norm_type {norm_type!r}; expected 'batch', 'batch-sync', 'layer' or null",
+                              key='norm_type')
         act_fn(activation, gelu)   # checks the name
         self.activation, self.additive, self.bottleneck_ratio = activation, bool(additive), int(bottleneck_ratio)
         self.norm_type, self.bn_momentum, self.use_bias = norm_type, bn_momentum, bool(use_bias)
         self.kernel_initializer, self.scale_fun, self.gelu = kernel_initializer, scale_fun, gelu
     def build(self, input_shape):
         C = input_shape[-1]; rank = C//self.bottleneck_ratio
-        if rank < 1: raise ValueError(f"squeeze_excite: {C} channels leave no bottleneck units at bottleneck_ratio {self.bottleneck_ratio}")
+        if rank < 1:
+            raise ValueError(f"squeeze_excite: {C} channels leave no bottleneck units at bottleneck_ratio "
+                             f"{self.bottleneck_ratio}")
         kw = dict(use_bias=self.use_bias, kernel_initializer=self.kernel_initializer, dtype=self.dtype_policy)
         self.dense1 = kl.Dense(rank, activation='relu', name='dense1', **kw)
         self.dense2 = kl.Dense(C, name='dense2', **kw)
@@ -190,7 +197,8 @@ class GlobalContext(kl.Layer):
         self.dense1 = kl.Dense(C//4, name='dense1', **d)
         self.ln = kl.LayerNormalization(name='ln', **d)
         self.dense2 = kl.Dense(C, name='dense2', **d)
-        self.context_key.build((None, C)); self.dense1.build((None, C)); self.ln.build((None, C//4)); self.dense2.build((None, C//4))
+        self.context_key.build((None, C)); self.dense1.build((None, C)); self.ln.build((None, C//4))
+        self.dense2.build((None, C//4))
     def call(self, x):
         attention = ops.softmax(self.context_key(x), axis=-2)          # (B, L, 1), sums to 1 over positions
         context = ops.sum(x * attention, axis=-2, keepdims=True)         # (B, 1, C)
@@ -245,12 +253,14 @@ class FactorInverse(kl.Layer):
         super().__init__(**kw)
         from pathlib import Path
         if not Path(components_npy).is_file():
-            raise ParamsError(f"components file not found: {components_npy!r} (a .npy array of shape (factors, targets))",
+            raise ParamsError(f"components file not found: {components_npy!r} (a .npy array of shape "
+                              "(factors, targets))",
                               key='components_file')
         self.components_npy = str(components_npy)
         comp = np.load(components_npy)
-        if comp.ndim != 2: raise ParamsError(f"{components_npy}: expected a 2-D (factors, targets) array, got shape {comp.shape}",
-                                             key='components_file')
+        if comp.ndim != 2:
+            raise ParamsError(f"{components_npy}: expected a 2-D (factors, targets) array, got shape {comp.shape}",
+                              key='components_file')
         self.components = comp
     def build(self, input_shape):
         if input_shape[-1] != self.components.shape[0]:
@@ -273,7 +283,8 @@ class Layers:
                  gelu:str='tanh',       # the GELU form of `activate` ('tanh', or 'sigmoid' for older basenji checkpoints)
                 ):
         self.prefix, self.dtype, self.gelu, self._n = prefix, dtype, gelu, {}
-        self.pool, self.crop_left, self.flat = 1, 0, False  # input positions per output position (a Fraction after upsampling); cropped; no position axis
+        # input positions per output position (a Fraction after upsampling); cropped; no position axis
+        self.pool, self.crop_left, self.flat = 1, 0, False
         self.reprs = []  # representations a tower saves per repeat (Basenji's `reprs`): the skips of U-net blocks
 
     def __call__(self, cls, *args, **kw):
@@ -310,7 +321,8 @@ def normalize(x, norm_type:str|None, bn_momentum:float=0.99, gamma:str|None=None
         return lb(kl.BatchNormalization, momentum=bn_momentum, gamma_initializer=gamma or 'ones',
                   synchronized=norm_type == 'batch-sync')(x)
     if norm_type == 'layer': return lb(kl.LayerNormalization, gamma_initializer=gamma or 'ones')(x)
-    raise ParamsError(f"unknown norm_type {norm_type!r}; expected 'batch', 'batch-sync', 'layer' or null", key='norm_type')
+    raise ParamsError(f"unknown norm_type {norm_type!r}; expected 'batch', 'batch-sync', 'layer' or null",
+                      key='norm_type')
 
 def _reg(l2=0., l1=0.):
     if l1 and l2: return keras.regularizers.L1L2(l1, l2)
@@ -324,11 +336,13 @@ def conv(x, lb:Layers, filters:int, kernel_size:int=1, stride:int=1, dilation_ra
     if conv_type not in ('standard', 'separable'):
         raise ParamsError(f"unknown conv_type {conv_type!r}; expected 'standard' or 'separable'", key='conv_type')
     if conv_type == 'separable':
-        layer = lb(kl.SeparableConv1D, int(filters), int(kernel_size), strides=stride, padding=padding, use_bias=use_bias,
+        layer = lb(kl.SeparableConv1D, int(filters), int(kernel_size), strides=stride, padding=padding,
+                   use_bias=use_bias,
                    dilation_rate=dilation_rate)
     else:
         layer = lb(kl.Conv1D, int(filters), int(kernel_size), strides=stride, padding=padding, use_bias=use_bias,
-                   dilation_rate=dilation_rate, kernel_initializer=kernel_initializer, kernel_regularizer=_reg(l2_scale))
+                   dilation_rate=dilation_rate, kernel_initializer=kernel_initializer,
+                   kernel_regularizer=_reg(l2_scale))
     lb.pool *= int(stride)
     return layer(x)
 
@@ -340,13 +354,15 @@ def pool(x, lb:Layers, pool_size:int, pool_type:str='max', padding:str='same'):
     lb.pool *= int(pool_size)
     if pool_type == 'softmax': return lb(SoftmaxPool1D, int(pool_size))(x)
     cls = {'max': kl.MaxPool1D, 'average': kl.AveragePooling1D}.get(pool_type)
-    if cls is None: raise ParamsError(f"unknown pool_type {pool_type!r}; expected 'max', 'softmax' or 'average'", key='pool_type')
+    if cls is None:
+        raise ParamsError(f"unknown pool_type {pool_type!r}; expected 'max', 'softmax' or 'average'", key='pool_type')
     return lb(cls, pool_size=int(pool_size), padding=padding)(x)
 
 def block_pool(x, lb:Layers, pool_size:int, pool_type:str='max', padding:str='same'):
     "A block's pooling as Basenji builds it: softmax pooling for 'softmax', max pooling for any other `pool_type` (with a warning)."
     if pool_type not in POOL_TYPES and pool_size and pool_size > 1:
-        warnings.warn(f"pool_type {pool_type!r}: Basenji builds max pooling for any pool_type but 'softmax'; so does genomenn")
+        warnings.warn(f"pool_type {pool_type!r}: Basenji builds max pooling for any pool_type but 'softmax'; "
+                      "so does genomenn")
     return pool(x, lb, pool_size, 'softmax' if pool_type == 'softmax' else 'max', padding)
 
 def _drop(x, lb:Layers, rate:float):
@@ -491,7 +507,8 @@ def convnext_tower(inputs, filters_init:float, filters_end=None, filters_mult=No
     lb = lb or Layers(); x = inputs
     for f in tower_filters(filters_init, filters_end, filters_mult, divisible_by, repeat):
         x = x0 = conv_next(x, filters=f, kernel_size=kernel_size, dropout=dropout, lb=lb, **kwargs)
-        for _ in range(1, int(num_convs)): x = conv_next(x, filters=f, kernel_size=kernel_size, dropout=dropout, lb=lb, **kwargs)
+        for _ in range(1, int(num_convs)):
+            x = conv_next(x, filters=f, kernel_size=kernel_size, dropout=dropout, lb=lb, **kwargs)
         if num_convs > 1: x = lb(kl.Add)([x0, lb(Scale)(x)])
         lb.reprs.append(x)  # before pooling
         x = block_pool(x, lb, pool_size, pool_type)
@@ -522,7 +539,8 @@ def dilated_residual(inputs, filters:int, kernel_size:int=3, rate_mult:float=2, 
         x0 = x
         x = conv_block(x, filters=filters, kernel_size=kernel_size, dilation_rate=rate, conv_type=conv_type,
                        norm_type=norm_type, norm_gamma='ones', lb=lb, **kwargs)
-        x = conv_block(x, filters=x0.shape[-1], dropout=dropout, norm_type=norm_type, norm_gamma='zeros', lb=lb, **kwargs)
+        x = conv_block(x, filters=x0.shape[-1], dropout=dropout, norm_type=norm_type, norm_gamma='zeros', lb=lb,
+                       **kwargs)
         if norm_type is None: x = lb(Scale)(x)
         x = lb(kl.Add)([x0, x])
     return x
@@ -629,18 +647,22 @@ def legacy_conv(inputs, cp:ConvParams,  # this layer's parameters
     "One layer of a legacy Basenji model from its `ConvParams`."
     lb = lb or Layers()
     if cp.skip_layers > len(layer_reprs) - 1 or cp.skip_layers < 0:
-        raise ParamsError(f"skip_layers {cp.skip_layers} reaches back past the input ({len(layer_reprs)-1} layers before)", key='cnn_skip')
+        raise ParamsError(f"skip_layers {cp.skip_layers} reaches back past the input ({len(layer_reprs)-1} "
+                          "layers before)", key='cnn_skip')
     x = activate(inputs, nonlinearity, lb) if preact else inputs
     x = conv(x, lb, cp.filters, cp.filter_size, cp.stride, cp.dilation, use_bias=not batch_norm, l2_scale=l2_scale)
     if batch_norm:
-        x = lb(kl.BatchNormalization, momentum=bn_momentum, gamma_initializer='zeros' if cp.skip_layers > 0 else 'ones')(x)
+        x = lb(kl.BatchNormalization, momentum=bn_momentum,
+               gamma_initializer='zeros' if cp.skip_layers > 0 else 'ones')(x)
     if preact: x = _drop(x, lb, cp.dropout)
     else: x = activate(x, nonlinearity, lb)
     if preact: x = _connect(inputs, x, cp, layer_reprs, lb)
     if cp.pool > 1:
         if pool_by_unfolding:
             L, C = x.shape[1], x.shape[2]
-            if L % cp.pool: raise ParamsError(f"pool_by_unfolding needs the length {L} divisible by the pool {cp.pool}", key='cnn_pool')
+            if L % cp.pool:
+                raise ParamsError(f"pool_by_unfolding needs the length {L} divisible by the pool {cp.pool}",
+                                  key='cnn_pool')
             x = lb(kl.Reshape, (L//cp.pool, cp.pool*C))(x); lb.pool *= cp.pool
         else: x = pool(x, lb, cp.pool, 'average' if pool_by_averaging else 'max')
     if not preact:
@@ -669,9 +691,11 @@ BLOCKS = {f.__name__: f for f in (conv_block, conv_dna, conv_nac, conv_next, con
                                   center_slice, center_average, concat_position, factor_inverse, exp)}
 # Keras layers by class name, as Basenji's `keras_func` (Cropping2D belongs to the 2-D blocks)
 KERAS_BLOCKS = {'Conv1D': kl.Conv1D, 'Cropping1D': kl.Cropping1D, 'Dense': kl.Dense, 'Flatten': kl.Flatten}
-GLOBAL_ARGS = ('activation', 'batch_norm', 'bn_momentum', 'norm_type', 'l2_scale', 'l1_scale', 'padding', 'kernel_initializer')
+GLOBAL_ARGS = ('activation', 'batch_norm', 'bn_momentum', 'norm_type', 'l2_scale', 'l1_scale', 'padding',
+               'kernel_initializer')
 _INNER = {conv_tower: conv_block, conv_tower_nac: conv_nac, res_tower: conv_nac, dilated_residual: conv_block,
-          dilated_residual_nac: conv_nac, dilated_dense: conv_block, convnext_tower: conv_next, conv_tower_v1: conv_block}
+          dilated_residual_nac: conv_nac, dilated_dense: conv_block, convnext_tower: conv_next,
+          conv_tower_v1: conv_block}
 
 def register_block(f=None, *,
                    inner=None,  # the block this one repeats: its arguments are accepted too (as a tower's)
@@ -691,7 +715,8 @@ def block_args(name:str)->set:
     "The keyword arguments the block `name` accepts (a tower's include those of the block it repeats)."
     f = KERAS_BLOCKS[name].__init__ if name in KERAS_BLOCKS else BLOCKS[name]
     names = {p for p, v in inspect.signature(f).parameters.items()
-             if v.kind in (v.POSITIONAL_OR_KEYWORD, v.KEYWORD_ONLY)} - {'inputs', 'lb', 'self', 'unet_repr'}  # tensors, not params
+             if v.kind in (v.POSITIONAL_OR_KEYWORD, v.KEYWORD_ONLY)} - {'inputs', 'lb', 'self',  # tensors, not params
+                                                                        'unet_repr'}
     if f in _INNER: names |= block_args(_INNER[f].__name__) - {'filters', 'dilation_rate', 'norm_gamma'}
     return names
 
@@ -744,7 +769,8 @@ def build_block(inputs,                # symbolic tensor (B, L, C)
         raise ParamsError(f"block {name!r} is not in genomenn's block registry" + (f" (did you mean {hint[0]!r}?)" if hint else ''),
                           path, where)
     accepted = block_args(name)
-    kw = {} if name in KERAS_BLOCKS else {k: v for k, v in (globals_ or {}).items() if k in GLOBAL_ARGS and v and k in accepted}
+    kw = {} if name in KERAS_BLOCKS else {k: v for k,
+                                          v in (globals_ or {}).items() if k in GLOBAL_ARGS and v and k in accepted}
     own = {k: v for k, v in block.items() if k != 'name'}
     unknown = sorted(set(own) - accepted)
     if unknown:

@@ -81,7 +81,8 @@ class UpperTri(kl.Layer):
     "Basenji's `UpperTri`: unroll a map `(B, n, n, C)` to the pairs above its `diagonal_offset`-th diagonal `(B, N, C)`."
     def __init__(self, diagonal_offset:int=2, **kw):  # first diagonal kept (Akita: 2)
         super().__init__(**kw)
-        if isinstance(diagonal_offset, bool) or not isinstance(diagonal_offset, (int, np.integer)) or diagonal_offset < 0:
+        if isinstance(diagonal_offset, bool) or not isinstance(diagonal_offset,
+                                                               (int, np.integer)) or diagonal_offset < 0:
             raise ParamsError(f"expected a non-negative integer, got {diagonal_offset!r}", key='diagonal_offset')
         self.diagonal_offset = int(diagonal_offset)
     def build(self, input_shape):
@@ -121,7 +122,8 @@ def conv_block_2d(inputs, filters:int=128, activation:str|None='relu', conv_type
         layer = lb(kl.SeparableConv2D, int(filters), kernel_size, pointwise_initializer=kernel_initializer,
                    pointwise_regularizer=reg, **kw)
     else:
-        layer = lb(kl.Conv2D, int(filters), kernel_size, kernel_initializer=kernel_initializer, kernel_regularizer=reg, **kw)
+        layer = lb(kl.Conv2D, int(filters), kernel_size, kernel_initializer=kernel_initializer, kernel_regularizer=reg,
+                   **kw)
     x = layer(x); lb.pool *= int(stride)
     x = normalize(x, norm_type, bn_momentum, norm_gamma, lb)
     if dropout and dropout > 0: x = lb(kl.Dropout, float(dropout))(x)
@@ -136,7 +138,8 @@ def dilated_residual_2d(inputs, filters:int, kernel_size:int=3, rate_mult:float=
     lb = lb or Layers(); x = inputs
     for rate in dilation_rates(rate_mult, repeat):
         x0 = x
-        x = conv_block_2d(x, filters=filters, kernel_size=kernel_size, dilation_rate=rate, norm_gamma='ones', lb=lb, **kwargs)
+        x = conv_block_2d(x, filters=filters, kernel_size=kernel_size, dilation_rate=rate, norm_gamma='ones', lb=lb,
+                          **kwargs)
         x = conv_block_2d(x, filters=x0.shape[-1], dropout=dropout, norm_gamma='zeros', lb=lb, **kwargs)
         x = lb(kl.Add)([x0, x])
         if symmetric: x = lb(Symmetrize2D)(x)

@@ -50,7 +50,8 @@ def _weights_group(f:h5py.File):
 def is_tf2_checkpoint(path)->bool:
     "Whether `path` is an HDF5 file in tf.keras 2's layout (basenji/baskerville), rather than Keras 3's `.weights.h5`."
     try:
-        with h5py.File(path, 'r') as f: return 'layer_names' in f.attrs or 'layer_names0' in f.attrs or 'model_weights' in f
+        with h5py.File(path, 'r') as f:
+            return 'layer_names' in f.attrs or 'layer_names0' in f.attrs or 'model_weights' in f
     except OSError: return False
 
 def model_config(path)->dict|None:
@@ -209,7 +210,8 @@ def save_checkpoint(model:keras.Model,  # a Keras 3 functional model
     "Write `model`'s weights in tf.keras 2's `save_weights` HDF5 layout (what basenji/baskerville load), atomically."
     path = Path(path)
     if path.suffix not in ('.h5', '.hdf5'):
-        raise ValueError(f"path: expected a name ending in '.h5' or '.hdf5' (tf.keras 2 reads others as TF checkpoints), got {path.name!r}")
+        raise ValueError("path: expected a name ending in '.h5' or '.hdf5' (tf.keras 2 reads others as TF "
+                         f"checkpoints), got {path.name!r}")
     lays = graph_order(model)
     names = [l.name for l in lays]
     dup = sorted({n for n in names if names.count(n) > 1})

@@ -339,7 +339,8 @@ def read_bed(bed,  # BED path (.gz ok), DataFrame, or list of (chrom, start, end
 class BedSeqs:
     "Sequences extracted for BED regions."
     dna: list             # uppercase DNA strings, one per region (N past chromosome ends)
-    coords: pd.DataFrame  # chrom, start, end (the extracted window, may extend past the ends), strand, name, bed_start, bed_end
+    # chrom, start, end (the extracted window, may extend past the ends), strand, name, bed_start, bed_end
+    coords: pd.DataFrame
     def __len__(self): return len(self.dna)
     def one_hot(self, n_uniform:bool=False)->np.ndarray:
         "One-hot sequences (N, L, 4); the regions must have equal length."
@@ -367,7 +368,8 @@ def bed_seqs(fasta,                 # FASTA path or an open `Genome`
             dna.append(d); coords.append((r.chrom, s, e, r.strand, r.name, r.start, r.end))
     finally:
         if genome is not fasta: genome.close()
-    return BedSeqs(dna, pd.DataFrame(coords, columns=['chrom', 'start', 'end', 'strand', 'name', 'bed_start', 'bed_end']))
+    return BedSeqs(dna, pd.DataFrame(coords, columns=['chrom', 'start', 'end', 'strand', 'name', 'bed_start',
+                                                      'bed_end']))
 
 # %% ../nbs/01_data.ipynb 30
 TARGETS_COLUMNS = ('identifier', 'file', 'clip', 'clip_soft', 'scale', 'sum_stat', 'strand_pair', 'description')
@@ -379,7 +381,8 @@ def read_targets(path:str|Path,  # a Basenji `targets.txt` (tab-separated, heade
     path = Path(path)
     if not path.is_file(): raise DataFileNotFoundError(f"{path}: no targets file")
     try: df = pd.read_csv(path, sep='\t', index_col=0, dtype=str, keep_default_na=False)
-    except (pd.errors.ParserError, UnicodeDecodeError) as e: raise DataError(f"{path}: not a tab-separated targets file: {e}") from None
+    except (pd.errors.ParserError, UnicodeDecodeError) as e:
+        raise DataError(f"{path}: not a tab-separated targets file: {e}") from None
     if 'identifier' not in df.columns:
         raise DataError(f"{path}: expected a header with an 'identifier' column, got {list(df.columns)}")
     df.index = [_targets_int(path, i + 2, 'index', v) for i, v in enumerate(df.index)]
@@ -429,13 +432,15 @@ def check_strand_pair(strand_pair,  # None, (T,) ints, or a `read_targets` table
     if a.shape != (T,) or not np.issubdtype(a.dtype, np.integer):
         raise DataError(f"strand_pair: expected {T} integers (one per track), got {a.dtype} array of shape {a.shape}")
     if a.min() < 0 or a.max() >= T or (a[a] != np.arange(T)).any():
-        raise DataError(f"strand_pair: expected track indices 0..{T-1} that pair back (strand_pair[strand_pair[i]] == i)")
+        raise DataError(f"strand_pair: expected track indices 0..{T-1} that pair back "
+                        "(strand_pair[strand_pair[i]] == i)")
     return a.astype(np.int32)
 
 # %% ../nbs/01_data.ipynb 33
 from .utils import reexport
 
 reexport(globals(), {**{n: 'genomenn.tfrecords' for n in ['read_statistics', 'tfrecord_files', 'tfrecord_compression',
-                                                         'RecordLayout', 'record_layout', 'SeqDataset', 'write_tfrecords']},
+                                                         'RecordLayout', 'record_layout', 'SeqDataset',
+                                                          'write_tfrecords']},
                      **{n: 'genomenn.synthetic' for n in ['MOTIFS', 'SYNTHETIC_TARGETS', 'Splits', 'SyntheticData',
                                                          'synthetic_dataset']}})

@@ -271,7 +271,8 @@ def eval_figures(res:EvalResult,            # `evaluate`'s result
     figs['jointplot'] = g.figure
     best = res.ranked()
     names = [f"{w}: {acc.identifier[t]} (index {acc['index'][t]})" for w, t in zip(('best', 'median', 'worst'), best)]
-    fig, axs = plt.subplots(1, max(len(best), 1), figsize=(4.5*max(len(best), 1), 4.5), squeeze=False, layout='constrained')
+    fig, axs = plt.subplots(1, max(len(best), 1), figsize=(4.5*max(len(best), 1), 4.5), squeeze=False,
+                            layout='constrained')
     for ax, t, name in zip(axs[0], best, names):
         regplot(res.sample_targets[:, t], res.sample_preds[:, t], ax=ax, sample=max_points, seed=seed, alpha=0.3,
                 point_size=4, x_label='measured', y_label='predicted', title=name)
@@ -279,11 +280,13 @@ def eval_figures(res:EvalResult,            # `evaluate`'s result
     figs['regplots'] = fig
     k = len(res.track_preds)
     if k and best:
-        fig, axs = plt.subplots(k*len(best), 1, figsize=(10, 0.6 + 1.5*k*len(best)), squeeze=False, layout='constrained')
+        fig, axs = plt.subplots(k*len(best), 1, figsize=(10, 0.6 + 1.5*k*len(best)), squeeze=False,
+                                layout='constrained')
         for s in range(k):
             track_plot(res.track_preds[s], res.track_targets[s], list(axs[s*len(best):(s+1)*len(best), 0]), target=best,
                        target_names=[str(i) for i in acc.identifier], pool_width=pool_width,
-                       title=f'{res.split} sequence {s}: predicted (line) and measured (grey); best, median, worst target')
+                       title=f'{res.split} sequence {s}: predicted (line) and measured (grey); best, '
+                             'median, worst target')
         figs['tracks'] = fig
     if out_dir is not None:
         out = Path(out_dir); out.mkdir(parents=True, exist_ok=True)
@@ -332,7 +335,8 @@ def eval_summary(res:EvalResult, **settings)->dict:
             for c in ACC_METRICS if c in acc}
     pick = lambda t: {'index': int(acc['index'][t]), 'identifier': str(acc.identifier[t]),
                       **{c: _finite(acc[c][t]) for c in ACC_METRICS if c in acc}}
-    settings = {k: (str(v) if isinstance(v, Path) else list(v) if isinstance(v, tuple) else v) for k, v in settings.items()}
+    settings = {k: (str(v) if isinstance(v, Path) else list(v) if isinstance(v, tuple) else v) for k,
+                v in settings.items()}
     total = settings.pop('total_seconds', None)
     return {'summary': res.summary_line(), 'settings': settings, 'split': res.split, 'num_seqs': res.num_seqs,
             'num_positions': res.num_positions, 'num_targets': len(acc), 'ensemble_members': res.members,

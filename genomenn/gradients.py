@@ -88,7 +88,8 @@ class _Parts:
         inp, out = ins[0], outs[0]
         if len(inp.shape) != 3 or inp.shape[-1] != 4:
             raise ValueError(f"model: expected input shape (B, L, 4), got {tuple(inp.shape)}")
-        if len(out.shape) not in (2, 3): raise ValueError(f"model: expected output (B, P, T) or (B, T), got {tuple(out.shape)}")
+        if len(out.shape) not in (2, 3):
+            raise ValueError(f"model: expected output (B, P, T) or (B, T), got {tuple(out.shape)}")
         if isinstance(layers, (int, str, np.integer)) or hasattr(layers, '_keras_history'): layers = (layers,)
         self.km, self.inp, self.out, self.layers = km, inp, out, tuple(layers)
         self.L, self.flat = inp.shape[1], len(out.shape) == 2
@@ -107,10 +108,12 @@ class _Parts:
                                        f"names: {[l.name for l in km.layers]}")
             elif isinstance(key, str):
                 try: t = km.get_layer(key).output
-                except ValueError: raise ValueError(f"layers: no layer named {key!r}; names: {[l.name for l in km.layers]}")
+                except ValueError:
+                    raise ValueError(f"layers: no layer named {key!r}; names: {[l.name for l in km.layers]}")
             elif hasattr(key, '_keras_history'): t = key
             else: raise ValueError(f"layers: expected ints, layer names or Keras tensors, got {key!r}")
-            if len(t.shape) not in (2, 3): raise ValueError(f"layers: {key!r} has shape {tuple(t.shape)}, expected (B, P, U) or (B, U)")
+            if len(t.shape) not in (2, 3):
+                raise ValueError(f"layers: {key!r} has shape {tuple(t.shape)}, expected (B, P, U) or (B, U)")
             tensors.append(t)
         inner = []
         for t in tensors:
@@ -201,9 +204,11 @@ class _Engine:
             return tf.stack(per_m, 1)
         grads, reprs = [], []
         for l, s in enumerate(p.src):
-            gs, rs = per_member(stacked[s]), per_member(sources[s])             # M x [B, C, P_l, U_l], M x [B, P_l, U_l]
+            # M x [B, C, P_l, U_l], M x [B, P_l, U_l]
+            gs, rs = per_member(stacked[s]), per_member(sources[s])
             if p.flat_l[l]:                                                      # no position axis: nothing to map
-                grads.append(combine([g[:, :, None, :] for g in gs])); reprs.append(combine([r[:, None, :] for r in rs]))
+                grads.append(combine([g[:, :, None, :] for g in gs]))
+                reprs.append(combine([r[:, None, :] for r in rs]))
                 continue
             grads.append(combine([_unmap(g, sh, rc, p.pools[l], s == 0) for g, (sh, rc) in zip(gs, members)]))
             reprs.append(combine([_unmap(r, sh, rc, p.pools[l], s == 0) for r, (sh, rc) in zip(rs, members)]))
@@ -288,7 +293,8 @@ def _check_positions(positions, P):
         if idx.ndim != 1 or idx.size == 0 or not np.issubdtype(idx.dtype, np.integer):
             raise ValueError(f"positions: expected None, 'center' or a non-empty list of ints, got {positions!r}")
         if idx.min() < 0 or idx.max() >= P:
-            raise ValueError(f"positions: indices must be in 0..{P-1} (the model predicts {P} positions), got {idx.tolist()}")
+            raise ValueError(f"positions: indices must be in 0..{P-1} (the model predicts {P} positions), got "
+                             f"{idx.tolist()}")
     return np.bincount(idx, minlength=P).astype(np.float64), idx.astype(np.int64)
 
 def _check_members(shifts, rc, mc_samples, L):
@@ -323,7 +329,8 @@ class Gradients:
         "Close the HDF5 file (when written with `out=`)."
         if self.file is not None: self.file.close()
 
-def _layer_names(layers): return [str(k if isinstance(k, (int, str, np.integer)) else getattr(k, 'name', k)) for k in layers]
+def _layer_names(layers):
+    return [str(k if isinstance(k, (int, str, np.integer)) else getattr(k, 'name', k)) for k in layers]
 
 def _is_index(k): return isinstance(k, (int, np.integer)) and not isinstance(k, (bool, np.bool_))
 
@@ -408,7 +415,9 @@ def gradients(model,                   # keras.Model (B, L, 4) -> (B, P, T) or (
         with tqdm(total=S, disable=not verbose, desc='gradients', unit='seq') as bar:
             while s0 < S:
                 s1 = min(S, s0 + seq_per)
-                try: _block(eng, X[s0:s1], s0, s1, tsel, posw, pair, C, training, return_all, sh_m, rc_m, mem_per, covs, arr)
+                try:
+                    _block(eng, X[s0:s1], s0, s1, tsel, posw, pair, C, training, return_all, sh_m, rc_m, mem_per, covs,
+                           arr)
                 except tf.errors.ResourceExhaustedError:
                     if seq_per > 1: seq_per //= 2
                     elif mem_per > 1: mem_per = -(-mem_per // 2)

@@ -173,7 +173,8 @@ def _mask_nan(names, flat, w, ignore_nan, shape):
         if np.isinf(a).any(): raise ValueError(f"{n}: expected finite values, got inf")
         isn = np.isnan(a)
         if not ignore_nan:
-            raise ValueError(f"{n}: got {isn.sum()} NaN value(s) in shape {shape}; pass ignore_nan=True to leave them out")
+            raise ValueError(f"{n}: got {isn.sum()} NaN value(s) in shape {shape}; pass ignore_nan=True to "
+                             "leave them out")
         nan = isn if nan is None else nan | isn
     if nan is None: return flat, w
     return [None if a is None else np.where(nan, 0, a) for a in flat], np.where(nan, 0., 1. if w is None else w)
@@ -363,7 +364,8 @@ class SpearmanR:
             out.state = Moments(*(np.concatenate(f) for f in zip(*parts)))
         return out.pearsonr()
 
-    def __repr__(self): return f"SpearmanR(per_target={self.per_target}, ignore_nan={self.ignore_nan}, num_targets={self.num_targets})"
+    def __repr__(self):
+        return f"SpearmanR(per_target={self.per_target}, ignore_nan={self.ignore_nan}, num_targets={self.num_targets})"
 
 # %% ../nbs/04_metrics.ipynb 24
 def variance(data:np.ndarray,       # (..., T) values

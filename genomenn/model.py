@@ -53,11 +53,13 @@ def _parse_params(params, num_targets, source):
         if isinstance(params, JobParams): return 'legacy', make_hparams(params, num_targets=num_targets), None, source
     if isinstance(params, HParams): return 'legacy', params, None, source
     if not isinstance(params, dict):
-        raise ValueError(f"params: expected a params file, a params dict, a model section or an HParams, got {type(params).__name__}")
+        raise ValueError("params: expected a params file, a params dict, a model section or an HParams, got "
+                         f"{type(params).__name__}")
     if 'model' in params:
         if not isinstance(params.get('train', {}), dict): raise ParamsError("must be an object", source, 'train')
         if isinstance(params['model'], dict) and 'trunk' not in params['model']:
-            raise UnbuildableError("a model without a 'trunk' (Saluki, basenji's RnaNN) is not supported yet", source, 'model.trunk')
+            raise UnbuildableError("a model without a 'trunk' (Saluki, basenji's RnaNN) is not supported yet", source,
+                                   'model.trunk')
         return 'json', validate_model(params['model'], source), dict(params.get('train', {})), source
     if 'trunk' in params: return 'json', validate_model(params, source), {}, source
     job = params if isinstance(params, JobParams) else JobParams(params, path=source)
@@ -134,7 +136,8 @@ class SeqNN:
             blocks = m[h] if isinstance(m[h], list) else [m[h]]
             tri = None
             for j, b in enumerate(blocks):
-                lb, where = Layers(f"{h}{j}_", self.dtype, self.gelu), f'model.{h}' + (f'[{j}]' if isinstance(m[h], list) else '')
+                lb, where = Layers(f"{h}{j}_", self.dtype,
+                                   self.gelu), f'model.{h}' + (f'[{j}]' if isinstance(m[h], list) else '')
                 if b['name'] == 'upper_tri': tri = (y.shape[1], b.get('diagonal_offset', 2))  # as basenji's preds_triu
                 y = build_block(y, b, globals_=glob, lb=lb, where=where, path=self.source,
                                 unet_repr=self._skip(saved, y, b, where))
@@ -154,7 +157,8 @@ class SeqNN:
         "Warn where the model keys of a contact-map model (basenji's akita scripts) disagree with its blocks."
         src, d = self.source or 'params', self.diagonal_offset
         if m.get('diagonal_offset', d) != d:
-            warnings.warn(f"{src}: model.diagonal_offset {m['diagonal_offset']} differs from the upper_tri block's {d}; "
+            warnings.warn(f"{src}: model.diagonal_offset {m['diagonal_offset']} differs from the "
+                          f"upper_tri block's {d}; "
                           f"the model keeps the pairs above diagonal {d}")
         if m.get('target_length') is None: return
         n = m['target_length'] - 2*m.get('target_crop', 0) - d
@@ -171,7 +175,8 @@ class SeqNN:
     def _build_legacy(self, hp, preact):
         where = lambda k: dict(path=self.source or getattr(hp, 'path', None), key=k)
         if hp.target_classes != 1:
-            raise ParamsError(f"target_classes {hp.target_classes}: only 1 (regression) is supported", **where('target_classes'))
+            raise ParamsError(f"target_classes {hp.target_classes}: only 1 (regression) is supported",
+                              **where('target_classes'))
         if hp.batch_renorm:
             warnings.warn("batch_renorm: Keras 3 has no batch renormalisation; plain batch normalisation is used")
         inp = x = self._input(hp.seq_length)
@@ -191,11 +196,13 @@ class SeqNN:
         x = self.trunk_output = activate(x, hp.nonlinearity, lb)
         buf = hp.batch_buffer or 0
         if buf % self._pool:
-            raise ParamsError(f"{buf} bp is not a multiple of the model's pooling {self._pool}", **where('batch_buffer'))
+            raise ParamsError(f"{buf} bp is not a multiple of the model's pooling {self._pool}",
+                              **where('batch_buffer'))
         crop = buf//self._pool
         if crop:
             if 2*crop >= x.shape[1]:
-                raise ParamsError(f"{buf} bp from each side leaves nothing of {hp.seq_length} bp", **where('batch_buffer'))
+                raise ParamsError(f"{buf} bp from each side leaves nothing of {hp.seq_length} bp",
+                                  **where('batch_buffer'))
             x = lb(kl.Cropping1D, crop)(x)
         reg = keras.regularizers.L1(hp.final_l1_scale) if hp.final_l1_scale else None
         x = lb(kl.Dense, hp.sum_targets, kernel_initializer='he_normal', kernel_regularizer=reg)(x)
@@ -256,7 +263,8 @@ def synthetic_params(seq_length:int=1024,   # L, a multiple of 32
                       'trunk': [{'name': 'conv_dna', 'filters': filters, 'kernel_size': 15, 'pool_size': 4},
                                 {'name': 'conv_tower', 'filters_init': filters, 'filters_mult': 1.25, 'kernel_size': 5,
                                  'pool_size': 2, 'repeat': 3},
-                                {'name': 'dilated_residual', 'filters': filters//2, 'rate_mult': 2, 'repeat': 2, 'dropout': 0.1},
+                                {'name': 'dilated_residual', 'filters': filters//2, 'rate_mult': 2, 'repeat': 2,
+                                 'dropout': 0.1},
                                 {'name': 'conv_block', 'filters': filters*3//2, 'dropout': 0.05}],
                       'head': {'name': 'final', 'units': num_targets, 'activation': 'softplus'}}}
 
@@ -279,8 +287,10 @@ def make_optimizer(train:dict,                    # a params `train` section
     lr = make_learning_rate(train, learning_rate)
     clip = {}
     if train.get('global_clipnorm'): clip['global_clipnorm'] = float(train['global_clipnorm'])
-    elif train.get('clip_norm') or train.get('clipnorm'): clip['clipnorm'] = float(train.get('clip_norm') or train['clipnorm'])
-    b = dict(beta_1=train.get('adam_beta1', 0.9), beta_2=train.get('adam_beta2', 0.999), epsilon=train.get('adam_eps', 1e-7))
+    elif train.get('clip_norm') or train.get('clipnorm'):
+        clip['clipnorm'] = float(train.get('clip_norm') or train['clipnorm'])
+    b = dict(beta_1=train.get('adam_beta1', 0.9), beta_2=train.get('adam_beta2', 0.999),
+             epsilon=train.get('adam_eps', 1e-7))
     if name in ('sgd', 'momentum'): return keras.optimizers.SGD(lr, momentum=train.get('momentum', 0.99), **clip)
     if name == 'adam': return keras.optimizers.Adam(lr, **b, **clip)
     if name == 'nadam': return keras.optimizers.Nadam(lr, **b, **clip)
@@ -299,11 +309,13 @@ def _as_dataset(data, name, batch_size, shuffle=False, seed=None):
     if callable(ds): return ds(batch_size=batch_size, shuffle_buffer=len(data) if shuffle else 0, seed=seed)
     if isinstance(data, (tuple, list)) and len(data) == 2:
         X, Y = (np.asarray(a) for a in data)
-        if len(X) != len(Y): raise ValueError(f"{name}: expected as many targets as sequences, got {len(X)} and {len(Y)}")
+        if len(X) != len(Y):
+            raise ValueError(f"{name}: expected as many targets as sequences, got {len(X)} and {len(Y)}")
         d = tf.data.Dataset.from_tensor_slices((X.astype('float32'), Y.astype('float32')))
         if shuffle: d = d.shuffle(len(X), seed=seed, reshuffle_each_iteration=True)
         return d.batch(batch_size)
-    raise ValueError(f"{name}: expected a tf.data.Dataset, SeqDataset, SyntheticData or (seqs, targets), got {type(data).__name__}")
+    raise ValueError(f"{name}: expected a tf.data.Dataset, SeqDataset, SyntheticData or (seqs, targets), got "
+                     f"{type(data).__name__}")
 
 @patch
 def _fit_targets(self:SeqNN, data, name, head=0, batch_size=32, shuffle=False, seed=None):
@@ -359,7 +371,8 @@ def ensemble_fn(self:SeqNN, *,
     cache = self.__dict__.setdefault('_ensembles', {})
     if key not in cache:
         m, sp = self._model(head), None if pair is None else tf.constant(pair)
-        tri = self.head_maps[head]   # a contact-map head: an rc member's map pairs reorder (basenji's SwitchReverseTriu)
+        # a contact-map head: an rc member's map pairs reorder (basenji's SwitchReverseTriu)
+        tri = self.head_maps[head]
         order = None if tri is None else tf.constant(triu_rc_order(*tri))
         def back(y, r):
             if order is None or not r: return unaugment_preds_tf(y, r, sp)
@@ -387,7 +400,9 @@ def predict(self:SeqNN, seqs,                 # one-hot (S, L, 4), DNA strings, 
     fn = self.ensemble_fn(head=head, rc=rc, shifts=shifts, strand_pair=strand_pair)  # checks head, shifts, pairs
     if isinstance(seqs, tf.data.Dataset) or hasattr(seqs, 'dataset'):
         ds = _as_dataset(seqs, 'seqs', batch_size).map(lambda x, *rest: tf.cast(x, self.dtype))
-    else: ds = tf.data.Dataset.from_tensor_slices(self._seqs_array(seqs)).batch(batch_size)  # arrays would be cast to float32
+    else:
+        # arrays would be cast to float32
+        ds = tf.data.Dataset.from_tensor_slices(self._seqs_array(seqs)).batch(batch_size)
     # one compiled call per batch (Keras' predict loop costs more here)
     out = [fn(x).numpy() for x in tqdm(ds, disable=not verbose, desc='predict', unit='batch')]
     if not out: raise ValueError("seqs: no sequences")
@@ -455,11 +470,14 @@ def compile(self:SeqNN, *, head:int=0, loss:str|None=None, optimizer=None, learn
 @patch
 def _augment(self:SeqNN, ds, head, strand_pair, seed):
     "The training batches with the params' `augment_rc` and `augment_shift` (JSON `model` or legacy keys)."
-    if self.architecture == 'json': rc, shift = self.params.get('augment_rc', False), self.params.get('augment_shift', 0)
+    if self.architecture == 'json':
+        rc, shift = self.params.get('augment_rc', False), self.params.get('augment_shift', 0)
     else:  # legacy keys: the largest of the shift offsets bounds a uniform shift
-        rc, shift = self.hp.augment_with_complement, max((abs(s) for s in self.hp.shift_augment_offsets or ()), default=0)
+        rc, shift = self.hp.augment_with_complement, max((abs(s) for s in self.hp.shift_augment_offsets or ()),
+                                                         default=0)
     if isinstance(shift, bool) or not isinstance(shift, int) or not 0 <= shift < self.seq_length:
-        raise ParamsError(f"expected an integer number of bp in 0..{self.seq_length - 1}, got {shift!r}", self.source, 'augment_shift')
+        raise ParamsError(f"expected an integer number of bp in 0..{self.seq_length - 1}, got {shift!r}", self.source,
+                          'augment_shift')
     pair = None if strand_pair is None else check_strand_pair(strand_pair, self.output_shape(head)[-1])
     return augment_batches(ds, bool(rc), shift, pair, seed)
 
@@ -544,7 +562,9 @@ def restore(self:SeqNN, path,
     if is_tf2_checkpoint(path):  # their layout: the trunk and one head, matched by structure, all or nothing
         load_checkpoint(self._model(head or 0), path, layers=self.model_trunk if trunk else None)
         return self
-    if trunk: raise ValueError(f"trunk: {path} is a genomenn weights file (all heads); trunk=True reads basenji/baskerville checkpoints")
+    if trunk:
+        raise ValueError(f"trunk: {path} is a genomenn weights file (all heads); trunk=True reads "
+                         "basenji/baskerville checkpoints")
     m = self._all if head is None else self._model(head)
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter('always')

@@ -42,7 +42,8 @@ def _out_path(out, name='out')->Path|None:
     fmts = FigureCanvasBase.get_supported_filetypes()
     fmt = out.suffix.lower().lstrip('.')
     if fmt not in fmts:
-        raise ValueError(f"{name}: expected a file name ending in one of {', '.join('.'+f for f in sorted(fmts))}, got {str(out)!r}")
+        raise ValueError(f"{name}: expected a file name ending in one of {', '.join('.'+f for f in sorted(fmts))}, "
+                         f"got {str(out)!r}")
     if not out.parent.is_dir(): raise ValueError(f"{name}: folder {str(out.parent)!r} does not exist")
     return out
 
@@ -110,7 +111,8 @@ def clean_pairs(x:np.ndarray,               # values on the x axis, any shape
     x, y = x.ravel(), y.ravel()
     if colors is not None:
         colors = _numeric(colors, 'colors')
-        if colors.size != x.size: raise ValueError(f"colors: expected {x.size} values (one per pair), got shape {colors.shape}")
+        if colors.size != x.size:
+            raise ValueError(f"colors: expected {x.size} values (one per pair), got shape {colors.shape}")
         colors = colors.ravel()
     lo, hi = _check_percent(outlier_low, 'outlier_low'), _check_percent(outlier_high, 'outlier_high')
     if lo is not None and hi is not None and lo >= hi:
@@ -123,7 +125,8 @@ def clean_pairs(x:np.ndarray,               # values on the x axis, any shape
     n_finite = int(keep.sum())
     if n_finite < n:
         what = 'x, y or colors' if colors is not None else 'x or y'
-        warnings.warn(f"{who}: dropped {n - n_finite:,} of {n:,} pairs with NaN or inf in {what}", PlotWarning, stacklevel=3)
+        warnings.warn(f"{who}: dropped {n - n_finite:,} of {n:,} pairs with NaN or inf in {what}", PlotWarning,
+                      stacklevel=3)
     if n_finite and (lo is not None or hi is not None):
         fx, fy = x[keep], y[keep]
         for v, fv in ((x, fx), (y, fy)):
@@ -146,7 +149,8 @@ def scatter_lims(v1:np.ndarray,            # values on one axis (NaN/inf ignored
                  buffer:float=0.05,        # margin as a fraction of the value range on each side
                 )->tuple[float, float]:
     "Axis limits covering `v1` (and `v2`) with a `buffer` margin; a minimum of exactly 0 gets half a margin (counts)."
-    if isinstance(buffer, bool) or not isinstance(buffer, (int, float, np.integer, np.floating)) or not 0 <= buffer < np.inf:
+    if isinstance(buffer, bool) or not isinstance(buffer,
+                                                  (int, float, np.integer, np.floating)) or not 0 <= buffer < np.inf:
         raise ValueError(f"buffer: expected a finite number >= 0, got {buffer!r}")
     ext = []
     for v, name in ((v1, 'v1'), (v2, 'v2')):
@@ -215,7 +219,9 @@ def _draw_points(ax, p:Pairs, *, big:bool, large:str, lims, alpha, point_size, c
 
 def _annotate(ax, p:Pairs, *, cor, print_sig, text_means, note):
     "Correlation then y mean stacked at the top left, x mean then the note stacked at the bottom right."
-    frac, below, above = dict(xycoords='axes fraction'), dict(xytext=(0, -3), textcoords='offset points'), dict(xytext=(0, 3), textcoords='offset points')
+    frac, below, above = dict(xycoords='axes fraction'), dict(xytext=(0, -3),
+                                                              textcoords='offset points'), dict(xytext=(0, 3),
+                                                                                                textcoords='offset points')
     top = bottom = None
     t = cor_text(p.x, p.y, cor, print_sig)
     if t is not None: top = ax.annotate(t, (0.03, 0.97), **frac, ha='left', va='top', fontsize=12, gid='genomenn-cor')
@@ -223,7 +229,8 @@ def _annotate(ax, p:Pairs, *, cor, print_sig, text_means, note):
         ym = f'y mean {np.mean(p.y, dtype=np.float64):.3f}'
         if top is None: ax.annotate(ym, (0.03, 0.97), **frac, ha='left', va='top', gid='genomenn-mean-y')
         else: ax.annotate(ym, (0, 0), xycoords=top, **below, ha='left', va='top', gid='genomenn-mean-y')
-        bottom = ax.annotate(f'x mean {np.mean(p.x, dtype=np.float64):.3f}', (0.97, 0.03), **frac, ha='right', va='bottom', gid='genomenn-mean-x')
+        bottom = ax.annotate(f'x mean {np.mean(p.x, dtype=np.float64):.3f}', (0.97, 0.03), **frac, ha='right',
+                             va='bottom', gid='genomenn-mean-x')
     if note:
         kw = dict(ha='right', va='bottom', fontsize=8, color='0.4', gid='genomenn-note')
         if bottom is None: ax.annotate(note, (0.97, 0.03), **frac, **kw)
@@ -237,7 +244,8 @@ def _fit_line(ax, p:Pairs, *, poly_order, ci, seed, line_color, who):
     if isinstance(poly_order, bool) or not isinstance(poly_order, (int, np.integer)) or poly_order < 0:
         raise ValueError(f"poly_order: expected an int >= 0, got {poly_order!r}")
     if ci is not None and p.x.size > CI_MAX_PAIRS:
-        warnings.warn(f"{who}: {p.x.size:,} pairs > {CI_MAX_PAIRS:,}: regression line drawn without its bootstrap band", PlotWarning, stacklevel=3)
+        warnings.warn(f"{who}: {p.x.size:,} pairs > {CI_MAX_PAIRS:,}: regression line drawn without its bootstrap band",
+                      PlotWarning, stacklevel=3)
         ci = None
     n_before = len(ax.lines)
     sns.regplot(x=p.x, y=p.y, ax=ax, scatter=False, order=int(poly_order), ci=ci, seed=seed, truncate=True,
@@ -249,13 +257,15 @@ def _write_table(out:Path, p:Pairs)->Path:
     cols = {'x': p.x, 'y': p.y} | ({} if p.colors is None else {'color': p.colors})
     prec = 9 if max(a.dtype.itemsize for a in cols.values()) <= 4 else 17
     df = pd.DataFrame(cols)
-    return _atomic_write(out.with_suffix('.tsv'), lambda f: df.to_csv(f, sep='\t', index=False, float_format=f'%.{prec}g'))
+    return _atomic_write(out.with_suffix('.tsv'), lambda f: df.to_csv(f, sep='\t', index=False,
+                                                                      float_format=f'%.{prec}g'))
 
 def _check_common(kind, cor, large, max_points, out, table, figsize):
     if kind not in KINDS: raise ValueError(f"kind: expected one of {', '.join(map(repr, KINDS))}, got {kind!r}")
     cor = _check_cor(cor)
     if large not in ('hex', 'raster'): raise ValueError(f"large: expected 'hex' or 'raster', got {large!r}")
-    if max_points is not None and (isinstance(max_points, bool) or not isinstance(max_points, (int, np.integer)) or max_points < 1):
+    if max_points is not None and (isinstance(max_points, bool) or not isinstance(max_points,
+                                                                                  (int, np.integer)) or max_points < 1):
         raise ValueError(f"max_points: expected a positive int or None, got {max_points!r}")
     out = _out_path(out)
     if table and out is None: raise ValueError("table: True needs out= (the table is written beside the figure)")
@@ -299,12 +309,14 @@ def jointplot(x:np.ndarray,                 # values on the x axis (e.g. measure
     cor, out = _check_common(kind, cor, large, max_points, out, table, figsize)
     if colors is not None and kind not in ('scatter', 'reg'):
         raise ValueError(f"colors: only drawn for kind 'scatter' or 'reg', got kind={kind!r}")
-    p = clean_pairs(x, y, colors=colors, outlier_low=outlier_low, outlier_high=outlier_high, sample=sample, seed=seed, who='jointplot')
+    p = clean_pairs(x, y, colors=colors, outlier_low=outlier_low, outlier_high=outlier_high, sample=sample, seed=seed,
+                    who='jointplot')
     n = p.x.size
     big = max_points is not None and n > max_points
     lims = _lims(p, square, buffer)
     g = sns.JointGrid(height=figsize[0], space=0)
-    g.x, g.y = pd.Series(p.x, name='x'), pd.Series(p.y, name='y')   # set after: seaborn's data frame costs time on 1e6 pairs
+    g.x, g.y = pd.Series(p.x, name='x'), pd.Series(p.y,  # set after: seaborn's data frame costs time on 1e6 pairs
+                                                   name='y')
     g.figure.set_size_inches(figsize)
     ax, mappable, note = g.ax_joint, None, None
     if kind == 'kde':
@@ -312,19 +324,26 @@ def jointplot(x:np.ndarray,                 # values on the x axis (e.g. measure
         if n > KDE_MAX_PAIRS:
             k = clean_pairs(p.x, p.y, sample=KDE_MAX_PAIRS, seed=seed)
             note = f'KDE of {KDE_MAX_PAIRS:,} of {n:,} pairs'
-            warnings.warn(f"jointplot: {n:,} pairs > {KDE_MAX_PAIRS:,}: the KDE is estimated from a seeded sample of {KDE_MAX_PAIRS:,}", PlotWarning, stacklevel=2)
+            warnings.warn(f"jointplot: {n:,} pairs > {KDE_MAX_PAIRS:,}: the KDE is estimated from a seeded sample of "
+                          f"{KDE_MAX_PAIRS:,}", PlotWarning, stacklevel=2)
         sns.kdeplot(x=k.x, y=k.y, ax=ax, fill=True, color=color, levels=10, thresh=0.05, gridsize=100)
         sns.kdeplot(x=k.x, ax=g.ax_marg_x, fill=True, color=color)
         sns.kdeplot(y=k.y, ax=g.ax_marg_y, fill=True, color=color)
     else:
-        if kind == 'hex': mappable, _ = _draw_points(ax, p, big=True, large='hex', lims=lims, alpha=alpha, point_size=point_size, color=color, cmap=cmap)
+        if kind == 'hex':
+            mappable, _ = _draw_points(ax, p, big=True, large='hex', lims=lims, alpha=alpha, point_size=point_size,
+                                       color=color, cmap=cmap)
         else:
-            mappable, note = _draw_points(ax, p, big=big, large=large, lims=lims, alpha=alpha, point_size=point_size, color=color, cmap=cmap)
+            mappable, note = _draw_points(ax, p, big=big, large=large, lims=lims, alpha=alpha, point_size=point_size,
+                                          color=color, cmap=cmap)
             if note: warnings.warn(f"jointplot: {n:,} pairs > max_points={max_points:,}: drawn as a {note}"
-                                   + (" (large='raster' keeps the points)" if large == 'hex' else ''), PlotWarning, stacklevel=2)
-            if kind == 'reg': _fit_line(ax, p, poly_order=poly_order, ci=ci, seed=seed, line_color=line_color, who='jointplot')
+                                   + (" (large='raster' keeps the points)" if large == 'hex' else ''), PlotWarning,
+                                   stacklevel=2)
+            if kind == 'reg':
+                _fit_line(ax, p, poly_order=poly_order, ci=ci, seed=seed, line_color=line_color, who='jointplot')
         bins = int(np.clip(np.sqrt(n), 10, 50))
-        for marg, v, (lo, hi), orient in ((g.ax_marg_x, p.x, lims[0], 'vertical'), (g.ax_marg_y, p.y, lims[1], 'horizontal')):
+        for marg, v, (lo, hi), orient in ((g.ax_marg_x, p.x, lims[0], 'vertical'),
+                                          (g.ax_marg_y, p.y, lims[1], 'horizontal')):
             counts, edges = np.histogram(v, bins=bins, range=(lo, hi))
             marg.stairs(counts, edges, fill=True, color=color, alpha=0.6, orientation=orient, gid='genomenn-marginal')
         if note: note = f'{n:,} pairs: {note}'
@@ -380,13 +399,15 @@ def regplot(x:np.ndarray,                 # values on the x axis, any shape
            )->plt.Axes:
     "Scatter with a polynomial regression line and the correlation printed, as Basenji's `regplot`."
     cor, out = _check_common('reg', cor, large, max_points, out, table, figsize)
-    p = clean_pairs(x, y, colors=colors, outlier_low=outlier_low, outlier_high=outlier_high, sample=sample, seed=seed, who='regplot')
+    p = clean_pairs(x, y, colors=colors, outlier_low=outlier_low, outlier_high=outlier_high, sample=sample, seed=seed,
+                    who='regplot')
     n = p.x.size
     big = max_points is not None and n > max_points
     if ax is None: fig, ax = plt.subplots(figsize=figsize)
     else: fig = ax.figure
     lims = _lims(p, square, buffer)
-    mappable, note = _draw_points(ax, p, big=big, large=large, lims=lims, alpha=alpha, point_size=point_size, color=color, cmap=cmap)
+    mappable, note = _draw_points(ax, p, big=big, large=large, lims=lims, alpha=alpha, point_size=point_size,
+                                  color=color, cmap=cmap)
     if note:
         warnings.warn(f"regplot: {n:,} pairs > max_points={max_points:,}: drawn as {note}", PlotWarning, stacklevel=2)
         note = f'{n:,} pairs: {note}'
@@ -409,4 +430,5 @@ def regplot(x:np.ndarray,                 # values on the x axis, any shape
 # %% ../nbs/05_plots.ipynb 41
 from .utils import reexport
 
-reexport(globals(), {n: 'genomenn.seqplots' for n in ['BASES', 'ism_importance', 'attribution_logo', 'ism_heatmap', 'track_plot']})
+reexport(globals(), {n: 'genomenn.seqplots' for n in ['BASES', 'ism_importance', 'attribution_logo', 'ism_heatmap',
+                                                      'track_plot']})

@@ -29,7 +29,8 @@ def _check_1hot_like(a, name, ref_shape=None)->np.ndarray:
 
 def _window(L, start, window, name='window'):
     "(a, b): the positions to draw, in the coordinates where attr[0] sits at `start`."
-    if isinstance(start, bool) or not isinstance(start, (int, np.integer)): raise ValueError(f"start: expected an int, got {start!r}")
+    if isinstance(start, bool) or not isinstance(start, (int, np.integer)):
+        raise ValueError(f"start: expected an int, got {start!r}")
     if window is None: return int(start), int(start) + L
     a, b = (int(v) for v in window)
     if not start <= a < b <= start + L:
@@ -54,7 +55,8 @@ def ism_importance(ism:np.ndarray,       # ISM scores (L, 4): prediction(mutant)
     ism = _check_1hot_like(ism, 'ism'); seq = _check_1hot_like(seq_1hot, 'seq_1hot', ism.shape)
     alt = 1.0 - seq
     n_alt = alt.sum(1, keepdims=True)
-    mean_alt = np.divide((ism * alt).sum(1, keepdims=True), n_alt, out=np.zeros_like(n_alt, dtype=np.float64), where=n_alt > 0)
+    mean_alt = np.divide((ism * alt).sum(1, keepdims=True), n_alt, out=np.zeros_like(n_alt, dtype=np.float64),
+                         where=n_alt > 0)
     return -mean_alt * seq
 
 def attribution_logo(attr:np.ndarray,                # attributions (L, 4), bases A,C,G,T (e.g. gradient x input)
@@ -85,7 +87,8 @@ def attribution_logo(attr:np.ndarray,                # attributions (L, 4), base
         vals, ylab = attr * _check_1hot_like(seq_1hot, 'seq_1hot', attr.shape), 'gradient x input'
     else: vals, ylab = attr, 'attribution'
     a, b = _window(len(attr), start, window)
-    df = pd.DataFrame(np.nan_to_num(np.asarray(vals[a - start:b - start], np.float64)), columns=list(BASES), index=np.arange(a, b))
+    df = pd.DataFrame(np.nan_to_num(np.asarray(vals[a - start:b - start], np.float64)), columns=list(BASES),
+                      index=np.arange(a, b))
     own = ax is None
     if own: _, ax = plt.subplots(figsize=figsize)
     logo = logomaker.Logo(df, ax=ax, color_scheme=color_scheme)
@@ -95,7 +98,9 @@ def attribution_logo(attr:np.ndarray,                # attributions (L, 4), base
             if gl.patch is not None: gl.patch.set_gid(f'logo:{c}:{pos}')
     for s, e in _intervals(highlight):
         s, e = max(s, a), min(e, b)                      # clipped to the window; outside it nothing is drawn
-        if s < e: ax.axvspan(s - 0.5, e - 0.5, color=highlight_color, alpha=highlight_alpha, lw=0, zorder=-1, gid=f'highlight:{s}:{e}')
+        if s < e:
+            ax.axvspan(s - 0.5, e - 0.5, color=highlight_color, alpha=highlight_alpha, lw=0, zorder=-1,
+                       gid=f'highlight:{s}:{e}')
     ax.axhline(0, color='0.3', lw=0.5)
     logo.style_spines(visible=False); logo.style_spines(spines=['left', 'bottom'], visible=True)
     ax.set_xlim(a - 0.5, b - 0.5)
@@ -145,7 +150,9 @@ def ism_heatmap(ism:np.ndarray,                  # ISM scores (L, 4): prediction
         ax.scatter(pos + a, base, s=6, color='black', gid='genomenn-ref')
     for s, e in _intervals(highlight):
         s, e = max(s, a), min(e, b)
-        if s < e: ax.add_patch(mpl.patches.Rectangle((s - 0.5, -0.5), e - s, 4, fill=False, ec=highlight_color, lw=2, gid=f'highlight:{s}:{e}'))
+        if s < e:
+            ax.add_patch(mpl.patches.Rectangle((s - 0.5, -0.5), e - s, 4, fill=False, ec=highlight_color, lw=2,
+                                               gid=f'highlight:{s}:{e}'))
     ax.set_xlim(a - 0.5, b - 0.5); ax.set_ylim(3.5, -0.5); ax.set_xlabel(x_label); ax.set_ylabel(y_label)
     if colorbar: ax.figure.colorbar(im, ax=ax, label=colorbar_label, fraction=0.03, pad=0.01)
     if title is not None: ax.set_title(title)
@@ -187,7 +194,8 @@ def track_plot(preds:np.ndarray,                  # predictions (P,) or (P, T)
     if isinstance(pool_width, bool) or not isinstance(pool_width, (int, np.integer)) or pool_width < 1:
         raise ValueError(f"pool_width: expected a positive int, got {pool_width!r}")
     if ax is None:
-        _, axs = plt.subplots(len(sel), 1, sharex=True, squeeze=False, figsize=figsize or (10, 0.6 + 1.6 * len(sel)), layout='constrained')
+        _, axs = plt.subplots(len(sel), 1, sharex=True, squeeze=False, figsize=figsize or (10, 0.6 + 1.6 * len(sel)),
+                              layout='constrained')
         axs = list(axs[:, 0])
     else:
         axs = [ax] if isinstance(ax, plt.Axes) else list(ax)

@@ -43,7 +43,8 @@ class SyntheticData:
     targets: np.ndarray         # observed counts (N, P, T) float32 (Poisson draws from `rates`)
     rates: np.ndarray           # noise-free expected counts (N, P, T) float32
     sites: pd.DataFrame         # ground truth, one row per motif occurrence: seq, motif, start, end, strand, site, pair
-    pairs: pd.DataFrame         # GATA-AP1 pairs driving GATA_AP1_pair: seq, gata, ap1 (`sites` index labels), distance, midpoint
+    # GATA-AP1 pairs driving GATA_AP1_pair: seq, gata, ap1 (`sites` index labels), distance, midpoint
+    pairs: pd.DataFrame
     target_names: list          # T names
     target_descriptions: list   # T descriptions
     motif_driven: np.ndarray    # (T,) bool: targets whose signal comes from motifs
@@ -143,7 +144,8 @@ def synthetic_dataset(n:int=4000,              # number of sequences
     "Random DNA with planted GATA, AP-1 and CTCF-like motifs and coverage targets that are a known function of them."
     for k, v in dict(n=n, seq_length=seq_length, pool_width=pool_width, pair_distance=pair_distance).items():
         if int(v) != v or v < 1: raise DataError(f"{k}: expected a positive integer, got {v!r}")
-    if seq_length % pool_width: raise DataError(f"seq_length: expected a multiple of pool_width={pool_width}, got {seq_length}")
+    if seq_length % pool_width:
+        raise DataError(f"seq_length: expected a multiple of pool_width={pool_width}, got {seq_length}")
     if seq_length < 64: raise DataError(f"seq_length: expected at least 64, got {seq_length}")
     if pair_distance < 12: raise DataError(f"pair_distance: expected at least 12 bp, got {pair_distance}")
     if density < 0 or signal < 0 or sigma <= 0:

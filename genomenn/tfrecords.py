@@ -141,7 +141,8 @@ class SeqDataset:
         self.stats = read_statistics(data_dir)
         st = self.stats
         self.seq_length, self.target_length, self.num_targets = st['seq_length'], st['target_length'], st['num_targets']
-        self.seq_depth, self.pool_width, self.crop_bp = st.get('seq_depth', 4), st.get('pool_width'), st.get('crop_bp', 0)
+        self.seq_depth, self.pool_width, self.crop_bp = st.get('seq_depth',
+                                                               4), st.get('pool_width'), st.get('crop_bp', 0)
         self.files = tfrecord_files(data_dir, split_label, tfr_pattern)
         self.compression = {f: tfrecord_compression(f) for f in self.files}
         self.layouts = {f: self._file_layout(f) for f in self.files}
@@ -231,7 +232,8 @@ class SeqDataset:
     def __len__(self): return self.num_seqs
     def __repr__(self):
         return (f"SeqDataset({str(self.data_dir)!r}, {self.split_label!r}: {self.num_seqs} seqs in {len(self.files)} "
-                f"files, L={self.seq_length}, P={self.target_length}, T={self.num_targets}, layout={tuple(self.layout)})")
+                f"files, L={self.seq_length}, P={self.target_length}, T={self.num_targets}, "
+                f"layout={tuple(self.layout)})")
 
 # %% ../nbs/01a_tfrecords.ipynb 11
 def write_tfrecords(out_dir:str|Path,      # new (or empty) directory to create

@@ -73,7 +73,8 @@ def head_data(seqnn:SeqNN, data_dirs:list,  # one Basenji data directory per hea
         info = tr.target_info
         pair = strand_pairs(info, Path(d)/'targets.txt') if info is not None and 'strand_pair' in info.columns else None
         if tr.num_seqs < bs:
-            raise DataError(f"{Path(d)/'statistics.json'}: {tr.num_seqs} training sequences, fewer than one batch of {bs}")
+            raise DataError(f"{Path(d)/'statistics.json'}: {tr.num_seqs} training sequences, fewer than "
+                            f"one batch of {bs}")
         out.append(HeadData(Path(d), tr, va, pair, tr.num_seqs // bs))
     return out
 
@@ -185,7 +186,8 @@ def _next(self:Trainer, it, h, split='train'):
     except (tf.errors.DataLossError, tf.errors.InvalidArgumentError) as e:
         d = self.data[h]
         getattr(d, split).check(strict=False)   # raises DataError naming the damaged file
-        raise DataError(f"{d.data_dir}: reading the {split} records failed: {(e.message or str(e)).strip().splitlines()[-1]}") from None
+        raise DataError(f"{d.data_dir}: reading the {split} records failed: "
+                        f"{(e.message or str(e)).strip().splitlines()[-1]}") from None
 
 @patch
 def _validate(self:Trainer, h, max_batches=None):
@@ -209,7 +211,8 @@ def _epoch_row(self:Trainer, seconds)->dict:
 def _epoch_line(row, heads)->str:
     parts = [f"Epoch {row['epoch']} - {row['time_s']:.0f}s"]
     for n in heads:
-        parts.append(f"{n}: " + ' '.join(f"{k} {row[f'{n}_{k}']:.4f}" for k in ('train_loss', 'train_r', 'valid_loss', 'valid_r', 'valid_r2')))
+        parts.append(f"{n}: " + ' '.join(f"{k} {row[f'{n}_{k}']:.4f}" for k in ('train_loss', 'train_r', 'valid_loss',
+                                                                                'valid_r', 'valid_r2')))
     return ' - '.join(parts) + (' - best!' if row['best'] else '')
 
 @patch
@@ -265,14 +268,16 @@ def save(self:Trainer, best:bool=False):
 def load_state(self:Trainer, out_dir)->Trainer:
     "Resume from `out_dir/train_state`: weights, optimizer, epoch, early-stopping counters, random state."
     st = Path(out_dir)/'train_state'
-    if not (st/'state.json').is_file(): raise FileNotFoundError(f"out_dir: {out_dir} holds no training state to resume ({st/'state.json'})")
+    if not (st/'state.json').is_file():
+        raise FileNotFoundError(f"out_dir: {out_dir} holds no training state to resume ({st/'state.json'})")
     state = json.loads((st/'state.json').read_text())
     if state['heads'] != self.names:
         raise ValueError(f"{st/'state.json'}: trained heads {state['heads']}, this run trains {self.names}")
     self.seqnn.restore(st/'model.weights.h5')
     with np.load(st/'optimizer.npz') as z: arrays = [z[f'arr_{i}'] for i in range(len(z.files))]
     if len(arrays) != len(self.optimizer.variables):
-        raise ValueError(f"{st/'optimizer.npz'}: {len(arrays)} optimizer variables, this optimizer has {len(self.optimizer.variables)}")
+        raise ValueError(f"{st/'optimizer.npz'}: {len(arrays)} optimizer variables, this optimizer has "
+                         f"{len(self.optimizer.variables)}")
     for v, a in zip(self.optimizer.variables, arrays): v.assign(a)
     self.epoch, self.best, self.unimproved, self.history = state['epoch'], state['best'], state['unimproved'], state['history']
     self.rng.bit_generator.state = state['rng']
@@ -363,7 +368,8 @@ def train_model(params,                      # params file (JSON) or dict with `
     if isinstance(data_dirs, (str, Path)): data_dirs = [data_dirs]
     for d in data_dirs:
         if not Path(d).is_dir(): raise FileNotFoundError(f"data_dirs: {d} is not a directory")
-    if restore is not None and not Path(restore).is_file(): raise FileNotFoundError(f"restore: {restore} does not exist")
+    if restore is not None and not Path(restore).is_file():
+        raise FileNotFoundError(f"restore: {restore} does not exist")
     out = prepare_out_dir(out_dir, force, resume)
     if src is not None:
         if Path(src).resolve() != (out/'params.json').resolve(): shutil.copyfile(src, out/'params.json')

@@ -169,12 +169,14 @@ class _Sessions:
 
 # %% ../nbs/07_utils.ipynb 19
 def _check_cmds(cmds):
-    if isinstance(cmds, (str, bytes)): raise ValueError(f'cmds: expected a list of commands, got the single string {cmds!r}')
+    if isinstance(cmds, (str, bytes)):
+        raise ValueError(f'cmds: expected a list of commands, got the single string {cmds!r}')
     cmds = list(cmds)
     for i, c in enumerate(cmds):
         ok = (isinstance(c, str) and c.strip()) or (isinstance(c, (list, tuple)) and len(c) > 0
               and all(isinstance(a, (str, os.PathLike)) for a in c))
-        if not ok: raise ValueError(f'cmds[{i}]: expected a shell string or a non-empty argv list of strings, got {c!r}')
+        if not ok:
+            raise ValueError(f'cmds[{i}]: expected a shell string or a non-empty argv list of strings, got {c!r}')
     return cmds
 
 # %% ../nbs/07_utils.ipynb 20
@@ -193,8 +195,10 @@ def exec_par(cmds:Sequence[str|list],  # shell strings (run by /bin/sh) or argv 
     cmds = _check_cmds(cmds)
     if max_proc is not None and (isinstance(max_proc, bool) or not isinstance(max_proc, int) or max_proc < 1):
         raise ValueError(f'max_proc: expected None or an integer >= 1, got {max_proc!r}')
-    if timeout is not None and not timeout > 0: raise ValueError(f'timeout: expected None or seconds > 0, got {timeout!r}')
-    if cwd is not None and not Path(cwd).is_dir(): raise ValueError(f'cwd: expected an existing folder, got {str(cwd)!r}')
+    if timeout is not None and not timeout > 0:
+        raise ValueError(f'timeout: expected None or seconds > 0, got {timeout!r}')
+    if cwd is not None and not Path(cwd).is_dir():
+        raise ValueError(f'cwd: expected an existing folder, got {str(cwd)!r}')
     if not cmds: return []
     log_dir = Path(log_dir) if log_dir is not None else Path(tempfile.mkdtemp(prefix='genomenn-exec-'))
     log_dir.mkdir(parents=True, exist_ok=True)
@@ -242,4 +246,5 @@ def reexport(namespace:dict,  # the old module's `globals()`
         return getattr(importlib.import_module(moved[name]), name)
     def __dir__(): return sorted([*namespace, *moved])
     namespace.update(__getattr__=__getattr__, __dir__=__dir__,
-                     __all__=[*namespace.get('__all__', []), *(n for n in moved if n not in namespace.get('__all__', []))])
+                     __all__=[*namespace.get('__all__', []),
+                              *(n for n in moved if n not in namespace.get('__all__', []))])

@@ -56,7 +56,9 @@ def parse_vcf_line(line:str,       # a VCF data line
     "A `Variant` from one VCF data line, checked: five fields, a positive integer position, one base per allele."
     f = line.rstrip('\n\r').split('\t')
     if len(f) < 5: f = line.split()
-    if len(f) < 5: raise VCFError(f"{where}:{lineno}: expected at least 5 tab-separated fields (CHROM POS ID REF ALT), got {len(f)}")
+    if len(f) < 5:
+        raise VCFError(f"{where}:{lineno}: expected at least 5 tab-separated fields (CHROM POS ID REF "
+                       f"ALT), got {len(f)}")
     chrom, pos, vid, ref, alt = f[:5]
     try: pos = int(pos)
     except ValueError: raise VCFError(f"{where}:{lineno}: POS must be an integer, got {pos!r}") from None
@@ -381,7 +383,8 @@ def _score_batch(h5, i, batch, model, genome, stats):
     sl = slice(i, i + B)
     h5['snp'][sl] = np.array([v.id for v in batch], 'S'); h5['chr'][sl] = np.array([v.chrom for v in batch], 'S')
     h5['pos'][sl] = [v.pos for v in batch]
-    h5['ref_allele'][sl] = np.array([v.ref for v in batch], 'S'); h5['alt_allele'][sl] = np.array([v.alt for v in batch], 'S')
+    h5['ref_allele'][sl] = np.array([v.ref for v in batch], 'S')
+    h5['alt_allele'][sl] = np.array([v.alt for v in batch], 'S')
     for s in stats: h5[s][sl] = sc[s]
     return i + B
 
@@ -400,7 +403,8 @@ def merge_scores(parts:list,    # shard `scores.h5` files, in VCF order
             with h5py.File(tmp, 'w') as out:
                 for k in per_variant + stats:
                     arrs = [h[k][()] for h in hs]
-                    dt = max((a.dtype for a in arrs), key=lambda d: d.itemsize) if arrs[0].dtype.kind == 'S' else arrs[0].dtype
+                    dt = max((a.dtype for a in arrs),
+                             key=lambda d: d.itemsize) if arrs[0].dtype.kind == 'S' else arrs[0].dtype
                     out.create_dataset(k, data=np.concatenate([a.astype(dt) for a in arrs]))
                 for k in ('target_ids', 'target_labels'): out.create_dataset(k, data=hs[0][k][()])
                 if pct: write_pct(out, stats)
@@ -443,8 +447,10 @@ def score_vcf_parallel(params, model_file, vcf, fasta, targets, out_dir,
     else:
         from genomenn.utils import exec_par
         base = [sys.executable, '-m', 'genomenn.cli', 'snp', str(params), str(model_file), str(vcf), '-f', str(fasta),
-                '-t', str(targets), '--stats', ','.join(stats), '--shifts', ','.join(map(str, shifts)), '--head', str(head),
-                '--batch-size', str(batch_size), '-q', '--no-pct'] + (['--rc'] if rc else []) + (['-u'] if untransform_old else [])
+                '-t', str(targets), '--stats', ','.join(stats), '--shifts', ','.join(map(str, shifts)), '--head',
+                str(head),
+                '--batch-size', str(batch_size), '-q',
+                '--no-pct'] + (['--rc'] if rc else []) + (['-u'] if untransform_old else [])
         exec_par([base + ['--shard', f'{i}/{processes}', '-o', str(d)] for i, d in enumerate(dirs)], max_proc=processes,
                  log_dir=sdir/'logs')
     dest = merge_scores([d/'scores.h5' for d in dirs], out/'scores.h5')

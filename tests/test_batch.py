@@ -105,7 +105,9 @@ def test_failed_run_kept_and_batch_continues(tmp_path):
 
 def test_unknown_parameter_rejected_before_any_run(tmp_path):
     out = tmp_path/'never'
-    with pytest.raises(ValueError, match=r"unknown parameter 'sconds' \(did you mean 'seconds'\?\).*its parameters are: a, b, seconds, fail"):
+    with pytest.raises(ValueError,
+                       match=r"unknown parameter 'sconds' \(did you mean 'seconds'\?\).*its parameters are: a, "
+                             r"b, seconds, fail"):
         run_notebooks(EXAMPLE, {'a': [1, 2], 'sconds': [1]}, out)
     with pytest.raises(ValueError, match=r"unknown parameters 'x', 'y'"):
         run_notebooks(EXAMPLE, [{'a': 1}, {'x': 1, 'y': 2}], out)
@@ -137,7 +139,8 @@ def test_kernel_startup_collisions_are_retried(tmp_path, monkeypatch):
     real, calls = gb._execute, []
     def flaky(spec):
         calls.append(spec['name'])
-        if calls.count(spec['name']) == 1: raise RuntimeError('Kernel died before replying to kernel_info')   # a port collision
+        if calls.count(spec['name']) == 1:
+            raise RuntimeError('Kernel died before replying to kernel_info')   # a port collision
         return real(spec)
     monkeypatch.setattr(gb, '_execute', flaky)
     df = run_notebooks(EXAMPLE, [{'a': 11}], tmp_path/'o', progress=False)
@@ -146,7 +149,8 @@ def test_kernel_startup_collisions_are_retried(tmp_path, monkeypatch):
     monkeypatch.setattr(gb, '_execute', lambda spec: (_ for _ in ()).throw(OSError('disk full')))
     df = run_notebooks(EXAMPLE, [{'a': 12}], tmp_path/'o', progress=False)
     assert list(df.attempts) == [1] and df.error[0] == 'OSError: disk full'
-    monkeypatch.setattr(gb, '_execute', lambda spec: (_ for _ in ()).throw(RuntimeError('ZMQError: Address already in use')))
+    monkeypatch.setattr(gb, '_execute',
+                        lambda spec: (_ for _ in ()).throw(RuntimeError('ZMQError: Address already in use')))
     df = run_notebooks(EXAMPLE, [{'a': 13}], tmp_path/'o', progress=False, retries=1)
     assert list(df.attempts) == [2] and list(df.status) == ['failed'] and 'Address already in use' in df.error[0]
 

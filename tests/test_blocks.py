@@ -70,7 +70,8 @@ def test_registry_has_the_required_blocks():
 
 def test_gelu_is_the_tanh_approximation_with_the_sigmoid_form_as_an_option():
     x = np.linspace(-6, 6, 101)
-    np.testing.assert_allclose(np.asarray(GELU(dtype=F64)(x)), gelu_np(x), rtol=1e-7, atol=1e-8)  # Keras rounds sqrt(2/pi)
+    np.testing.assert_allclose(np.asarray(GELU(dtype=F64)(x)), gelu_np(x), rtol=1e-7,  # Keras rounds sqrt(2/pi)
+                               atol=1e-8)
     np.testing.assert_allclose(np.asarray(GELU('sigmoid', dtype=F64)(x)), gelu_sigmoid_np(x), rtol=1e-12)
     from scipy.special import erf
     exact = 0.5*x*(1 + erf(x/np.sqrt(2)))
@@ -256,7 +257,9 @@ def test_batch_norm_boolean_of_older_files():
 
 def test_build_block_errors_name_the_block_place_and_file():
     i = keras.Input((32, 4))
-    with pytest.raises(ParamsError, match=r"p\.json: key 'model\.trunk\[3\]': block 'conv_tower': unknown argument\(s\) \['filter_init'\]"):
+    with pytest.raises(ParamsError,
+                       match=r"p\.json: key 'model\.trunk\[3\]': block 'conv_tower': unknown argument\(s\) "
+                             r"\['filter_init'\]"):
         build_block(i, {'name': 'conv_tower', 'filter_init': 8}, where='model.trunk[3]', path='p.json')
     with pytest.raises(ParamsError, match="did you mean 'dilated_residual'"):
         build_block(i, {'name': 'dilated_resid'})
@@ -266,11 +269,15 @@ def test_build_block_errors_name_the_block_place_and_file():
         build_block(i, {'name': 'Cropping1D', 'cropping': 16})
     with pytest.raises(ParamsError, match="block 'conv_block': key 'activation': unknown activation 'swish2'"):
         build_block(i, {'name': 'conv_block', 'activation': 'swish2'})
-    with pytest.raises(ParamsError, match=r"key 'model\.trunk\[2\]': block 'conv_block': softmax pooling: the length 32 is not a multiple of pool_size 3"):
+    with pytest.raises(ParamsError,
+                       match=r"key 'model\.trunk\[2\]': block 'conv_block': softmax pooling: the length 32 is not a "
+                             r"multiple of pool_size 3"):
         build_block(i, {'name': 'conv_block', 'pool_size': 3, 'pool_type': 'softmax'}, where='model.trunk[2]')
-    with pytest.raises(ParamsError, match=r"key 'model\.head\[0\]': block 'squeeze_excite': unknown argument\(s\) \['ratio'\]"):
+    with pytest.raises(ParamsError,
+                       match=r"key 'model\.head\[0\]': block 'squeeze_excite': unknown argument\(s\) \['ratio'\]"):
         build_block(i, {'name': 'squeeze_excite', 'ratio': 4}, where='model.head[0]')
-    with pytest.raises(ParamsError, match=r"key 'model\.trunk\[1\]': block 'Conv1D': unknown argument\(s\) \['kernel'\]"):
+    with pytest.raises(ParamsError,
+                       match=r"key 'model\.trunk\[1\]': block 'Conv1D': unknown argument\(s\) \['kernel'\]"):
         build_block(i, {'name': 'Conv1D', 'filters': 4, 'kernel': 3}, where='model.trunk[1]')
     with pytest.raises(ParamsError, match='a block must be an object'):
         build_block(i, ['conv_block'])
@@ -305,6 +312,7 @@ def test_block_args_of_towers_include_the_repeated_block():
 def test_float64_layers():
     lb = Layers('x_', F64)
     i = keras.Input((16, 4), dtype=F64)
-    m = keras.Model(i, B.conv_tower(i, filters_init=4, filters_mult=2, kernel_size=3, repeat=2, norm_type='batch', lb=lb))
+    m = keras.Model(i, B.conv_tower(i, filters_init=4, filters_mult=2, kernel_size=3, repeat=2, norm_type='batch',
+                                    lb=lb))
     assert all(l.dtype_policy.name == F64 for l in m.layers[1:])
     assert run(m, rand(1, 16, 4)).dtype == np.float64

@@ -36,8 +36,10 @@ IMG = f'{EXPLORER} .widget-output img'
 def _missing()->list:
     "What the browser test needs and cannot find."
     miss = []
-    if not (os.path.isfile(CHROMIUM) and os.access(CHROMIUM, os.X_OK)): miss.append(f'chromium at {CHROMIUM} (apt-get install chromium)')
-    for mod, pkg in (('playwright', 'playwright'), ('jupyterlab', 'jupyterlab'), ('jupyterlab_widgets', 'ipywidgets>=8 (jupyterlab_widgets)'),
+    if not (os.path.isfile(CHROMIUM) and os.access(CHROMIUM, os.X_OK)):
+        miss.append(f'chromium at {CHROMIUM} (apt-get install chromium)')
+    for mod, pkg in (('playwright', 'playwright'), ('jupyterlab', 'jupyterlab'),
+                     ('jupyterlab_widgets', 'ipywidgets>=8 (jupyterlab_widgets)'),
                      ('ipykernel', 'ipykernel'), ('PIL', 'pillow')):
         if importlib.util.find_spec(mod) is None: miss.append(f'python package {pkg}')
     return miss
@@ -56,12 +58,14 @@ NOTEBOOK_CELLS = [
     "rng = np.random.default_rng(0)\n"
     "seqs = np.eye(4, dtype=np.float32)[rng.integers(0, 4, (3, 60))]\n"
     "grads = rng.standard_normal((3, 3, 60, 4)).astype(np.float32)\n"
-    "ex = attribution_explorer(grads, seqs, target_names=['alpha', 'beta', 'gamma'], window=(0, 30), motifs=[[(5, 12)]] * 3)\n"
+    "ex = attribution_explorer(grads, seqs, target_names=['alpha', 'beta', 'gamma'], window=(0, 30), "
+    "motifs=[[(5, 12)]] * 3)\n"
     "ex",
 ]
 
 def _write_notebook(path:Path):
-    cells = [{'cell_type': 'code', 'execution_count': None, 'id': f'cell{i}', 'metadata': {}, 'outputs': [], 'source': src}
+    cells = [{'cell_type': 'code', 'execution_count': None, 'id': f'cell{i}', 'metadata': {}, 'outputs': [],
+              'source': src}
              for i, src in enumerate(NOTEBOOK_CELLS)]
     nb = {'cells': cells, 'nbformat': 4, 'nbformat_minor': 5,
           'metadata': {'kernelspec': {'name': 'python3', 'display_name': 'Python 3 (ipykernel)', 'language': 'python'},
@@ -83,13 +87,15 @@ class Lab:
             {'disabledExtensions': {'@jupyterlab/apputils-extension:announcements': True}}))
         # the kernel is this interpreter (a python3 kernelspec found first, ahead of any system-wide one)
         kdir = tmp/'data'/'kernels'/'python3'; kdir.mkdir(parents=True)
-        (kdir/'kernel.json').write_text(json.dumps({'argv': [sys.executable, '-m', 'ipykernel_launcher', '-f', '{connection_file}'],
+        (kdir/'kernel.json').write_text(json.dumps({'argv': [sys.executable, '-m', 'ipykernel_launcher', '-f',
+                                                             '{connection_file}'],
                                                     'display_name': 'Python 3 (ipykernel)', 'language': 'python'}))
         self.env = {k: v for k, v in os.environ.items() if not k.startswith(('JUPYTER', 'IPYTHON'))} | {
             'JUPYTER_CONFIG_DIR': str(cfg), 'JUPYTER_DATA_DIR': str(tmp/'data'), 'JUPYTER_RUNTIME_DIR': str(tmp/'runtime'),
             'JUPYTERLAB_SETTINGS_DIR': str(cfg/'lab'/'user-settings'), 'JUPYTERLAB_WORKSPACES_DIR': str(cfg/'lab'/'workspaces'),
             'IPYTHONDIR': str(tmp/'ipython'),
-            'PYTHONPATH': os.pathsep.join([str(ROOT)] + [p for p in os.environ.get('PYTHONPATH', '').split(os.pathsep) if p]),
+            'PYTHONPATH': os.pathsep.join([str(ROOT)] + [p for p in os.environ.get('PYTHONPATH',
+                                                                                   '').split(os.pathsep) if p]),
             'TF_CPP_MIN_LOG_LEVEL': '2'}
         self.log = tmp/'lab.log'
 
@@ -110,7 +116,8 @@ class Lab:
             self.port = _free_port()
             cmd = [sys.executable, '-m', 'jupyterlab', '--no-browser', '--ip=127.0.0.1', f'--port={self.port}',
                    '--port-retries=0', f'--IdentityProvider.token={self.token}', '--allow-root',
-                   '--LabApp.news_url=None', '--LabApp.extension_manager=readonly', '--LabApp.expose_app_in_browser=True',
+                   '--LabApp.news_url=None', '--LabApp.extension_manager=readonly',
+                   '--LabApp.expose_app_in_browser=True',
                    f'--ServerApp.root_dir={self.root}']
             with open(self.log, 'ab') as log:
                 self.proc = subprocess.Popen(cmd, env=self.env, cwd=self.root, stdout=log, stderr=subprocess.STDOUT,
@@ -207,12 +214,15 @@ def test_explorer_in_jupyterlab(lab):
 
             # change the target in the page: the kernel redraws, the image in the page changes
             selects.nth(0).select_option(label='beta')
-            page.wait_for_function("([sel, old]) => { const i = document.querySelector(sel); return i && i.src !== old; }",
+            page.wait_for_function("([sel, old]) => { const i = document.querySelector(sel); return i && "
+                                   "i.src !== old; }",
                                    arg=[IMG, before])
             png1 = _png(page.locator(IMG).get_attribute('src'))
             assert png1 != png0 and Image.open(io.BytesIO(png1)).size[0] > 300
             # the kernel's explorer saw the change and drew the new target (asked through the page's own kernel connection)
-            state = page.evaluate(KERNEL_PRINT, "print(ex.controls['target'].value, ex.redraws, ex.figure.axes[0].get_title(), sep='|')")
+            state = page.evaluate(KERNEL_PRINT,
+                                  "print(ex.controls['target'].value, ex.redraws, "
+                                  "ex.figure.axes[0].get_title(), sep='|')")
             assert state.strip() == '1|2|seq 0 | beta | 0-30', state
             assert page.locator(f'{EXPLORER} .genomenn-status').inner_text().strip() == ''     # no error shown
         finally:

@@ -29,7 +29,8 @@ from genomenn.model import SeqNN
 # The tutorial model of basenji (conv_block, conv_tower, dilated_residual, conv_block, final) at 2048 bp.
 SMALL = {'seq_length': 2048, 'activation': 'gelu', 'norm_type': 'batch', 'bn_momentum': 0.9,
          'trunk': [{'name': 'conv_block', 'filters': 16, 'kernel_size': 15, 'pool_size': 8},
-                   {'name': 'conv_tower', 'filters_init': 16, 'filters_mult': 1.125, 'kernel_size': 5, 'pool_size': 4, 'repeat': 2},
+                   {'name': 'conv_tower', 'filters_init': 16, 'filters_mult': 1.125, 'kernel_size': 5, 'pool_size': 4,
+                    'repeat': 2},
                    {'name': 'dilated_residual', 'filters': 8, 'rate_mult': 2, 'repeat': 3, 'dropout': 0.25},
                    {'name': 'conv_block', 'filters': 16, 'dropout': 0.05}],
          'head': {'name': 'final', 'units': 3, 'activation': 'softplus'}}
@@ -177,7 +178,8 @@ def test_trunk_from_a_full_checkpoint(tmp_path, source, x):
     head_before = values(head)
     pairs = load_checkpoint(t.models[0], path, layers=t.model_trunk)
     assert len(pairs) == 20
-    np.testing.assert_allclose(t.model_trunk.predict(x, verbose=0), s.model_trunk.predict(x, verbose=0), rtol=1e-6, atol=1e-6)
+    np.testing.assert_allclose(t.model_trunk.predict(x, verbose=0), s.model_trunk.predict(x, verbose=0), rtol=1e-6,
+                               atol=1e-6)
     for a, b in zip(head_before, values(head)): np.testing.assert_array_equal(a, b)
 
 def test_trunk_only_checkpoint(tmp_path, source):

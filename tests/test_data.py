@@ -190,7 +190,9 @@ def test_read_only_mount(tmp_path):
     script = (f"mount --bind {ro} {ro} && mount -o remount,ro,bind {ro} && "
               f"if touch {ro}/probe 2>/dev/null; then exit 77; fi && exec {sys.executable} -c \"$0\"")
     env = {**os.environ, 'GENOMENN_CACHE_DIR': str(tmp_path/'cache')}
-    try: r = subprocess.run(['unshare', '-m', 'sh', '-c', script, code], capture_output=True, text=True, env=env, timeout=120)
+    try:
+        r = subprocess.run(['unshare', '-m', 'sh', '-c', script, code], capture_output=True, text=True, env=env,
+                           timeout=120)
     except FileNotFoundError: pytest.skip('unshare not available')
     if r.returncode != 0 and 'pyfaidx' not in r.stdout:
         pytest.skip(f'cannot make a read-only mount here (exit {r.returncode}): {r.stderr.strip()[:200]}')
@@ -306,7 +308,8 @@ def test_missing_statistics_and_bad_statistics(tmp_path):
     assert isinstance(e.value, FileNotFoundError)
     stats = json.loads((d/'statistics.json').read_text())
     (tmp_path/'statistics.json').write_text(json.dumps({**stats, 'num_targets': 73}))
-    with pytest.raises(ValueError, match=r"valid-2.tfr: 'target' has 303104 bytes; statistics.json implies 299008 \(float16\)"):
+    with pytest.raises(ValueError,
+                       match=r"valid-2.tfr: 'target' has 303104 bytes; statistics.json implies 299008 \(float16\)"):
         SeqDataset(tmp_path, 'valid')
     (tmp_path/'statistics.json').write_text(json.dumps({**stats, 'seq_length': 1000}))
     with pytest.raises(ValueError, match=r"'sequence' has 131072 bytes; statistics.json \(seq_length=1000\)"):
@@ -423,7 +426,8 @@ def test_read_targets_of_the_baskerville_data_directory():
     assert len(t) == 74 and list(t.index) == list(range(74))
     assert list(t.columns) == list(TARGETS_COLUMNS)
     np.testing.assert_array_equal(t['strand_pair'].to_numpy(), raw['strand_pair'].to_numpy())
-    np.testing.assert_allclose(t[['clip', 'clip_soft', 'scale']].to_numpy(float), raw[['clip', 'clip_soft', 'scale']].to_numpy(float))
+    np.testing.assert_allclose(t[['clip', 'clip_soft', 'scale']].to_numpy(float),
+                               raw[['clip', 'clip_soft', 'scale']].to_numpy(float))
     assert (t['identifier'] == raw['identifier']).all() and (t['description'] == raw['description']).all()
     pair = strand_pairs(t)
     assert (pair != np.arange(74)).sum() == 54 and (pair[pair] == np.arange(74)).all()

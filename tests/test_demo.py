@@ -70,7 +70,8 @@ def test_demo_quick_end_to_end(installed, tmp_path):
     assert {'train', 'gradients', 'ism'} <= set(s['timings_s'])
 
     from PIL import Image
-    sizes = {'jointplot.png': (600, 600), 'regplot.png': (1200, 800), 'logos.png': (1100, 920), 'tracks.png': (1000, 1020)}
+    sizes = {'jointplot.png': (600, 600), 'regplot.png': (1200, 800), 'logos.png': (1100, 920),
+             'tracks.png': (1000, 1020)}
     for f, size in sizes.items():
         with Image.open(out/f) as im:
             im.load()
@@ -154,11 +155,13 @@ def test_params_show(tmp_path):
     assert r.returncode == 0 and 'model summary: not available' in r.stdout and 'transformer_dense' in r.stdout
     r = cli('params', 'show', tmp_path/'missing.json')
     assert r.returncode == 2 and 'does not exist' in r.stderr
-    bad = tmp_path/'bad.json'; bad.write_text('{"model": {"seq_length": 100, "trunk": [{"name": "conv_dna", "filters": "x"}]}}')
+    bad = tmp_path/'bad.json'
+    bad.write_text('{"model": {"seq_length": 100, "trunk": [{"name": "conv_dna", "filters": "x"}]}}')
     r = cli('params', 'show', bad)
     assert r.returncode == 2 and str(bad) in r.stderr
     r = cli('params')
-    assert r.returncode == 2 and 'required: COMMAND' in r.stderr.replace('the following arguments are required', 'required')
+    assert r.returncode == 2 and 'required: COMMAND' in r.stderr.replace('the following arguments are required',
+                                                                         'required')
 
 
 def test_readme_commands_parse():

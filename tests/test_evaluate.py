@@ -48,7 +48,8 @@ def test_hound_eval_tables_reproduced(real, name):
     out, stdout = real[name]
     ref = pd.read_csv(shared_path('reference', 'hound_eval_subset', name, 'acc.txt'), sep='\t')
     ours = pd.read_csv(out/'acc.txt', sep='\t')
-    assert list(ours.columns) == list(ref.columns) == ['index', 'pearsonr', 'spearmanr', 'r2', 'identifier', 'description']
+    assert list(ours.columns) == list(ref.columns) == ['index', 'pearsonr', 'spearmanr', 'r2', 'identifier',
+                                                       'description']
     for c in ('index', 'identifier', 'description'): assert ours[c].tolist() == ref[c].tolist()
     for c in ('pearsonr', 'spearmanr', 'r2'):
         r, o = ref[c].to_numpy(float), ours[c].to_numpy(float)
@@ -108,8 +109,10 @@ def test_figures_content(real):
     j = figs['jointplot']
     assert len(j.axes[0].collections[0].get_offsets()) == 50_000               # 2 x 2048 x 74 values, sampled
     assert '50,000 of 303,104 sampled values' in j._suptitle.get_text()
-    r = acc.pearsonr.to_numpy(float); order = np.flatnonzero(np.isfinite(r))[np.argsort(-r[np.isfinite(r)], kind='stable')]
-    want = [f"{w}: {acc.identifier[t]} (index {t})" for w, t in zip(('best', 'median', 'worst'), order[[0, len(order)//2, -1]])]
+    r = acc.pearsonr.to_numpy(float)
+    order = np.flatnonzero(np.isfinite(r))[np.argsort(-r[np.isfinite(r)], kind='stable')]
+    want = [f"{w}: {acc.identifier[t]} (index {t})" for w,
+            t in zip(('best', 'median', 'worst'), order[[0, len(order)//2, -1]])]
     assert [a.get_title() for a in figs['regplots'].axes] == want
     assert len(figs['regplots'].axes[0].collections[0].get_offsets()) == 4096   # every position of the best target
     tr = figs['tracks'].axes
@@ -143,7 +146,8 @@ def test_bad_input_names_the_file(tiny, tmp_path):
     # a model whose targets do not match the data directory
     p4 = tmp_path/'params4.json'
     p4.write_text(json.dumps({**json.loads(p.read_text()), 'model': {**json.loads(p.read_text())['model'],
-                                                                     'head': {'name': 'final', 'units': 4, 'activation': 'softplus'}}}))
+                                                                     'head': {'name': 'final', 'units': 4,
+                                                                              'activation': 'softplus'}}}))
     from genomenn.model import SeqNN
     SeqNN(p4).save(tmp_path/'m4.h5')
     code, _, err = cli('eval', p4, tmp_path/'m4.h5', d, '-o', tmp_path/'o')
@@ -178,7 +182,8 @@ def test_rc_ensemble_uses_strand_pairs(tiny, tmp_path):
     from genomenn.metrics import pearsonr
     from genomenn.model import SeqNN
     d = tmp_path/'data'; shutil.copytree(tiny/'data', d)
-    t = pd.read_csv(d/'targets.txt', sep='\t', index_col=0); t['strand_pair'] = [1, 0, 2]; t.to_csv(d/'targets.txt', sep='\t')
+    t = pd.read_csv(d/'targets.txt', sep='\t', index_col=0); t['strand_pair'] = [1, 0, 2]
+    t.to_csv(d/'targets.txt', sep='\t')
     net = SeqNN(tiny/'params.json').restore(tiny/'model0.h5')
     seqs, y = SeqDataset(d, 'test').numpy()
     res = evaluate(net, d, rc=True, shifts=(-1, 0, 1))

@@ -230,7 +230,8 @@ def test_mc_samples_members_differ_only_with_dropout():
 
 def test_hdf5_out_equals_in_memory(m64, tmp_path):
     X = rand_1hot(5, 32, seed=10)
-    kw = dict(layers=(0, 'pool1'), rc=True, shifts=(-1, 2), targets=[1, 2], return_all=True, batch_size=2, verbose=False)
+    kw = dict(layers=(0, 'pool1'), rc=True, shifts=(-1, 2), targets=[1, 2], return_all=True, batch_size=2,
+              verbose=False)
     a = gradients(m64, X, **kw)
     out = tmp_path / 'g.h5'
     b = gradients(m64, X, out=out, **kw)
@@ -376,7 +377,8 @@ def test_distributed_equals_single_device(tmp_path):
 
 def test_bad_inputs(m64):
     X = rand_1hot(2, 32)
-    with pytest.raises(ValueError, match=r'seqs: expected one-hot \(S, 32, 4\).*\(2, 32, 3\)'): gradients(m64, X[..., :3])
+    with pytest.raises(ValueError, match=r'seqs: expected one-hot \(S, 32, 4\).*\(2, 32, 3\)'):
+        gradients(m64, X[..., :3])
     with pytest.raises(ValueError, match=r'seqs: expected length 32.*\(2, 30, 4\)'): gradients(m64, X[:, :30])
     with pytest.raises(ValueError, match=r'targets: indices must be in 0..2.*\[3\]'): gradients(m64, X, targets=[3])
     with pytest.raises(ValueError, match=r"layers: no layer named 'nope'"): gradients(m64, X, layers=(0, 'nope'))

@@ -34,7 +34,8 @@ JSON_BUILDS = {
     # akita: 1048576 / 2048 = 512 bins, a 512 x 512 map cropped by 32 -> 448, pairs above diagonal 2: 446*447/2;
     # its target_length 512 describes the map and agrees (no warning; checked in test_blocks_2d.py)
     'basenji__manuscripts__akita__params.json': ([(99681, 5)], None, [1, 2, 2048, 2048, 2048]),
-    'basenji__manuscripts__enformer__params_enformer.json': ([(896, 5313), (896, 1643)], None, [1, 2, 128, 128, 128, 128]),
+    'basenji__manuscripts__enformer__params_enformer.json': ([(896, 5313), (896, 1643)], None,
+                                                             [1, 2, 128, 128, 128, 128]),
 }
 # Borzoi-style files (transformer and U-net blocks): their counts and output shapes are checked in test_zoo.py.
 BORZOI_BUILDS = ['baskerville__tests__data__params.json', 'baskerville__tests__data__eval__params.json',
@@ -302,7 +303,9 @@ def test_legacy_targets_are_cropped_by_the_buffer():
     ev = s.evaluate((X, Y))
     p = s.predict(X)
     np.testing.assert_allclose(ev['loss'], np.mean(p - Y[:, 2:-2]*np.log(p + 1e-7)), rtol=1e-4)
-    with pytest.raises(ValueError, match=r"targets \(B, 12, 2\) do not fit the model's predictions \(B, 12, 2\) with 2 positions cropped"):
+    with pytest.raises(ValueError,
+                       match=r"targets \(B, 12, 2\) do not fit the model's predictions \(B, 12, 2\) with 2 "
+                             r"positions cropped"):
         s.fit((X, Y[:, 2:-2]), epochs=1, verbose=0)
 
 

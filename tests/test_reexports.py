@@ -6,12 +6,14 @@ import sys
 import pytest
 
 MOVED = {  # module users import from -> {name: module that defines it}
-    'genomenn.data': {n: 'genomenn.tfrecords' for n in ('SeqDataset', 'write_tfrecords', 'read_statistics', 'tfrecord_files',
+    'genomenn.data': {n: 'genomenn.tfrecords' for n in ('SeqDataset', 'write_tfrecords', 'read_statistics',
+                                                        'tfrecord_files',
                                                        'record_layout', 'RecordLayout', 'tfrecord_compression')}
                      | {n: 'genomenn.synthetic' for n in ('synthetic_dataset', 'SyntheticData', 'Splits', 'MOTIFS',
                                                          'SYNTHETIC_TARGETS')},
     'genomenn.metrics': {'R2Metric': 'genomenn.keras_metrics', 'PearsonRMetric': 'genomenn.keras_metrics'},
-    'genomenn.plots': {n: 'genomenn.seqplots' for n in ('attribution_logo', 'ism_heatmap', 'track_plot', 'ism_importance')},
+    'genomenn.plots': {n: 'genomenn.seqplots' for n in ('attribution_logo', 'ism_heatmap', 'track_plot',
+                                                        'ism_importance')},
     'genomenn.gradients': {'ism': 'genomenn.ism'},
     'genomenn.model': {'LOSSES': 'genomenn.losses', 'make_loss': 'genomenn.losses'},
 }
@@ -27,7 +29,8 @@ def test_moved_names_are_the_same_objects(where):
         getattr(mod, 'no_such_name')
 
 
-@pytest.mark.parametrize('first', ['genomenn.tfrecords', 'genomenn.synthetic', 'genomenn.keras_metrics', 'genomenn.seqplots',
+@pytest.mark.parametrize('first', ['genomenn.tfrecords', 'genomenn.synthetic', 'genomenn.keras_metrics',
+                                   'genomenn.seqplots',
                                    'genomenn.ism', 'genomenn.losses'])
 def test_any_import_order_works(first):
     "Importing a new module first (fresh interpreter), then `import *` from the old one, gives every name."

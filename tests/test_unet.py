@@ -115,7 +115,8 @@ def test_unet_conv_against_numpy(upsample_conv):
     if upsample_conv: x1 = x1 @ weights(m, dn[0])[0] + weights(m, dn[0])[1]
     x2 = x2 @ weights(m, dn[-1])[0] + weights(m, dn[-1])[1]
     ref = sepconv_np(np.repeat(x1, 2, axis=1) + x2, *weights(m, 'u_sepconv'))
-    np.testing.assert_allclose(np.asarray(m([X, S], training=False)), ref, rtol=1e-7, atol=1e-8)  # Keras rounds gelu's sqrt(2/pi)
+    np.testing.assert_allclose(np.asarray(m([X, S], training=False)), ref, rtol=1e-7,  # Keras rounds gelu's sqrt(2/pi)
+                               atol=1e-8)
 
 
 def test_fpn1_unet_against_numpy():
@@ -178,10 +179,14 @@ def test_seqnn_joins_the_representations_saved_before_pooling():
     assert s.output_shape() == (56, 2)                           # 256/4 - 2*4
     # the skips' dense kernels show which representation each U-net block joined: 16, then 12 channels
     assert tuple(s.model.get_layer('trunk2_dense1').kernel.shape) == (16, 16)
-    assert tuple(s.model.get_layer('trunk3_dense').kernel.shape) == (12, 16)   # no upsample_conv: the skip's dense alone
-    hand = 5*4*6 + 4*6 + sum(4*c_in + 3*c_in*c + c for c_in, c in ((6, 8), (8, 12), (12, 16)))   # conv_dna (no bias, BN), res_tower (BN, conv)
-    hand += 4*16 + 4*16 + (16*16 + 16) + (16*16 + 16) + (3*16 + 16*16 + 16)                  # unet_conv on 16 x 16 / 32 x 16
-    hand += 4*16 + 4*12 + (12*16 + 16) + (3*16 + 16*16 + 16)                                 # unet_conv on 32 x 16 / 64 x 12
+    assert tuple(s.model.get_layer('trunk3_dense').kernel.shape) == (12,  # no upsample_conv: the skip's dense alone
+                                                                     16)
+    hand = 5*4*6 + 4*6 + sum(4*c_in + 3*c_in*c + c for c_in,  # conv_dna (no bias, BN), res_tower (BN, conv)
+                             c in ((6, 8), (8, 12), (12, 16)))
+    # unet_conv on 16 x 16 / 32 x 16
+    hand += 4*16 + 4*16 + (16*16 + 16) + (16*16 + 16) + (3*16 + 16*16 + 16)
+    # unet_conv on 32 x 16 / 64 x 12
+    hand += 4*16 + 4*12 + (12*16 + 16) + (3*16 + 16*16 + 16)
     hand += 16*2 + 2
     assert s.model.count_params() == hand
 
@@ -244,4 +249,5 @@ def test_weight_layout_matches_the_baskerville_checkpoint():
     assert ours == [[tuple(x) for x in shapes] for _, shapes in theirs]
     assert [n for n, _ in theirs][-11:] == ['batch_normalization_6', 'batch_normalization_7', 'dense_4', 'dense_5',
                                             'separable_conv1d', 'batch_normalization_8', 'batch_normalization_9',
-                                            'dense_6', 'dense_7', 'separable_conv1d_1', 'dense_8']   # two unet_conv, head
+                                            'dense_6', 'dense_7', 'separable_conv1d_1',  # two unet_conv, head
+                                            'dense_8']

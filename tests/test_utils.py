@@ -50,7 +50,8 @@ def test_failures_raise_after_all_ran(tmp_path):
     assert sorted(p.name for p in tmp_path.iterdir() if p.is_file()) == ['a', 'b', 'c', 'd']   # all ran
     assert [r.cmd for r in err.failed] == [cmds[0], cmds[2]] and [r.returncode for r in err.failed] == [2, 7]
     msg = str(err)
-    for needle in (cmds[0], 'exit code 2', 'first problem', cmds[2], 'exit code 7', 'second problem'): assert needle in msg
+    for needle in (cmds[0], 'exit code 2', 'first problem', cmds[2], 'exit code 7', 'second problem'):
+        assert needle in msg
     assert cmds[1] not in msg and len(err.results) == 4
 
 

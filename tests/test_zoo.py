@@ -30,7 +30,8 @@ def reference_counts():
 COUNTS = reference_counts()
 # Output shape per head: seq_length / 128 x 4 (two unet_conv) - 2 x Cropping1D (data README, "JSON output length").
 BORZOI_LITE = [(2048, 74), (2048, 32)]
-SHAPES = {'baskerville__tests__data__params.json': BORZOI_LITE, 'baskerville__tests__data__eval__params.json': BORZOI_LITE,
+SHAPES = {'baskerville__tests__data__params.json': BORZOI_LITE,
+          'baskerville__tests__data__eval__params.json': BORZOI_LITE,
           'baskerville__tests__integration__test__params.json': [(6144, 68)],
           'borzoi__examples__params.json': [(6144, 7611), (6144, 2608)],
           'borzoi__tutorials__latest__train_model__params_micro.json': [(12288, 2)],
@@ -120,7 +121,8 @@ def test_checkpoint_input_gradients_equal_baskerville(borzoi_lite):
 
     from genomenn.gradients import gradients
     s, ref, seqs = borzoi_lite
-    g = gradients(s, seqs[:2], targets=ref['grad_targets'], positions=ref['grad_positions'], batch_size=1, verbose=False)
+    g = gradients(s, seqs[:2], targets=ref['grad_targets'], positions=ref['grad_positions'], batch_size=1,
+                  verbose=False)
     got, want = np.asarray(g.grads[0]), ref['grads']
     assert got.shape == want.shape == (2, 4, 131072, 4)
     assert np.abs(got - want).max() <= 1e-3 * np.abs(want).max()
