@@ -16,8 +16,8 @@ Sections
   `ism` versus tangermeme's `saturation_mutagenesis` (fast=False and fast=True), and all 16 per-target input-gradient
   maps versus tangermeme's `saliency` called once per target, both as a user calls it (the model as trained, only
   `target=k` and the batch size given: tangermeme's defaults return the corrected gradient x input) and tuned (frozen
-  parameters, hypothetical=True, gradient_correction=False), batch 32 on both sides. tangermeme runs in its own environment
-  (`pip install torch==2.13.0 tangermeme`), given by --tangermeme-python or $TANGERMEME_PYTHON.
+  parameters, hypothetical=True, gradient_correction=False), batch 32 on both sides. tangermeme runs in its own
+  environment (`pip install torch==2.13.0 tangermeme`), given by --tangermeme-python or $TANGERMEME_PYTHON.
 """
 import argparse
 import json

@@ -3,7 +3,8 @@
     python benchmarks/metrics.py                   # 2000 x 1024 x 24 float32 preds and targets (50M values each)
     python benchmarks/metrics.py --seqs 200        # a quicker look
 
-(s) genomenn: one `CoMoments(per_target=True)` updated in batches of `--batch` sequences, then `.r2()` and `.pearsonr()`.
+(s) genomenn: one `CoMoments(per_target=True)` updated in batches of `--batch` sequences, then `.r2()` and
+    `.pearsonr()`.
 (a) float64 numpy two-pass reference on the whole array.
 (b) scikit-learn `r2_score(multioutput='raw_values')` + `scipy.stats.pearsonr` per target.
 Prints times, ratios, peak extra memory (tracemalloc, measured in separate runs) and the largest difference from (a).

@@ -65,7 +65,8 @@ def main():
     print(f'jointplot of {a.n:,} pairs, median of {a.repeats} runs '
           f'(matplotlib {matplotlib.__version__}, seaborn {sns.__version__})')
     print('wall = elapsed seconds, cpu = this process\'s CPU seconds (steadier on a shared machine)')
-    print(f"{'format':<7}{'seaborn wall':>13}{'genomenn wall':>14}{'ratio':>7}{'seaborn cpu':>12}{'genomenn cpu':>13}{'ratio':>7}"
+    print(f"{'format':<7}{'seaborn wall':>13}{'genomenn wall':>14}{'ratio':>7}"
+          f"{'seaborn cpu':>12}{'genomenn cpu':>13}{'ratio':>7}"
           f"{'seaborn MB':>11}{'genomenn MB':>12}")
     with tempfile.TemporaryDirectory() as d:
         ours(x[:1000], y[:1000], os.path.join(d, 'warm.png'))      # imports and font cache out of the timing

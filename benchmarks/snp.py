@@ -4,8 +4,8 @@
 
 * snp: the shared Borzoi-lite checkpoint (131,072 bp, 2,048 x 74 tracks), baskerville's 8 eQTL SNPs, the 47
   strand-merged targets, stats logSUM,logD2,SUM,D1: `score_vcf` (reference and alternative sequences of 8 variants
-  batched through one compiled forward pass, batch 1, fastest on CPU) against a loop calling `SeqNN.predict` once per allele
-  (hound_snp's pattern) followed by the same statistics. Model start-up excluded from both; variants per second.
+  batched through one compiled forward pass, batch 1, fastest on CPU) against a loop calling `SeqNN.predict` once per
+  allele (hound_snp's pattern) followed by the same statistics. Model start-up excluded from both; variants per second.
 * ism: a 2,048 bp synthetic-params model (16 targets), 4 loci, a 32 bp window (96 mutants each): `ism_scores`
   (every mutant's full tracks, 4 statistics) against `genomenn.ism` (summed predictions only, its fast engine),
   seconds per mutant.

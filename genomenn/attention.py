@@ -73,10 +73,12 @@ def _basis(name):
 def positional_features(positions,                  # relative distances, any shape
                         feature_size:int,           # total number of features
                         seq_length:int,             # characteristic length of the bases
-                        symmetric:bool=False,       # True: functions of |distance| only; False: also times sign(distance)
+                        # True: functions of |distance| only; False: also times sign(distance)
+                        symmetric:bool=False,
                         feature_functions=('positional_features_central_mask',), # bases sharing the features
                        )->np.ndarray:               # positions.shape + (feature_size,)
-    "Relative positional features: each basis gives an equal share, then (unless `symmetric`) the same times sign(distance)."
+    """Relative positional features: each basis gives an equal share, then (unless `symmetric`) the same times
+    sign(distance)."""
     fs = [_basis(f) for f in feature_functions]
     n = len(fs)*(1 if symmetric else 2)
     if feature_size % n:
@@ -108,11 +110,13 @@ class MultiheadAttention(kl.Layer):
                  attention_dropout_rate:float=0., # dropout on the attention weights (training only)
                  relative_position_symmetric:bool=False, # positional features of |distance| only
                  relative_position_functions=('positional_features_central_mask',), # bases (see `positional_features`)
-                 num_position_features:int|None=None, # F; None: V rounded down to a multiple of 2 x bases; 0: content only
+                 # F; None: V rounded down to a multiple of 2 x bases; 0: content only
+                 num_position_features:int|None=None,
                  positional_dropout_rate:float=0., # dropout on the positional features (training only)
                  content_position_bias:bool=True, # relative term (q + r_r_bias)·r_k; False: r_r_bias·r_k alone
                  zero_initialize:bool=True,       # zero-initialise the final projection
-                 transpose_stride:int=0,          # > 0: final projection a transposed convolution (kernel 3) of this stride
+                 # > 0: final projection a transposed convolution (kernel 3) of this stride
+                 transpose_stride:int=0,
                  gated:bool=False,                # not supported (their gate layer cannot be built)
                  initializer='he_normal',         # initialiser of projections and biases
                  l2_scale:float=0.,               # L2 penalty on the projection kernels
@@ -135,7 +139,8 @@ class MultiheadAttention(kl.Layer):
         self.value_size, self.key_size, self.heads = int(value_size), int(key_size), int(heads)
         self.scaling, self.attention_dropout_rate = scaling, float(attention_dropout_rate)
         self.relative_position_symmetric, self.relative_position_functions = relative_position_symmetric, funcs
-        self.num_position_features, self.positional_dropout_rate = int(num_position_features), float(positional_dropout_rate)
+        self.num_position_features = int(num_position_features)
+        self.positional_dropout_rate = float(positional_dropout_rate)
         self.content_position_bias, self.zero_initialize = content_position_bias, zero_initialize
         self.transpose_stride, self.gated, self.initializer = int(transpose_stride), gated, initializer
         self.l2_scale, self.qkv_width, self.seqlen_train, self.seed = l2_scale, int(qkv_width), seqlen_train, seed
@@ -188,7 +193,8 @@ class MultiheadAttention(kl.Layer):
     def call(self, inputs, training=None):
         T = inputs.shape[1]
         if T is None: raise ValueError("MultiheadAttention: the sequence length must be known when the graph is built")
-        q, k, v = self._heads(self.q_layer(inputs)), self._heads(self.k_layer(inputs)), self._heads(self.v_layer(inputs))
+        q, k, v = (self._heads(self.q_layer(inputs)), self._heads(self.k_layer(inputs)),
+                   self._heads(self.v_layer(inputs)))
         if self.scaling: q = q*(self.key_size**-0.5)
         r_w, r_r = ops.cast(self.r_w_bias, q.dtype), ops.cast(self.r_r_bias, q.dtype)
         logits = ops.matmul(q + r_w, ops.swapaxes(k, -1, -2))                    # (B, H, T, T)
@@ -207,7 +213,8 @@ class MultiheadAttention(kl.Layer):
         return self.embedding_layer(out)
 
     def compute_output_shape(self, input_shape):
-        T = input_shape[1] if self.transpose_stride <= 0 or input_shape[1] is None else input_shape[1]*self.transpose_stride
+        T = input_shape[1]
+        if self.transpose_stride > 0 and T is not None: T = T*self.transpose_stride
         return (input_shape[0], T, self.value_size*self.heads)
 
     def get_config(self):
@@ -228,7 +235,8 @@ def _value_size(inputs, key_size, heads, out_size):
 
 def transformer_dense(inputs, out_size:int, dense_expansion:float, l2_scale:float, dropout:float, kernel_initializer,
                       *, lb:Layers|None=None):
-    "The feed-forward part of a transformer block: layer norm, Dense (x dense_expansion), dropout, ReLU, Dense, dropout, residual add."
+    """The feed-forward part of a transformer block: layer norm, Dense (x dense_expansion), dropout, ReLU, Dense,
+    dropout, residual add."""
     lb = lb or Layers()
     x = lb(kl.LayerNormalization)(inputs)
     x = lb(kl.Dense, int(dense_expansion*out_size), kernel_initializer=kernel_initializer,
@@ -263,7 +271,8 @@ def transformer(inputs,                          # (B, L, C)
                 kernel_initializer='he_normal',  # initialiser of the feed-forward part
                 seqlen_train:int|None=None,      # length the positional features are computed for
                 *, lb:Layers|None=None):
-    "Basenji's `transformer`: layer norm, relative-position multi-head attention, dropout, residual add, feed-forward part."
+    """Basenji's `transformer`: layer norm, relative-position multi-head attention, dropout, residual add, feed-forward
+    part."""
     lb = lb or Layers()
     V = _value_size(inputs, key_size, heads, out_size)
     x = lb(kl.LayerNormalization)(inputs)
@@ -280,7 +289,8 @@ def transformer_split(inputs, splits:int=2, key_size:int|None=None, heads:int=1,
                       l2_scale:float=0., mha_l2_scale:float=0., num_position_features:int|None=None, qkv_width:int=1,
                       mha_initializer='he_normal', kernel_initializer='he_normal', seqlen_train=None,
                       *, lb:Layers|None=None):
-    "A transformer block whose shared attention runs within windows: halves (`splits=2`) or quarter, half, quarter (`splits=3`)."
+    """A transformer block whose shared attention runs within windows: halves (`splits=2`) or quarter, half, quarter
+    (`splits=3`)."""
     lb = lb or Layers()
     V = _value_size(inputs, key_size, heads, out_size)
     _, L, C = inputs.shape
@@ -323,7 +333,8 @@ def transformer_tower(inputs,                     # (B, L, C)
     f = TRANSFORMER_BLOCK_TYPES.get(block_type)
     if f is None:
         raise ParamsError(f"expected one of {list(TRANSFORMER_BLOCK_TYPES)}, got {block_type!r}"
-                          + (" (basenji's transformer2 and lambda blocks are not supported)" if block_type in ('transformer2', 'lambda') else ''),
+                          + (" (basenji's transformer2 and lambda blocks are not supported)"
+                             if block_type in ('transformer2', 'lambda') else ''),
                           key='block_type')
     lb = lb or Layers(); x = inputs
     for _ in range(int(repeat)): x = f(x, lb=lb, **kwargs)

@@ -39,7 +39,8 @@ def _plain(v, where):
     if hasattr(v, 'tolist') and not isinstance(v, (str, bytes)): v = v.tolist()
     try: json.dumps(v, allow_nan=True)
     except (TypeError, ValueError):
-        raise ValueError(f'{where}: expected a JSON-like value (number, text, bool, None, list, dict), got {v!r}') from None
+        raise ValueError(f'{where}: expected a JSON-like value (number, text, bool, None, list, dict), '
+                         f'got {v!r}') from None
     return v
 
 def expand_params(params:dict|list|None, # grid {name: [values]} (product of the lists) or a list of {name: value}
@@ -50,8 +51,8 @@ def expand_params(params:dict|list|None, # grid {name: [values]} (product of the
         keys, options = list(params), []
         for k in keys:
             v = params[k]
-            v = list(v) if isinstance(v, (list, tuple, range)) else v.tolist() if hasattr(v,
-                                                                                          'ndim') and v.ndim == 1 else [v]
+            if isinstance(v, (list, tuple, range)): v = list(v)
+            else: v = v.tolist() if hasattr(v, 'ndim') and v.ndim == 1 else [v]
             if not v: raise ValueError(f'params[{k!r}]: expected at least one value, got an empty list')
             options.append([_plain(o, f'params[{k!r}]') for o in v])
         runs = [dict(zip(keys, combo)) for combo in itertools.product(*options)]
@@ -90,7 +91,8 @@ def run_name(notebook:str|Path, # the papermill notebook
     return f'{Path(notebook).stem}__{slug}__{h}'
 
 def _unique_names(notebook, runs, taken):
-    "Names for `runs`, the hash lengthened wherever a shorter one would meet a different setting in `taken` (name -> canonical)."
+    """Names for `runs`, the hash lengthened wherever a shorter one would meet a different setting in `taken` (name ->
+    canonical)."""
     names = []
     for run in runs:
         c = _canonical(run)
@@ -271,8 +273,10 @@ def run_notebooks(notebook:str|Path,      # papermill notebook with a cell tagge
                   max_proc:int=1,         # runs at once (at most one per GPU slot)
                   kernel:str|None=None,   # kernel name (default: the notebook's, else python3)
                   resume:bool=True,       # skip runs already completed with the same parameters
-                  gpus:list|None=None,    # GPU slots, e.g. [0, 1] or ['0,1', '2,3']: one `CUDA_VISIBLE_DEVICES` value per concurrent run
-                  executor=None,          # a `distributed.Client` or `concurrent.futures.Executor` (default: threads here)
+                  # GPU slots, e.g. [0, 1] or ['0,1', '2,3']: one `CUDA_VISIBLE_DEVICES` value per concurrent run
+                  gpus:list|None=None,
+                  # a `distributed.Client` or `concurrent.futures.Executor` (default: threads here)
+                  executor=None,
                   log_output:bool=False,  # log the notebooks' outputs (papermill's logger) and kernel warnings
                   progress:bool=True,     # show a progress bar
                   timeout:float|None=None, # seconds allowed per cell

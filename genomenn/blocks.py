@@ -14,7 +14,7 @@ import numpy as np
 from keras import layers as kl
 from keras import ops
 
-from .params import BLOCK_VOCABULARY, ConvParams, ParamsError
+from .params import ConvParams, ParamsError
 
 # %% auto 0
 __all__ = ['LINKS', 'ACTIVATIONS', 'POOL_TYPES', 'BLOCKS', 'KERAS_BLOCKS', 'GLOBAL_ARGS', 'MODEL_KEYS_UNSUPPORTED', 'GELU',
@@ -30,9 +30,12 @@ __all__ = ['LINKS', 'ACTIVATIONS', 'POOL_TYPES', 'BLOCKS', 'KERAS_BLOCKS', 'GLOB
 # %% ../nbs/02a_blocks.ipynb 6
 @keras.saving.register_keras_serializable(package='genomenn')
 class GELU(kl.Layer):
-    "GELU (Hendrycks & Gimpel 2016) as Basenji-family models compute it: the tanh approximation, or the older sigmoid one."
+    """GELU (Hendrycks & Gimpel 2016) as Basenji-family models compute it: the tanh approximation, or the older sigmoid
+    one."""
     FORMS = ('tanh', 'sigmoid', 'erf')
-    def __init__(self, approximate:str='tanh', **kw):  # 'tanh': basenji since 2022, baskerville; 'sigmoid': x*sigmoid(1.702x), older basenji
+    def __init__(self,
+                 approximate:str='tanh',  # 'tanh': basenji since 2022, baskerville; 'sigmoid': x*sigmoid(1.702x)
+                 **kw):
         super().__init__(**kw)
         if approximate not in self.FORMS:
             raise ParamsError(f"gelu: expected one of {list(self.FORMS)}, got {approximate!r}", key='gelu')
@@ -77,7 +80,8 @@ LINKS = ('linear', 'identity', 'relu', 'exp', 'exp_linear', 'softplus', 'sigmoid
 
 @keras.saving.register_keras_serializable(package='genomenn')
 class Link(kl.Layer):
-    "Basenji's link from the final layer to predictions (exp clipped at ±50, softplus at -50), then `target_clip`/`target_sqrt`."
+    """Basenji's link from the final layer to predictions (exp clipped at ±50, softplus at -50), then
+    `target_clip`/`target_sqrt`."""
     def __init__(self, link:str='softplus', target_clip:float|None=None, target_sqrt:bool=False, **kw):
         super().__init__(**kw)
         if link not in LINKS: raise ParamsError(f"unknown link {link!r}; expected one of {list(LINKS)}", key='link')
@@ -144,7 +148,8 @@ class SoftmaxPool1D(kl.Layer):
 
 @keras.saving.register_keras_serializable(package='genomenn')
 class SqueezeExcite(kl.Layer):
-    "Squeeze-excite (Hu et al. 2018) as Basenji's: activate, average over positions, bottleneck dense (relu), dense, optional normalisation, then gate (or add)."
+    """Squeeze-excite (Hu et al. 2018) as Basenji's: activate, average over positions, bottleneck dense (relu), dense,
+    optional normalisation, then gate (or add)."""
     def __init__(self, activation:str|None='relu', additive:bool=False, bottleneck_ratio:int=8, norm_type:str|None=None,
                  bn_momentum:float=0.9, use_bias:bool=True, kernel_initializer='glorot_uniform',
                  scale_fun:str='sigmoid',
@@ -190,7 +195,8 @@ class SqueezeExcite(kl.Layer):
 
 @keras.saving.register_keras_serializable(package='genomenn')
 class GlobalContext(kl.Layer):
-    "Basenji's global context (Cao et al. 2019): a softmax-attention summary over positions, transformed and added to every position."
+    """Basenji's global context (Cao et al. 2019): a softmax-attention summary over positions, transformed and added to
+    every position."""
     def build(self, input_shape):
         C = input_shape[-1]; d = dict(dtype=self.dtype_policy)
         self.context_key = kl.Dense(1, name='context_key', **d)   # one attention logit per position
@@ -248,7 +254,8 @@ class ConcatPosition(kl.Layer):
 
 @keras.saving.register_keras_serializable(package='genomenn')
 class FactorInverse(kl.Layer):
-    "Basenji's `FactorInverse`: predictions of K factors times the (K, T) components read from a `.npy` file give T targets."
+    """Basenji's `FactorInverse`: predictions of K factors times the (K, T) components read from a `.npy` file give T
+    targets."""
     def __init__(self, components_npy:str, **kw):
         super().__init__(**kw)
         from pathlib import Path
@@ -280,7 +287,8 @@ class Layers:
     def __init__(self,
                  prefix:str|None=None,  # layer names `{prefix}{kind}{i}`; None: Keras' automatic names
                  dtype=None,            # dtype of every layer (None: Keras' default policy)
-                 gelu:str='tanh',       # the GELU form of `activate` ('tanh', or 'sigmoid' for older basenji checkpoints)
+                 # the GELU form of `activate` ('tanh', or 'sigmoid' for older basenji checkpoints)
+                 gelu:str='tanh',
                 ):
         self.prefix, self.dtype, self.gelu, self._n = prefix, dtype, gelu, {}
         # input positions per output position (a Fraction after upsampling); cropped; no position axis
@@ -300,7 +308,8 @@ class Layers:
 ACTIVATIONS = ('relu', 'gelu', 'sigmoid', 'tanh', 'softplus', 'exp', 'elu', 'selu', 'swish', 'linear')
 
 def activate(x, activation:str|None, lb:Layers|None=None):
-    "Basenji's `activate`: `None`/`'linear'` leave `x` unchanged; `'gelu'` takes the builder's GELU form (tanh by default)."
+    """Basenji's `activate`: `None`/`'linear'` leave `x` unchanged; `'gelu'` takes the builder's GELU form (tanh by
+    default)."""
     lb = lb or Layers()
     if activation in (None, 'linear'): return x
     if activation == 'gelu': return lb(GELU, lb.gelu)(x)
@@ -332,7 +341,8 @@ def _reg(l2=0., l1=0.):
 
 def conv(x, lb:Layers, filters:int, kernel_size:int=1, stride:int=1, dilation_rate:int=1, use_bias:bool=True,
          kernel_initializer='he_normal', l2_scale:float=0., conv_type:str='standard', padding:str='same'):
-    "A 1-D convolution; a stride counts as pooling. Separable ones keep Keras' default initialisers and no penalty, as in Basenji."
+    """A 1-D convolution; a stride counts as pooling. Separable ones keep Keras' default initialisers and no penalty, as
+    in Basenji."""
     if conv_type not in ('standard', 'separable'):
         raise ParamsError(f"unknown conv_type {conv_type!r}; expected 'standard' or 'separable'", key='conv_type')
     if conv_type == 'separable':
@@ -349,7 +359,8 @@ def conv(x, lb:Layers, filters:int, kernel_size:int=1, stride:int=1, dilation_ra
 POOL_TYPES = ('max', 'softmax')
 
 def pool(x, lb:Layers, pool_size:int, pool_type:str='max', padding:str='same'):
-    "Max, softmax (`SoftmaxPool1D`) or average pooling of width and stride `pool_size`; 'same' padding rounds the length up."
+    """Max, softmax (`SoftmaxPool1D`) or average pooling of width and stride `pool_size`; 'same' padding rounds the
+    length up."""
     if pool_size is None or pool_size <= 1: return x
     lb.pool *= int(pool_size)
     if pool_type == 'softmax': return lb(SoftmaxPool1D, int(pool_size))(x)
@@ -359,7 +370,8 @@ def pool(x, lb:Layers, pool_size:int, pool_type:str='max', padding:str='same'):
     return lb(cls, pool_size=int(pool_size), padding=padding)(x)
 
 def block_pool(x, lb:Layers, pool_size:int, pool_type:str='max', padding:str='same'):
-    "A block's pooling as Basenji builds it: softmax pooling for 'softmax', max pooling for any other `pool_type` (with a warning)."
+    """A block's pooling as Basenji builds it: softmax pooling for 'softmax', max pooling for any other `pool_type`
+    (with a warning)."""
     if pool_type not in POOL_TYPES and pool_size and pool_size > 1:
         warnings.warn(f"pool_type {pool_type!r}: Basenji builds max pooling for any pool_type but 'softmax'; "
                       "so does genomenn")
@@ -397,7 +409,8 @@ def conv_dna(inputs, filters:int|None=None, kernel_size:int=15, activation:str|N
              pool_type:str='max', norm_type:str|None=None, bn_momentum:float=0.99, norm_gamma=None, use_bias=None,
              se:bool=False, conv_type:str='standard', kernel_initializer='he_normal', padding:str='same',
              batch_norm:bool=False, *, lb:Layers|None=None):
-    "Basenji's `conv_dna`, the first layer: convolution, squeeze-excite (`se`), then normalisation and activation (or a residual conv_nac), dropout, pooling."
+    """Basenji's `conv_dna`, the first layer: convolution, squeeze-excite (`se`), then normalisation and activation (or
+    a residual conv_nac), dropout, pooling."""
     lb = lb or Layers(); norm_type = _norm_type(norm_type, batch_norm)
     filters = inputs.shape[-1] if filters is None else filters
     if use_bias is None: use_bias = norm_type is None and not residual
@@ -418,7 +431,8 @@ def conv_nac(inputs, filters:int|None=None, kernel_size:int=1, activation:str|No
              pool_size:int=1, pool_type:str='max', norm_type:str|None=None, bn_momentum:float=0.99, norm_gamma=None,
              kernel_initializer='he_normal', padding:str='same', se:bool=False, batch_norm:bool=False,
              *, lb:Layers|None=None):
-    "Basenji's `conv_nac`: normalisation, activation, convolution (with bias), squeeze-excite (`se`), dropout, residual add, pooling."
+    """Basenji's `conv_nac`: normalisation, activation, convolution (with bias), squeeze-excite (`se`), dropout,
+    residual add, pooling."""
     lb = lb or Layers(); norm_type = _norm_type(norm_type, batch_norm)
     filters = inputs.shape[-1] if filters is None else filters
     x = activate(normalize(inputs, norm_type, bn_momentum, None, lb), activation, lb)
@@ -433,7 +447,8 @@ def conv_next(inputs, filters:int|None=None, kernel_size:int=7, activation:str|N
               dilation_rate:int=1, l2_scale:float=0., dropout:float=0., residual:bool=False, pool_size:int=1,
               pool_type:str='max', kernel_initializer='he_normal', padding:str='same', norm_type:str|None=None,
               bn_momentum:float=0.99, *, lb:Layers|None=None):
-    "Basenji's `conv_next` (Liu et al. 2022): separable convolution, layer norm, dense expansion, dropout, activation, dense back, residual add, pooling."
+    """Basenji's `conv_next` (Liu et al. 2022): separable convolution, layer norm, dense expansion, dropout, activation,
+    dense back, residual add, pooling."""
     lb = lb or Layers()   # norm_type and bn_momentum are accepted and unused, as in Basenji
     filters = inputs.shape[-1] if filters is None else filters
     x = conv(inputs, lb, filters, kernel_size, dilation_rate=dilation_rate, conv_type='separable', padding='same')
@@ -489,7 +504,8 @@ def conv_tower_nac(inputs, filters_init:float, filters_end=None, filters_mult=No
 def res_tower(inputs, filters_init:float, filters_end=None, filters_mult=None, kernel_size:int=1, dropout:float=0.,
               pool_size:int=2, pool_type:str='max', divisible_by:int=1, repeat:int=1, num_convs:int=2,
               *, lb:Layers|None=None, **kwargs):
-    "Basenji's `res_tower`: per repeat a conv_nac of `kernel_size`, `num_convs`-1 more (kernel 1) added back through a zero-initialised scale, then pooling."
+    """Basenji's `res_tower`: per repeat a conv_nac of `kernel_size`, `num_convs`-1 more (kernel 1) added back through a
+    zero-initialised scale, then pooling."""
     lb = lb or Layers(); x = inputs
     for f in tower_filters(filters_init, filters_end, filters_mult, divisible_by, repeat):
         x = x0 = conv_nac(x, filters=f, kernel_size=kernel_size, lb=lb, **kwargs)
@@ -503,7 +519,8 @@ def res_tower(inputs, filters_init:float, filters_end=None, filters_mult=None, k
 def convnext_tower(inputs, filters_init:float, filters_end=None, filters_mult=None, kernel_size:int=1, dropout:float=0.,
                    pool_size:int=2, pool_type:str='max', divisible_by:int=1, repeat:int=1, num_convs:int=2,
                    *, lb:Layers|None=None, **kwargs):
-    "Basenji's `convnext_tower`: per repeat `num_convs` conv_next blocks, the later ones added back to the first through a zero-initialised scale, then pooling."
+    """Basenji's `convnext_tower`: per repeat `num_convs` conv_next blocks, the later ones added back to the first
+    through a zero-initialised scale, then pooling."""
     lb = lb or Layers(); x = inputs
     for f in tower_filters(filters_init, filters_end, filters_mult, divisible_by, repeat):
         x = x0 = conv_next(x, filters=f, kernel_size=kernel_size, dropout=dropout, lb=lb, **kwargs)
@@ -515,7 +532,8 @@ def convnext_tower(inputs, filters_init:float, filters_end=None, filters_mult=No
     return x
 
 def conv_tower_v1(inputs, filters_init:float, filters_mult:float=1, repeat:int=1, *, lb:Layers|None=None, **kwargs):
-    "Basenji's `conv_tower_v1`: `repeat` conv_blocks, filters multiplied by `filters_mult` each time and rounded when used."
+    """Basenji's `conv_tower_v1`: `repeat` conv_blocks, filters multiplied by `filters_mult` each time and rounded when
+    used."""
     lb = lb or Layers(); x = inputs; f = filters_init
     for _ in range(int(repeat)):
         x = conv_block(x, filters=int(np.round(f)), lb=lb, **kwargs); f *= filters_mult
@@ -533,7 +551,8 @@ def dilation_rates(rate_mult:float=2, repeat:int=1, round:bool=False)->list:
 def dilated_residual(inputs, filters:int, kernel_size:int=3, rate_mult:float=2, dropout:float=0., repeat:int=1,
                      conv_type:str='standard', norm_type:str|None=None, round:bool=False, batch_norm:bool=False,
                      *, lb:Layers|None=None, **kwargs):
-    "Basenji's `dilated_residual`: per repeat a dilated conv_block and a 1x1 conv_block back to the input width, added to the input."
+    """Basenji's `dilated_residual`: per repeat a dilated conv_block and a 1x1 conv_block back to the input width, added
+    to the input."""
     lb = lb or Layers(); norm_type = _norm_type(norm_type, batch_norm); x = inputs
     for rate in dilation_rates(rate_mult, repeat, round):
         x0 = x
@@ -601,7 +620,8 @@ def dense_nac(inputs, units:int|None=None, activation:str|None='relu', flatten:b
 
 def final(inputs, units:int, activation:str|None='linear', flatten:bool=False, kernel_initializer='he_normal',
           l2_scale:float=0., l1_scale:float=0., *, lb:Layers|None=None):
-    "Basenji's `final`: optional flatten, then a dense layer to the `units` targets with the Keras activation `activation`."
+    """Basenji's `final`: optional flatten, then a dense layer to the `units` targets with the Keras activation
+    `activation`."""
     lb = lb or Layers(); x = inputs
     if flatten: x = _flatten(x, lb)
     return lb(kl.Dense, int(units), activation=activation or 'linear', kernel_initializer=kernel_initializer,
@@ -621,7 +641,8 @@ def exp(inputs, base:float|None=None, minus:float|None=None, *, lb:Layers|None=N
     return (lb or Layers())(Exp, base, minus)(inputs)
 
 def factor_inverse(inputs, components_file:str, *, lb:Layers|None=None):
-    "Basenji's `factor_inverse` block: factor predictions (B, P, K) times the (K, T) components of `components_file` (.npy)."
+    """Basenji's `factor_inverse` block: factor predictions (B, P, K) times the (K, T) components of `components_file`
+    (.npy)."""
     return (lb or Layers())(FactorInverse, components_file)(inputs)
 
 # %% ../nbs/02a_blocks.ipynb 29
@@ -766,7 +787,8 @@ def build_block(inputs,                # symbolic tensor (B, L, C)
     name = block['name']
     if name not in block_names():
         hint = difflib.get_close_matches(str(name), sorted(block_names()), 1)
-        raise ParamsError(f"block {name!r} is not in genomenn's block registry" + (f" (did you mean {hint[0]!r}?)" if hint else ''),
+        raise ParamsError(f"block {name!r} is not in genomenn's block registry"
+                          + (f" (did you mean {hint[0]!r}?)" if hint else ''),
                           path, where)
     accepted = block_args(name)
     kw = {} if name in KERAS_BLOCKS else {k: v for k,

@@ -118,7 +118,8 @@ def _model_graph(model:keras.Model):
     return [node_of(t) for t in model.outputs], parents
 
 def graph_order(model)->list:
-    "The layers of `model` (a Keras 3 functional model, or a tf.keras 2 `model_config` dict: layer names) in tf.keras 2's order."
+    """The layers of `model` (a Keras 3 functional model, or a tf.keras 2 `model_config` dict: layer names) in tf.keras
+    2's order."""
     if isinstance(model, dict): return _depth_order(*_config_graph(model))
     if not isinstance(model, keras.Model) or not hasattr(model, '_operations'):
         raise ValueError(f"model: expected a functional keras.Model or a model_config dict, got {type(model).__name__}")
@@ -126,7 +127,8 @@ def graph_order(model)->list:
 
 # %% ../nbs/02e_checkpoints.ipynb 13
 def layer_weights(layer)->list:
-    "The variables of `layer` in tf.keras 2's HDF5 order: trainable ones first, then the rest (e.g. batch-norm statistics)."
+    """The variables of `layer` in tf.keras 2's HDF5 order: trainable ones first, then the rest (e.g. batch-norm
+    statistics)."""
     ws = layer.weights
     return [w for w in ws if w.trainable] + [w for w in ws if not w.trainable]
 

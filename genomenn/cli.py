@@ -25,9 +25,12 @@ def subcommand(add_parser):
     return add_parser
 
 def _version():
-    try: from genomenn import __version__; return __version__
+    try:
+        from genomenn import __version__
+        return __version__
     except ImportError:
-        from importlib.metadata import version; return version('genomenn')
+        from importlib.metadata import version
+        return version('genomenn')
 
 def build_parser()->argparse.ArgumentParser:
     "The `genomenn` argument parser with every registered subcommand."
@@ -106,7 +109,8 @@ def read_grid(path:str|Path)->dict|list:
     if not path.is_file(): raise FileNotFoundError(f'--grid: {str(path)!r} does not exist')
     text = path.read_text()
     if path.suffix.lower() in ('.yaml', '.yml'):
-        import yaml; grid = yaml.safe_load(text)
+        import yaml
+        grid = yaml.safe_load(text)
     else:
         try: grid = json.loads(text)
         except json.JSONDecodeError as e: raise ValueError(f'--grid {path}: not valid JSON ({e})') from None
@@ -149,10 +153,12 @@ def _cmd_batch(args)->int:
         gpus = [s.strip() for s in args.gpus.split(';' if ';' in args.gpus else ',') if s.strip()]
     from genomenn.batch import run_notebooks  # papermill, pandas: only now
     if args.log_output:
-        import logging; logging.basicConfig(level=logging.INFO, format='%(message)s')
+        import logging
+        logging.basicConfig(level=logging.INFO, format='%(message)s')
     client = None
     if args.scheduler:
-        try: from distributed import Client
+        try:
+            from distributed import Client
         except ImportError:
             raise ValueError('--scheduler needs dask distributed: pip install "dask[distributed]"') from None
         client = Client(args.scheduler)
@@ -209,7 +215,8 @@ def _cmd_params_show(args)->int:
 QUICK_DEMO = dict(n_seqs=3000, seq_length=512, epochs=25, filters=48, n_explain=16, n_ism=4)
 
 def pipeline_notebook(name:str)->Path:
-    "The path of pipeline notebook `name` (e.g. 'demo'): inside the installed package, else in the source tree's nbs/pipelines."
+    """The path of pipeline notebook `name` (e.g. 'demo'): inside the installed package, else in the source tree's
+    nbs/pipelines."""
     import genomenn
     here = Path(genomenn.__file__).resolve().parent
     for d in (here/'pipelines', here.parent/'nbs'/'pipelines'):

@@ -377,7 +377,8 @@ _TARGETS_NUMERIC = {'clip': float, 'clip_soft': float, 'scale': float, 'strand_p
 
 def read_targets(path:str|Path,  # a Basenji `targets.txt` (tab-separated, header line, first column the track index)
                 )->pd.DataFrame: # one row per track, indexed by `index`; the columns of the file
-    "Read a Basenji targets file into a DataFrame, checked (numeric columns, unique indices, strand pairs that pair back)."
+    """Read a Basenji targets file into a DataFrame, checked (numeric columns, unique indices, strand pairs that pair
+    back)."""
     path = Path(path)
     if not path.is_file(): raise DataFileNotFoundError(f"{path}: no targets file")
     try: df = pd.read_csv(path, sep='\t', index_col=0, dtype=str, keep_default_na=False)

@@ -107,7 +107,8 @@ class EvalResult:
     def summary_line(self)->str:
         "One line: sequences, targets, NaN targets and the mean of each metric over the finite targets."
         cols = [c for c in ACC_METRICS if c in self.acc]
-        means = ', '.join(f"{_LABEL[c]} {np.nanmean(self.acc[c]) if self.acc[c].notna().any() else np.nan:.5f}" for c in cols)
+        mean = lambda c: np.nanmean(self.acc[c]) if self.acc[c].notna().any() else np.nan
+        means = ', '.join(f"{_LABEL[c]} {mean(c):.5f}" for c in cols)
         n = len(self.acc); k = len(self.nan_targets)
         return (f"{self.split}: {self.num_seqs} sequences x {self.num_positions} positions, {n} targets"
                 f" ({k} without variance: NaN); mean over the other {n - k}: {means}")
@@ -178,7 +179,8 @@ def evaluate(seqnn,                        # a `SeqNN` with its weights
              verbose:bool=False,           # progress bar
              model_name:str|None=None,     # how errors name the model (e.g. its params file)
             )->EvalResult:
-    "Per-target Pearson R, R² (and Spearman R) of the model's predictions over a data split, as baskerville's hound_eval."
+    """Per-target Pearson R, R² (and Spearman R) of the model's predictions over a data split, as baskerville's
+    hound_eval."""
     if isinstance(step, bool) or not isinstance(step, (int, np.integer)) or step < 1:
         raise ValueError(f"step: expected a positive integer, got {step!r}")
     shifts = tuple(int(s) for s in (shifts if np.ndim(shifts) else [shifts]))
@@ -251,7 +253,8 @@ def eval_figures(res:EvalResult,            # `evaluate`'s result
                  dpi:float=100,             # resolution of the saved figures
                  seed:int=0,                # seed of the plotted samples
                 )->dict:                    # name -> matplotlib Figure
-    "Per-target Pearson R histogram, predicted-vs-measured jointplot and regplots, and tracks; saved when out_dir is given."
+    """Per-target Pearson R histogram, predicted-vs-measured jointplot and regplots, and tracks; saved when out_dir is
+    given."""
     import matplotlib.pyplot as plt
 
     from genomenn.plots import jointplot, regplot, save_figure
@@ -327,7 +330,8 @@ def run_eval(params_file:str|Path,      # params file of the model (JSON or lega
 def _finite(v): return None if v is None or not np.isfinite(v) else float(v)
 
 def eval_summary(res:EvalResult, **settings)->dict:
-    "A JSON-ready summary: settings, counts, NaN targets, mean/median of each metric, best/median/worst targets, speed, files."
+    """A JSON-ready summary: settings, counts, NaN targets, mean/median of each metric, best/median/worst targets,
+    speed, files."""
     import genomenn
     acc = res.acc
     stat = {c: {'mean': _finite(np.nanmean(acc[c])) if acc[c].notna().any() else None,

@@ -141,7 +141,8 @@ def _augment(x, shift:int, rc:bool):
     return tf.reverse(x, [1, 2]) if rc else x
 
 def _unmap(a, shift:int, rc:bool, pool:int, complement:bool):
-    "Map a member's array (..., P, U) into original coordinates: undo rc (positions, and units if `complement`), unshift."
+    """Map a member's array (..., P, U) into original coordinates: undo rc (positions, and units if `complement`),
+    unshift."""
     if rc: a = tf.reverse(a, [-2, -1] if complement else [-2])
     k = shift // pool                                    # original position j sits at j + k in the member
     if k:
@@ -156,9 +157,39 @@ class _Engine:
         self.fns = {}
         self.strategy = getattr(self.parts.km, 'distribute_strategy', None) or tf.distribute.get_strategy()
 
+    def _backward(self, tape, y, sources, w, tsel, pair, members, C, B):
+        "The C targets' backward passes from one forward pass: [B*M, C, ...] per source (unrolled, or looped)."
+        T, flat = self.parts.T, self.parts.flat
+        def block(ts, K):  # K unrolled input-only backward passes sharing the forward pass: [B*M, K, ...] per source
+            # an rc member predicts target t in its strand-paired track pair[t]; index -1 (padding) stays -1
+            ts_rc = tf.where(ts >= 0, tf.gather(pair, tf.maximum(ts, 0)), ts)
+            per_c = []
+            for c in range(K):
+                oh = tf.one_hot(tf.stack([ts_rc[c] if r else ts[c] for _, r in members]), T, dtype=y.dtype)  # [M, T]
+                oh = tf.tile(oh, [B, 1])                                                                    # [B*M, T]
+                og = w * oh if flat else w[:, :, None] * oh[:, None]
+                per_c.append(tape.gradient(y, sources, output_gradients=og,
+                                           unconnected_gradients=tf.UnconnectedGradients.ZERO))
+            return [tf.stack([gs[s] for gs in per_c], 1) for s in range(len(sources))]
+        if C <= UNROLL_MAX: return block(tsel, C)
+        # a loop over blocks bounds the graph size
+        nb = -(-C // LOOP_BLOCK); K = -(-C // nb)                         # nb blocks of K <= LOOP_BLOCK, little padding
+        tpad = tf.concat([tsel, -tf.ones([nb * K - C], tsel.dtype)], 0)
+        tas = tuple(tf.TensorArray(sv.dtype, size=nb) for sv in sources)
+        def loop(i, *tas):
+            blk = block(tpad[i * K:(i + 1) * K], K)
+            return (i + 1,) + tuple(ta.write(i, b) for ta, b in zip(tas, blk))
+        tas = tf.while_loop(lambda i, *_: i < nb, loop, (tf.constant(0),) + tas)[1:]
+        stacked = []
+        for ta in tas:
+            a = ta.stack()                                                  # [nb, B*M, K, ...]
+            a = tf.transpose(a, [1, 0] + list(range(2, len(a.shape))))
+            stacked.append(tf.reshape(a, tf.concat([[tf.shape(a)[0], nb * K], tf.shape(a)[3:]], 0))[:, :C])
+        return stacked
+
     def _body(self, x, tsel, posw, pair, members, C, training, sum_members):
         p = self.parts
-        T, M = p.T, len(members)
+        M = len(members)
         B, L = tf.shape(x)[0], x.shape[1] if x.shape[1] is not None else tf.shape(x)[1]
         xa = _augment(x, *members[0]) if M == 1 else \
             tf.reshape(tf.stack([_augment(x, s, r) for s, r in members], 1), [-1, L, 4])     # rows b * M + m
@@ -169,31 +200,7 @@ class _Engine:
         y, sources = outs[0], [xa] + outs[1:]
         w = tf.tile(tf.stack([tf.reverse(posw, [0]) if r else posw for _, r in members]), [B, 1])  # [B*M, P]
         w = tf.cast(w, y.dtype)
-        def block(ts, K):  # K unrolled input-only backward passes sharing the forward pass: [B*M, K, ...] per source
-            # an rc member predicts target t in its strand-paired track pair[t]; index -1 (padding) stays -1
-            ts_rc = tf.where(ts >= 0, tf.gather(pair, tf.maximum(ts, 0)), ts)
-            per_c = []
-            for c in range(K):
-                oh = tf.one_hot(tf.stack([ts_rc[c] if r else ts[c] for _, r in members]), T, dtype=y.dtype)  # [M, T]
-                oh = tf.tile(oh, [B, 1])                                                                    # [B*M, T]
-                og = w * oh if p.flat else w[:, :, None] * oh[:, None]
-                per_c.append(tape.gradient(y, sources, output_gradients=og,
-                                           unconnected_gradients=tf.UnconnectedGradients.ZERO))
-            return [tf.stack([gs[s] for gs in per_c], 1) for s in range(len(sources))]
-        if C <= UNROLL_MAX: stacked = block(tsel, C)
-        else:                                                               # a loop over blocks bounds the graph size
-            nb = -(-C // LOOP_BLOCK); K = -(-C // nb)                     # nb blocks of K <= LOOP_BLOCK, little padding
-            tpad = tf.concat([tsel, -tf.ones([nb * K - C], tsel.dtype)], 0)
-            tas = tuple(tf.TensorArray(sv.dtype, size=nb) for sv in sources)
-            def loop(i, *tas):
-                blk = block(tpad[i * K:(i + 1) * K], K)
-                return (i + 1,) + tuple(ta.write(i, b) for ta, b in zip(tas, blk))
-            tas = tf.while_loop(lambda i, *_: i < nb, loop, (tf.constant(0),) + tas)[1:]
-            stacked = []
-            for ta in tas:
-                a = ta.stack()                                              # [nb, B*M, K, ...]
-                a = tf.transpose(a, [1, 0] + list(range(2, len(a.shape))))
-                stacked.append(tf.reshape(a, tf.concat([[tf.shape(a)[0], nb * K], tf.shape(a)[3:]], 0))[:, :C])
+        stacked = self._backward(tape, y, sources, w, tsel, pair, members, C, B)
         del tape
         def per_member(a):  # [B*M, ...] -> M arrays [B, ...]
             if M == 1: return [a]
@@ -283,7 +290,8 @@ def _check_targets(targets, T):
     return t.astype(np.int32)
 
 def _check_positions(positions, P):
-    "Positions summed in the objective: None (all P), 'center' (the 2 central bins) or indices; returns (weights (P,), indices)."
+    """Positions summed in the objective: None (all P), 'center' (the 2 central bins) or indices; returns (weights (P,),
+    indices)."""
     if positions is None: idx = np.arange(P)
     elif isinstance(positions, str):
         if positions != 'center': raise ValueError(f"positions: expected None, 'center' or indices, got {positions!r}")
@@ -374,7 +382,8 @@ def gradients(model,                   # keras.Model (B, L, 4) -> (B, P, T) or (
               out:str|Path|None=None,  # HDF5 path: stream the results to disk (written atomically)
               verbose:bool=True,       # progress bar
              )->Gradients:
-    "Gradient of each target's prediction summed over `positions` w.r.t. each layer, averaged over an exact rc/shift/MC-dropout ensemble."
+    """Gradient of each target's prediction summed over `positions` w.r.t. each layer, averaged over an exact
+    rc/shift/MC-dropout ensemble."""
     eng = _engine(model, layers)
     p = eng.parts
     X = _seqs_1hot(seqs, p.L, p.dtype)
@@ -422,7 +431,8 @@ def gradients(model,                   # keras.Model (B, L, 4) -> (B, P, T) or (
                     if seq_per > 1: seq_per //= 2
                     elif mem_per > 1: mem_per = -(-mem_per // 2)
                     else: raise
-                    msg = f"gradients: out of memory; retrying with batch_size={seq_per} sequences x {mem_per} members per call"
+                    msg = (f"gradients: out of memory; retrying with batch_size={seq_per} sequences x {mem_per} "
+                           "members per call")
                     warnings.warn(msg, ResourceWarning); bar.write(msg) if verbose else None
                     continue
                 bar.update(s1 - s0); s0 = s1

@@ -18,7 +18,8 @@ __all__ = ['ism']
 
 # %% ../nbs/03a_ism.ipynb 5
 def _receptive_field(km, L, P, dtype, n=4, seed=0):
-    "Reach (A, B) in bp of an output bin's input support before its first and after its last base, from input gradients."
+    """Reach (A, B) in bp of an output bin's input support before its first and after its last base, from input
+    gradients."""
     c = L // P; q = P // 2
     x = tf.constant(np.eye(4, dtype=dtype)[np.random.default_rng(seed).integers(0, 4, (n, L))])
     sup = []
@@ -91,7 +92,8 @@ def _chain_apply(kind, l, region):
     return f(region, l.pool_size[0], l.strides[0], 'valid')
 
 def _region(ref, sidx, start, R, lo, win):
-    "Values of positions start..start+R-1: the substitution's changed span `win` (from `lo`), else the reference; 0 off the ends."
+    """Values of positions start..start+R-1: the substitution's changed span `win` (from `lo`), else the reference; 0
+    off the ends."""
     pos = start[:, None] + tf.range(R)[None]                                       # [K, R]
     P, w = tf.shape(ref)[1], tf.shape(win)[1]
     refv = tf.gather_nd(ref, tf.stack([tf.broadcast_to(sidx[:, None], tf.shape(pos)), tf.clip_by_value(pos, 0, P - 1)],

@@ -183,7 +183,8 @@ def _mask_nan(names, flat, w, ignore_nan, shape):
 def _undefined(bad:np.ndarray, why:str, per_target:bool):
     "Warn which targets have no value."
     if not bad.any(): return
-    which = f"{int(bad.sum())} of {bad.size} targets (index {np.flatnonzero(bad)[:10].tolist()}{'...' if bad.sum() > 10 else ''})" \
+    more = '...' if bad.sum() > 10 else ''
+    which = f"{int(bad.sum())} of {bad.size} targets (index {np.flatnonzero(bad)[:10].tolist()}{more})" \
         if per_target else 'the pooled data'
     warnings.warn(f"{why} for {which}: result is NaN", MetricWarning, stacklevel=3)
 
@@ -220,7 +221,8 @@ class _Streaming:
     def merge(self, other):
         "Fold the data of `other` (same kind, same targets) into this object."
         if not self._compatible(other) or other.per_target != self.per_target:
-            raise ValueError(f"other: expected a {type(self).__name__} with per_target={self.per_target}, got {other!r}")
+            raise ValueError(f"other: expected a {type(self).__name__} with per_target={self.per_target}, "
+                             f"got {other!r}")
         if other.state is None: return self
         if self.state is not None and self.num_targets != other.num_targets:
             raise ValueError(f"other: expected {self.num_targets} targets, got {other.num_targets}")
@@ -237,7 +239,8 @@ class _Streaming:
         return np.float64(np.nan)
 
     def __repr__(self):
-        return f"{type(self).__name__}(per_target={self.per_target}, ignore_nan={self.ignore_nan}, num_targets={self.num_targets})"
+        return (f"{type(self).__name__}(per_target={self.per_target}, ignore_nan={self.ignore_nan}, "
+                f"num_targets={self.num_targets})")
 
 # %% ../nbs/04_metrics.ipynb 16
 class Mean(_Streaming):

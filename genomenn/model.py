@@ -83,7 +83,8 @@ class SeqNN:
                  *,
                  num_targets:int|None=None,   # legacy params without `num_targets` need it
                  dtype:str='float32',         # dtype of every layer ('float64' for finite-difference checks)
-                 gelu:str='tanh',             # GELU form: 'tanh' (basenji since 2022, baskerville) or 'sigmoid' (older basenji checkpoints)
+                 # GELU form: 'tanh' (basenji since 2022, baskerville) or 'sigmoid' (older basenji checkpoints)
+                 gelu:str='tanh',
                  preact:bool=True,            # legacy layers: Basenji's pre-activation order (False: the 2017 order)
                  source:str|None=None,        # the params file, named in messages (set from a path)
                 ):
@@ -334,7 +335,8 @@ def _fit_targets(self:SeqNN, data, name, head=0, batch_size=32, shuffle=False, s
     elif got == want: squeeze = False
     else:
         raise ValueError(f"{name}: targets (B, {', '.join(map(str, got))}) do not fit the model's predictions "
-                         f"(B, {', '.join(map(str, out))})" + (f" with {c} positions cropped from each side" if c else ''))
+                         f"(B, {', '.join(map(str, out))})"
+                         + (f" with {c} positions cropped from each side" if c else ''))
     hp, dt = getattr(self, 'hp', None), self.dtype
     def fix(x, y, *rest):
         y = tf.cast(y, dt)
@@ -418,7 +420,8 @@ def augment_batches(ds,                 # batches (x (B, L, 4), y (B, P, T) or (
     "Basenji's training-time augmentation (`augment_rc`, `augment_shift`): one random rc and shift per batch."
     if not rc and not shift: return ds
     pair = None if strand_pair is None else tf.constant(strand_pair, tf.int32)
-    gen = tf.random.Generator.from_seed(seed) if seed is not None else tf.random.Generator.from_non_deterministic_state()
+    gen = (tf.random.Generator.from_seed(seed) if seed is not None
+           else tf.random.Generator.from_non_deterministic_state())
     def aug(x, y, *rest):
         if shift:
             s = gen.uniform([], -shift, shift + 1, dtype=tf.int32)
@@ -542,7 +545,8 @@ def evaluate(self:SeqNN, data,             # dataset, SeqDataset, SyntheticData 
 def save(self:SeqNN, path,
          head:int=0,        # a basenji/baskerville '.h5' holds the trunk and this one head
         )->Path:
-    "Write the weights atomically: '.weights.h5' keeps every head; another '.h5' name writes basenji/baskerville's layout."
+    """Write the weights atomically: '.weights.h5' keeps every head; another '.h5' name writes basenji/baskerville's
+    layout."""
     path = Path(path)
     if path.name.endswith('.weights.h5'): _save_weights(self._all, path)
     elif path.suffix in ('.h5', '.hdf5'): save_checkpoint(self._model(head), path)
@@ -552,7 +556,8 @@ def save(self:SeqNN, path,
 
 @patch
 def restore(self:SeqNN, path,
-            head:int|None=None,  # genomenn files: None = all heads, i = head i alone; their files: the head loaded (default 0)
+            # genomenn files: None = all heads, i = head i alone; their files: the head loaded (default 0)
+            head:int|None=None,
             *,
             trunk:bool=False,    # their files: load the trunk alone (transfer to new targets)
            )->SeqNN:
@@ -571,7 +576,8 @@ def restore(self:SeqNN, path,
         try: m.load_weights(path)
         except (ValueError, KeyError) as e:
             raise ValueError(f"{path}: the weights do not fit this model: {e}") from None
-    skipped = [str(w.message) for w in caught if 'freshly-initialized' in str(w.message) or 'Skipping' in str(w.message)]
+    skipped = [str(w.message) for w in caught
+               if 'freshly-initialized' in str(w.message) or 'Skipping' in str(w.message)]
     if skipped: raise ValueError(f"{path}: the weights do not fit this model: {skipped[0]}")
     for w in caught: warnings.warn_explicit(w.message, w.category, w.filename, w.lineno)
     return self

@@ -201,7 +201,8 @@ def _num(job, key, default, kind=float, positive=False, nonneg=False, frac=False
             val = val[0]
         else:
             lines = getattr(job, 'lines', {}).get(key, [])
-            raise ParamsError(f"given {len(val)} times with different values {val}" + (f" (lines {lines})" if lines else ''), **_where(job, key))
+            where = f" (lines {lines})" if lines else ''
+            raise ParamsError(f"given {len(val)} times with different values {val}" + where, **_where(job, key))
     if isinstance(val, bool): val = int(val)
     if not isinstance(val, (int, float)) or (kind is int and isinstance(val, float) and not float(val).is_integer()):
         raise ParamsError(f"expected {'an integer' if kind is int else 'a number'}, got {val!r}", **_where(job, key))
@@ -398,7 +399,8 @@ def _check_block(block, where, path):
                           " (not a Basenji/baskerville block)"), path, where)
 
 def head_names(model:dict)->list:
-    "The head keys of a JSON `model` section (`head`, `head_<name>`) in natural order, as basenji's and baskerville's SeqNN order them."
+    """The head keys of a JSON `model` section (`head`, `head_<name>`) in natural order, as basenji's and baskerville's
+    SeqNN order them."""
     keys = [k for k in model if k == 'head' or k.startswith('head_')]
     return sorted(keys, key=lambda k: [int(t) if t.isdigit() else t for t in re.split(r'(\d+)', k)])  # head_2 < head_10
 

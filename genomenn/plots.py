@@ -219,9 +219,8 @@ def _draw_points(ax, p:Pairs, *, big:bool, large:str, lims, alpha, point_size, c
 
 def _annotate(ax, p:Pairs, *, cor, print_sig, text_means, note):
     "Correlation then y mean stacked at the top left, x mean then the note stacked at the bottom right."
-    frac, below, above = dict(xycoords='axes fraction'), dict(xytext=(0, -3),
-                                                              textcoords='offset points'), dict(xytext=(0, 3),
-                                                                                                textcoords='offset points')
+    frac = dict(xycoords='axes fraction')
+    below, above = dict(xytext=(0, -3), textcoords='offset points'), dict(xytext=(0, 3), textcoords='offset points')
     top = bottom = None
     t = cor_text(p.x, p.y, cor, print_sig)
     if t is not None: top = ax.annotate(t, (0.03, 0.97), **frac, ha='left', va='top', fontsize=12, gid='genomenn-cor')
@@ -299,10 +298,12 @@ def jointplot(x:np.ndarray,                 # values on the x axis (e.g. measure
               y_label:str|None=None,        # y axis label
               title:str|None=None,          # figure title
               figsize:tuple=(6, 6),         # figure size in inches
-              tight:bool=True,              # lay the grid out again after labels and title (seaborn does it before them)
+              # lay the grid out again after labels and title (seaborn does it before them)
+              tight:bool=True,
               buffer:float=0.05,            # axis margin passed to `scatter_lims`
               max_points:int|None=100_000,  # above this many pairs, scatter points become a hexbin or rasterised
-              large:str='hex',              # 'hex' (counts per hexagon) or 'raster' (rasterised points) above `max_points`
+              # 'hex' (counts per hexagon) or 'raster' (rasterised points) above `max_points`
+              large:str='hex',
               dpi:float|None=None,          # resolution when saving
              )->sns.JointGrid:
     "Scatter (or hexbin/regression/KDE) of paired values with marginal histograms, as Basenji's `jointplot`."

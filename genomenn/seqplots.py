@@ -51,7 +51,8 @@ def _intervals(highlight, name='highlight'):
 def ism_importance(ism:np.ndarray,       # ISM scores (L, 4): prediction(mutant) - prediction(reference)
                    seq_1hot:np.ndarray,  # the reference sequence (L, 4), one-hot
                   )->np.ndarray:         # (L, 4): minus the mean effect of the 3 substitutions, on the reference base
-    "Per-base importance from saturation mutagenesis: how much the prediction drops, on average, when the reference base is mutated."
+    """Per-base importance from saturation mutagenesis: how much the prediction drops, on average, when the reference
+    base is mutated."""
     ism = _check_1hot_like(ism, 'ism'); seq = _check_1hot_like(seq_1hot, 'seq_1hot', ism.shape)
     alt = 1.0 - seq
     n_alt = alt.sum(1, keepdims=True)
@@ -62,11 +63,14 @@ def ism_importance(ism:np.ndarray,       # ISM scores (L, 4): prediction(mutant)
 def attribution_logo(attr:np.ndarray,                # attributions (L, 4), bases A,C,G,T (e.g. gradient x input)
                      ax:plt.Axes|None=None,          # draw here; None makes a new figure of `figsize`
                      *,
-                     seq_1hot:np.ndarray|None=None,  # one-hot sequence (L, 4): attr is multiplied by it (gradient x input)
-                     ism:bool=False,                 # attr holds ISM scores; heights from `ism_importance(attr, seq_1hot)`
+                     # one-hot sequence (L, 4): attr is multiplied by it (gradient x input)
+                     seq_1hot:np.ndarray|None=None,
+                     # attr holds ISM scores; heights from `ism_importance(attr, seq_1hot)`
+                     ism:bool=False,
                      start:int=0,                    # coordinate of attr[0] (x axis numbering)
                      window:tuple|None=None,         # (a, b): draw positions a..b-1 only
-                     highlight:Sequence|None=None,   # [(start, end), ...] half-open intervals (e.g. motif sites) to shade
+                     # [(start, end), ...] half-open intervals (e.g. motif sites) to shade
+                     highlight:Sequence|None=None,
                      highlight_color='gold',         # colour of the shading
                      highlight_alpha:float=0.35,     # opacity of the shading
                      color_scheme:str='classic',     # logomaker colour scheme
@@ -130,7 +134,8 @@ def ism_heatmap(ism:np.ndarray,                  # ISM scores (L, 4): prediction
                 out:str|Path|None=None,          # save here when given (format from the suffix)
                 dpi:float|None=None,             # resolution when saving
                )->plt.Axes:
-    "Heatmap of saturation mutagenesis: one row per base (A,C,G,T), one column per position, 0 at the colour map's centre."
+    """Heatmap of saturation mutagenesis: one row per base (A,C,G,T), one column per position, 0 at the colour map's
+    centre."""
     out = _out_path(out)
     ism = _check_1hot_like(ism, 'ism')
     seq = None if seq_1hot is None else _check_1hot_like(seq_1hot, 'seq_1hot', ism.shape)

@@ -14,7 +14,7 @@ import pandas as pd
 from scipy.special import ndtr
 
 from .data import DataError, _tf, codes_1hot, dna_codes, dna_rc
-from .tfrecords import SeqDataset, write_tfrecords
+from .tfrecords import write_tfrecords
 
 # %% auto 0
 __all__ = ['MOTIFS', 'SYNTHETIC_TARGETS', 'Splits', 'SyntheticData', 'synthetic_dataset']

@@ -43,7 +43,8 @@ def _natural_key(p:Path): return [int(t) if t.isdigit() else t for t in re.split
 
 def tfrecord_files(data_dir:str|Path,       # Basenji data directory
                    split_label:str,         # 'train', 'valid', 'test', ...
-                   tfr_pattern:str|None=None,  # glob (may contain '{split}'), relative to data_dir/tfrecords, else data_dir
+                   # glob (may contain '{split}'), relative to data_dir/tfrecords, else data_dir
+                   tfr_pattern:str|None=None,
                   )->list:                  # Paths in natural order
     "TFRecord files of one split of a data directory."
     d = Path(data_dir)

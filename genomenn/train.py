@@ -56,7 +56,8 @@ def check_data_dir(seqnn:SeqNN, data_dir, head:int=0)->dict:
 
 def head_data(seqnn:SeqNN, data_dirs:list,  # one Basenji data directory per head, in the params' head order
               train:dict|None=None,         # a params `train` section (default: the model's)
-              *, tfr_train:str|None=None, tfr_eval:str|None=None,  # TFRecord globs, as hound_train's --tfr_train/--tfr_eval
+              *, tfr_train:str|None=None,  # TFRecord globs, as hound_train's --tfr_train/--tfr_eval
+              tfr_eval:str|None=None,
               seed:int|None=None)->list:
     "One `HeadData` per data directory, checked against its head."
     train = seqnn.train_params if train is None else train
@@ -279,7 +280,8 @@ def load_state(self:Trainer, out_dir)->Trainer:
         raise ValueError(f"{st/'optimizer.npz'}: {len(arrays)} optimizer variables, this optimizer has "
                          f"{len(self.optimizer.variables)}")
     for v, a in zip(self.optimizer.variables, arrays): v.assign(a)
-    self.epoch, self.best, self.unimproved, self.history = state['epoch'], state['best'], state['unimproved'], state['history']
+    self.epoch, self.best = state['epoch'], state['best']
+    self.unimproved, self.history = state['unimproved'], state['history']
     self.rng.bit_generator.state = state['rng']
     return self
 

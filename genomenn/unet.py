@@ -47,7 +47,8 @@ def unet_conv(inputs,                       # (B, L, C) the trunk so far
               kernel_initializer='he_normal', # of the dense kernels
               upsample_conv:bool=False,     # a dense layer on the input path too
               *, lb:Layers|None=None):
-    "baskerville's `unet_conv`: upsample the input, add the skip (dense to the input's channels), separable convolution: (B, stride*L, C)."
+    """baskerville's `unet_conv`: upsample the input, add the skip (dense to the input's channels), separable
+    convolution: (B, stride*L, C)."""
     lb = lb or Layers(); C = int(inputs.shape[-1])
     x1 = normalize(inputs, norm_type, bn_momentum, None, lb)
     x2 = normalize(unet_repr, norm_type, bn_momentum, None, lb)
@@ -73,7 +74,8 @@ def fpn1_unet(inputs,                       # (B, L, C)
               activation:str|None='relu', stride:int=2, l2_scale:float=0., dropout:float=0.,
               norm_type:str|None=None, bn_momentum:float=0.99, kernel_size:int=1, kernel_initializer='he_normal',
               *, lb:Layers|None=None):
-    "basenji's `fpn1_unet`: dense and upsample the input to the skip's channels, add the scaled skip, separable convolution: (B, stride*L, C')."
+    """basenji's `fpn1_unet`: dense and upsample the input to the skip's channels, add the scaled skip, separable
+    convolution: (B, stride*L, C')."""
     lb = lb or Layers(); C = int(unet_repr.shape[-1])
     x1 = activate(normalize(inputs, norm_type, bn_momentum, None, lb), activation, lb)
     x1 = lb(kl.Dense, C, kernel_initializer=kernel_initializer, kernel_regularizer=_l2(l2_scale))(x1)
@@ -94,7 +96,8 @@ def unet_concat(inputs,                     # (B, L, C)
                 kernel_size:int=1,          # of the convolution
                 kernel_initializer='he_normal',
                 *, lb:Layers|None=None):
-    "baskerville's `unet_concat`: concatenate skip and upsampled input, dense (1.5 C'), convolution to C', add the skip: (B, stride*L, C')."
+    """baskerville's `unet_concat`: concatenate skip and upsampled input, dense (1.5 C'), convolution to C', add the
+    skip: (B, stride*L, C')."""
     lb = lb or Layers(); C = int(unet_repr.shape[-1])
     x1 = normalize(inputs, norm_type, bn_momentum, None, lb)
     x2 = normalize(unet_repr, norm_type, bn_momentum, None, lb)
@@ -128,7 +131,8 @@ def tconv_nac(inputs,                       # (B, L, C)
               kernel_initializer='he_normal',
               padding:str='same',           # accepted, as Basenji; always 'same'
               *, lb:Layers|None=None):
-    "Basenji's `tconv_nac`: normalisation, activation, transposed convolution (with bias) of `stride`, dropout: (B, stride*L, filters)."
+    """Basenji's `tconv_nac`: normalisation, activation, transposed convolution (with bias) of `stride`, dropout: (B,
+    stride*L, filters)."""
     lb = lb or Layers(); filters = int(inputs.shape[-1] if filters is None else filters)
     x = activate(normalize(inputs, norm_type, bn_momentum, None, lb), activation, lb)
     x = lb(kl.Conv1DTranspose, filters, int(kernel_size), strides=int(stride), padding='same', use_bias=True,
@@ -155,7 +159,8 @@ def find_unet_repr(reprs:list,      # representations saved so far (Basenji's `r
                    *, where=None,    # place in the params, for messages
                    path=None,        # params file, for messages
                   ):
-    "The skip a U-net block joins: the latest saved representation with `stride` times the positions of `inputs`, the last one saved left out."
+    """The skip a U-net block joins: the latest saved representation with `stride` times the positions of `inputs`, the
+    last one saved left out."""
     f = BLOCKS[block['name']]
     p = inspect.signature(f).parameters
     stride = block.get('stride', p['stride'].default) if 'stride' in p else 1

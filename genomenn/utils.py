@@ -24,7 +24,8 @@ __all__ = ['atomic_write', 'safe_filename', 'ExecResult', 'CommandsFailed', 'kil
 def atomic_write(path:str|Path,     # file to write (its folder must exist)
                  data:str|bytes,    # content: text is written as UTF-8
                 )->Path:            # the path written
-    "Write `data` to `path` through a temporary file in the same folder and `os.replace`: readers never see a partial file."
+    """Write `data` to `path` through a temporary file in the same folder and `os.replace`: readers never see a partial
+    file."""
     path = Path(path)
     fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f'.{path.name}.', suffix='.tmp')
     try:

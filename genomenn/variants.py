@@ -97,7 +97,8 @@ def check_variant(v:Variant, genome:Genome, where:str='vcf')->Variant:
                        f"{', '.join(names[:5])}{', ...' if len(names) > 5 else ''})")
     v.chrom = c
     if v.pos > genome.chrom_sizes[c]:
-        raise VCFError(f"{where}:{v.line}: {v.id}: position {v.pos} is past the end of {c} ({genome.chrom_sizes[c]} bp)")
+        raise VCFError(f"{where}:{v.line}: {v.id}: position {v.pos} is past the end of {c} "
+                       f"({genome.chrom_sizes[c]} bp)")
     base = genome.fetch(c, v.pos - 1, v.pos)
     v.flipped, v.problem = False, ''
     if base == v.alt: v.flipped = True
@@ -138,7 +139,8 @@ def untransform_preds(preds:np.ndarray,       # predictions (..., T) of the trac
     if p.shape[-1] != T: raise ValueError(f"preds: expected a last axis of {T} tracks (targets), got shape {p.shape}")
     col = lambda c, d: np.asarray(targets[c], np.float32) if c in targets.columns else np.full(T, d, np.float32)
     cs, scale = col('clip_soft', np.inf), col('scale', 1.)
-    sq = np.array(['_sqrt' in str(s) for s in targets['sum_stat']]) if 'sum_stat' in targets.columns else np.zeros(T, bool)
+    sq = (np.array(['_sqrt' in str(s) for s in targets['sum_stat']]) if 'sum_stat' in targets.columns
+          else np.zeros(T, bool))
     if old:
         p = p / scale
         p = np.where(p > cs, cs + (p - cs)**2, p)

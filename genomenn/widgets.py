@@ -231,14 +231,16 @@ class AttributionExplorer(Explorer):
         return fig, title
 
 # %% ../nbs/06_widgets.ipynb 12
-def attribution_explorer(attrs,                     # (S, T, L, 4) gradients (or ISM scores), or a `Gradients` with layer 0
+def attribution_explorer(attrs,  # (S, T, L, 4) gradients (or ISM scores), or a `Gradients` with layer 0
                          seqs:np.ndarray|None=None, # (S, L, 4) one-hot sequences: logos of gradient x input
                          *,
                          target_names:Sequence|None=None, # a name per target (T)
                          seq_names:Sequence|None=None,    # a name per sequence (S)
-                         members:np.ndarray|None=None,    # (S, T, L, 4, E) per-member attributions of an rc/shift ensemble
+                         # (S, T, L, 4, E) per-member attributions of an rc/shift ensemble
+                         members:np.ndarray|None=None,
                          member_names:Sequence|None=None, # a name per member (E)
-                         motifs=None,                     # sites to highlight: a table (seq, start, end) or per sequence [(start, end), ...]
+                         # sites to highlight: a table (seq, start, end) or per sequence [(start, end), ...]
+                         motifs=None,
                          ism:bool=False,                  # attrs are ISM scores (logo of `ism_importance`, needs seqs)
                          window:tuple|None=None,          # initial (a, b); default `width` positions around the peak
                          width:int=80,                    # width of the default window

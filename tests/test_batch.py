@@ -157,8 +157,9 @@ def test_kernel_startup_collisions_are_retried(tmp_path, monkeypatch):
 
 def test_dask_local_cluster_same_grid_same_manifest(tmp_path):
     distributed = pytest.importorskip('distributed')
-    with distributed.LocalCluster(n_workers=1, threads_per_worker=2, processes=False, protocol='tcp', host='127.0.0.1',
-                                  dashboard_address=None) as cluster, distributed.Client(cluster.scheduler_address) as client:
+    with (distributed.LocalCluster(n_workers=1, threads_per_worker=2, processes=False, protocol='tcp', host='127.0.0.1',
+                                   dashboard_address=None) as cluster,
+          distributed.Client(cluster.scheduler_address) as client):
         assert cluster.scheduler_address.startswith('tcp://127.0.0.1:')
         out = tmp_path/'runs'
         df = run_notebooks(EXAMPLE, GRID, out, max_proc=2, gpus=['0', '1'], executor=client, progress=False)
@@ -191,7 +192,8 @@ def test_interrupt_kills_kernels_and_records_it(tmp_path):
     proc = subprocess.Popen([sys.executable, '-c', script], env=env, stderr=subprocess.PIPE)
     try:
         def two_kernels():
-            return len([p for p in _descendants(proc.pid) if b'ipykernel' in Path(f'/proc/{p}/cmdline').read_bytes()]) >= 2
+            kernels = [p for p in _descendants(proc.pid) if b'ipykernel' in Path(f'/proc/{p}/cmdline').read_bytes()]
+            return len(kernels) >= 2
         end = time.monotonic() + 60
         while not two_kernels():
             assert proc.poll() is None and time.monotonic() < end, 'kernels did not start'

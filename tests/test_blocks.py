@@ -54,7 +54,8 @@ def run(m, X):
 
 
 def gelu_np(x):
-    "GELU's tanh approximation, as basenji (since 2022) and baskerville compute it (tf.keras.activations.gelu(approximate=True))."
+    """GELU's tanh approximation, as basenji (since 2022) and baskerville compute it
+    (tf.keras.activations.gelu(approximate=True))."""
     return 0.5*x*(1 + np.tanh(np.sqrt(2/np.pi)*(x + 0.044715*x**3)))
 
 
@@ -225,9 +226,9 @@ def test_legacy_conv_errors():
 
 def test_build_block_passes_model_globals_the_block_accepts():
     lb = Layers('g_', F64)
-    y = build_block(sym(64, 4), {'name': 'conv_dna', 'filters': 8, 'kernel_size': 5, 'pool_size': 2},
-                    globals_={'activation': 'gelu', 'norm_type': 'batch', 'bn_momentum': 0.8, 'l2_scale': 1e-4,
-                              'kernel_initializer': 'lecun_normal'}, lb=lb)
+    build_block(sym(64, 4), {'name': 'conv_dna', 'filters': 8, 'kernel_size': 5, 'pool_size': 2},
+                globals_={'activation': 'gelu', 'norm_type': 'batch', 'bn_momentum': 0.8, 'l2_scale': 1e-4,
+                          'kernel_initializer': 'lecun_normal'}, lb=lb)
     assert lb._n == {'conv': 0, 'bn': 0, 'gelu': 0, 'maxpool': 0}
     # a block's own key wins over the global (conv_dna with norm_type null, as baskerville's files)
     lb2 = Layers('h_', F64)

@@ -1,4 +1,5 @@
-"""Akita's 2-D blocks (genomenn.blocks_2d): shapes, hand-counted weights, numbers against float64 numpy from the definitions."""
+"""Akita's 2-D blocks (genomenn.blocks_2d): shapes, hand-counted weights, numbers against float64 numpy from the
+definitions."""
 import os
 import warnings
 

@@ -5,7 +5,8 @@ Needs Debian's chromium at /usr/bin/chromium (or GENOMENN_CHROMIUM), the playwri
 download is not used), jupyterlab and the ipywidgets lab extension (jupyterlab_widgets). Skipped when one is missing,
 unless GENOMENN_REQUIRE_BROWSER=1 or GENOMENN_REQUIRE_SHARED=1 (as in CI), which make it fail instead.
 Nothing outside tmp_path is written: Jupyter's config, data, runtime, settings, workspaces and IPython dirs and the
-browser's XDG dirs are temporary, and the server runs in its own process group, shut down by its API and then killed as a group.
+browser's XDG dirs are temporary, and the server runs in its own process group, shut down by its API and then killed
+as a group.
 """
 import base64
 import importlib.util
@@ -91,8 +92,10 @@ class Lab:
                                                              '{connection_file}'],
                                                     'display_name': 'Python 3 (ipykernel)', 'language': 'python'}))
         self.env = {k: v for k, v in os.environ.items() if not k.startswith(('JUPYTER', 'IPYTHON'))} | {
-            'JUPYTER_CONFIG_DIR': str(cfg), 'JUPYTER_DATA_DIR': str(tmp/'data'), 'JUPYTER_RUNTIME_DIR': str(tmp/'runtime'),
-            'JUPYTERLAB_SETTINGS_DIR': str(cfg/'lab'/'user-settings'), 'JUPYTERLAB_WORKSPACES_DIR': str(cfg/'lab'/'workspaces'),
+            'JUPYTER_CONFIG_DIR': str(cfg), 'JUPYTER_DATA_DIR': str(tmp/'data'),
+            'JUPYTER_RUNTIME_DIR': str(tmp/'runtime'),
+            'JUPYTERLAB_SETTINGS_DIR': str(cfg/'lab'/'user-settings'),
+            'JUPYTERLAB_WORKSPACES_DIR': str(cfg/'lab'/'workspaces'),
             'IPYTHONDIR': str(tmp/'ipython'),
             'PYTHONPATH': os.pathsep.join([str(ROOT)] + [p for p in os.environ.get('PYTHONPATH',
                                                                                    '').split(os.pathsep) if p]),
@@ -170,8 +173,10 @@ KERNEL_PRINT = """async (code) => {
   const panel = window.jupyterapp.shell.currentWidget;
   const future = panel.sessionContext.session.kernel.requestExecute({code});
   let text = '';
-  future.onIOPub = (msg) => { if (msg.header.msg_type === 'stream') text += msg.content.text;
-                              if (msg.header.msg_type === 'error') text += msg.content.ename + ': ' + msg.content.evalue; };
+  future.onIOPub = (msg) => {
+    if (msg.header.msg_type === 'stream') text += msg.content.text;
+    if (msg.header.msg_type === 'error') text += msg.content.ename + ': ' + msg.content.evalue;
+  };
   await future.done;
   return text;
 }"""
@@ -194,16 +199,19 @@ def test_explorer_in_jupyterlab(lab):
             page.goto(lab.url(f'lab/tree/explorer.ipynb?token={lab.token}'))
             # the execution indicator says idle before the kernel exists, and a run-all sent then is dropped:
             # wait for the status bar's "... | Idle" AND the server's view of a connected idle kernel
-            page.wait_for_function("() => /\\|\\s*Idle/.test(document.querySelector('.jp-StatusBar-Widget')?.innerText || '')")
+            page.wait_for_function("() => /\\|\\s*Idle/"
+                                   ".test(document.querySelector('.jp-StatusBar-Widget')?.innerText || '')")
             _wait(lambda: _kernel_idle(lab), 'an idle, connected kernel', lab)
-            assert not page.evaluate("() => window.jupyterapp.hasPlugin('@jupyterlab/apputils-extension:announcements')")
+            plugin = '@jupyterlab/apputils-extension:announcements'
+            assert not page.evaluate(f"() => window.jupyterapp.hasPlugin('{plugin}')")
             page.evaluate("() => window.jupyterapp.commands.execute('runmenu:run-all')")
 
             # the widget is rendered: its dropdowns, the window slider and an image in its Output
             try: page.wait_for_selector(IMG, state='visible')
             except PlaywrightTimeout:
                 outs = page.locator('.jp-OutputArea-output').all_inner_texts()
-                pytest.fail(f'no explorer image appeared; cell outputs: {outs}; server log ends with:\n{lab.log_tail()}')
+                pytest.fail(f'no explorer image appeared; cell outputs: {outs}; '
+                            f'server log ends with:\n{lab.log_tail()}')
             selects = page.locator(f'{EXPLORER} .widget-dropdown select')
             assert selects.count() == 2                                          # target, sequence
             assert page.locator(f'{EXPLORER} .widget-hslider').count() == 1      # window (IntRangeSlider)
@@ -219,7 +227,8 @@ def test_explorer_in_jupyterlab(lab):
                                    arg=[IMG, before])
             png1 = _png(page.locator(IMG).get_attribute('src'))
             assert png1 != png0 and Image.open(io.BytesIO(png1)).size[0] > 300
-            # the kernel's explorer saw the change and drew the new target (asked through the page's own kernel connection)
+            # the kernel's explorer saw the change and drew the new target
+            # (asked through the page's own kernel connection)
             state = page.evaluate(KERNEL_PRINT,
                                   "print(ex.controls['target'].value, ex.redraws, "
                                   "ex.figure.axes[0].get_title(), sep='|')")

@@ -25,7 +25,8 @@ def installed(tmp_path_factory):
     shutil.copytree(ROOT/'genomenn', src/'genomenn', ignore=shutil.ignore_patterns('__pycache__', 'pipelines'))
     shutil.copytree(ROOT/'nbs'/'pipelines', src/'nbs'/'pipelines')
     target = tmp/'site'
-    try: import setuptools  # noqa: F401  (build here, without fetching build requirements)
+    try:
+        import setuptools  # noqa: F401  (build here, without fetching build requirements)
     except ImportError: isolation = []
     else: isolation = ['--no-build-isolation']
     r = run([sys.executable, '-m', 'pip', 'install', '-q', '--no-deps', *isolation, '--target', target, src], cwd=tmp)
@@ -36,7 +37,8 @@ def installed(tmp_path_factory):
 def test_pipelines_ship_inside_the_package(installed, tmp_path):
     shipped = sorted(p.name for p in (installed/'genomenn'/'pipelines').glob('*.ipynb'))
     assert shipped == sorted(p.name for p in (ROOT/'nbs'/'pipelines').glob('*.ipynb')) and 'demo.ipynb' in shipped
-    assert (installed/'genomenn'/'pipelines'/'demo.ipynb').read_bytes() == (ROOT/'nbs'/'pipelines'/'demo.ipynb').read_bytes()
+    shipped = (installed/'genomenn'/'pipelines'/'demo.ipynb').read_bytes()
+    assert shipped == (ROOT/'nbs'/'pipelines'/'demo.ipynb').read_bytes()
     r = run([sys.executable, '-c', 'import genomenn.cli as c; print(c.__file__); print(c.pipeline_notebook("demo"))'],
             pythonpath=installed, cwd=tmp_path)
     mod, nb = r.stdout.split()
@@ -179,7 +181,8 @@ def test_readme_commands_parse():
 
 
 def test_demo_with_chosen_targets_no_ensemble_and_no_ism(tmp_path):
-    "Settings a user changes with -p: a target subset, no rc, one shift, no ISM (small and short, so not a quality check)."
+    """Settings a user changes with -p: a target subset, no rc, one shift, no ISM (small and short, so not a quality
+    check)."""
     out = tmp_path/'d'
     r = cli('demo', '-q', '-o', out, '-p', 'n_seqs=600', '-p', 'seq_length=256', '-p', 'epochs=2', '-p', 'filters=16',
             '-p', 'targets=["CTCF","GC_background"]', '-p', 'rc=false', '-p', 'shifts=[0]', '-p', 'n_ism=0')

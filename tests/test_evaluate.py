@@ -31,7 +31,8 @@ def cli(*args):
 
 @pytest.fixture(scope='module')
 def real(tmp_path_factory):
-    "genomenn eval of the shared checkpoint on the tiny hg38 test split: plain (--rank --save) and --rc --shifts=-1,0,1 --rank."
+    """genomenn eval of the shared checkpoint on the tiny hg38 test split: plain (--rank --save) and --rc
+    --shifts=-1,0,1 --rank."""
     p, m, d = shared_path(*PARAMS), shared_path(*MODEL), shared_path(*DATA)
     tmp = tmp_path_factory.mktemp('eval')
     outs = {}
@@ -105,7 +106,8 @@ def test_figures_content(real):
     np.testing.assert_allclose(res.acc.pearsonr, acc.pearsonr, atol=5.1e-6)   # the same run as the CLI's
     figs = eval_figures(res, pool_width=32, max_points=50_000)
     h = figs['pearsonr_hist'].axes[0]
-    assert sum(b.get_height() for b in h.patches) == 69 and 'Pearson R of 69 targets' in h.get_title() and '5 NaN' in h.get_title()
+    assert sum(b.get_height() for b in h.patches) == 69
+    assert 'Pearson R of 69 targets' in h.get_title() and '5 NaN' in h.get_title()
     j = figs['jointplot']
     assert len(j.axes[0].collections[0].get_offsets()) == 50_000               # 2 x 2048 x 74 values, sampled
     assert '50,000 of 303,104 sampled values' in j._suptitle.get_text()

@@ -455,7 +455,8 @@ def test_progress_bar_only_when_verbose(m64, capsys):
 
 
 def test_strand_pairs_swap_the_tracks_of_reverse_complement_members(m64):
-    "With strand_pair, an rc member's objective for target t is its prediction of track pair[t] (baskerville's SwitchReverse)."
+    """With strand_pair, an rc member's objective for target t is its prediction of track pair[t] (baskerville's
+    SwitchReverse)."""
     X = rand_1hot(2, 32, seed=11)
     pair = [1, 0, 2]                       # tracks 0 and 1 are a +/- pair, track 2 is unstranded
     pos = [0, 3, 4]

@@ -405,7 +405,8 @@ DISTRIBUTED = textwrap.dedent('''
     P = model.predict(X, verbose=0)
     @tf.function
     def step(y, p): strategy.run(lambda a, b: direct.update_state(a, b), args=(y, p))
-    for y, p in strategy.experimental_distribute_dataset(tf.data.Dataset.from_tensor_slices((Y, P)).batch(10)): step(y, p)
+    for y, p in strategy.experimental_distribute_dataset(tf.data.Dataset.from_tensor_slices((Y, P)).batch(10)):
+        step(y, p)
     json.dump({'replicas': strategy.num_replicas_in_sync, 'r2': np.asarray(res['r2']).tolist(),
                'pearsonr': np.asarray(res['pearsonr']).tolist(), 'direct': direct.result().numpy().tolist(),
                'P': P.tolist(), 'Y': Y.tolist()}, sys.stdout)

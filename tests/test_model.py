@@ -238,7 +238,7 @@ def test_fit_checkpoints_the_best_weights(tmp_path):
     data = synthetic_dataset(120, seq_length=128, seed=6)
     tr, va, _ = data.split(0.25, 0.1)
     s = SeqNN(synthetic_params(128, filters=8))
-    h = s.fit(tr, va, epochs=3, verbose=0, out_dir=tmp_path/'run')
+    s.fit(tr, va, epochs=3, verbose=0, out_dir=tmp_path/'run')
     hist = json.loads((tmp_path/'run'/'history.json').read_text())
     assert set(hist) >= {'loss', 'val_loss', 'pearsonr', 'val_pearsonr'} and len(hist['loss']) == 3
     best = int(np.argmin(hist['val_loss']))
@@ -249,7 +249,8 @@ def test_fit_checkpoints_the_best_weights(tmp_path):
 
 
 def test_training_on_synthetic_data_learns_the_motifs():
-    "A small model reaches held-out Pearson R well above chance on the motif-driven targets (the notebook's full run: >= 0.9)."
+    """A small model reaches held-out Pearson R well above chance on the motif-driven targets (the notebook's full run:
+    >= 0.9)."""
     keras.utils.set_random_seed(1)
     data = synthetic_dataset(n=2000, seq_length=1024, seed=0)
     tr, va, te = data.split()
@@ -353,7 +354,8 @@ def test_optimizer_and_loss_from_params():
 
 
 def test_predict_ensemble_against_numpy_members():
-    "rc/shift ensemble = mean of members, each flipped back with strand-paired tracks swapped (baskerville's build_ensemble)."
+    """rc/shift ensemble = mean of members, each flipped back with strand-paired tracks swapped (baskerville's
+    build_ensemble)."""
     from genomenn.data import hot1_augment
     s = SeqNN(synthetic_params(seq_length=256, num_targets=4, filters=8), dtype='float64')
     X = np.eye(4)[np.random.default_rng(0).integers(0, 4, (3, 256))]

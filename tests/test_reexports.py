@@ -35,7 +35,8 @@ def test_moved_names_are_the_same_objects(where):
 def test_any_import_order_works(first):
     "Importing a new module first (fresh interpreter), then `import *` from the old one, gives every name."
     where = next(w for w, names in MOVED.items() if first in names.values())
-    code = f"import {first}; from {where} import *; print(sorted({sorted(MOVED[where])!r}) == sorted(n for n in {sorted(MOVED[where])!r} if n in globals()))"
+    names = sorted(MOVED[where])
+    code = f"import {first}; from {where} import *; print({names!r} == sorted(n for n in {names!r} if n in globals()))"
     r = subprocess.run([sys.executable, '-c', code], capture_output=True, text=True, timeout=120)
     assert r.returncode == 0 and r.stdout.strip() == 'True', r.stderr[-2000:]
 

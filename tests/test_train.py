@@ -1,4 +1,5 @@
-"""genomenn.train and genomenn.losses: baskerville's losses, joint multi-head training, checkpoints, resume, bad input."""
+"""genomenn.train and genomenn.losses: baskerville's losses, joint multi-head training, checkpoints, resume,
+bad input."""
 import json
 import sys
 import textwrap
@@ -200,7 +201,7 @@ def test_mixed_precision_trains(tmp_path, two_dirs):
     assert r.seqnn.model.output.dtype == 'float16' and all(w.dtype == 'float32' for w in r.seqnn._all.weights)
     assert np.isfinite(r.history['human_train_loss']).all()
     assert keras.config.dtype_policy().name == 'float32'     # the global policy is restored
-    fresh = SeqNN(p).restore(r.out_dir/'model_check.h5')   # a float32 model reads the checkpoint
+    SeqNN(p).restore(r.out_dir/'model_check.h5')   # a float32 model reads the checkpoint
 
 
 def test_eval_params_one_short_epoch_on_tiny_hg38(tmp_path):

@@ -23,7 +23,8 @@ def gelu_np(x): return 0.5*x*(1 + np.tanh(np.sqrt(2/np.pi)*(x + 0.044715*x**3)))
 
 
 def block_model(f, L=6, C=5, C2=3, stride=2, skip_len=None, **kw):
-    "A float64 keras.Model [x (L, C), skip (stride*L, C2)] -> block output, with every weight random (BN statistics too)."
+    """A float64 keras.Model [x (L, C), skip (stride*L, C2)] -> block output, with every weight random (BN statistics
+    too)."""
     x, s = keras.Input((L, C), dtype=F64), keras.Input((skip_len or stride*L, C2), dtype=F64)
     m = keras.Model([x, s], f(x, s, stride=stride, lb=Layers('u_', F64), **kw) if f is not U.concat_unet else f(x, s))
     randomise(m)

@@ -57,7 +57,8 @@ def test_failures_raise_after_all_ran(tmp_path):
 
 @pytest.mark.parametrize('max_proc', [1, 2, 3])
 def test_max_proc_never_exceeded(tmp_path, max_proc):
-    script = "import sys, time; open(sys.argv[1], 'w').write(repr(time.time())); time.sleep(0.15); open(sys.argv[2], 'w').write(repr(time.time()))"
+    script = ("import sys, time; open(sys.argv[1], 'w').write(repr(time.time())); time.sleep(0.15); "
+              "open(sys.argv[2], 'w').write(repr(time.time()))")
     n = 7
     exec_par([[PY, '-c', script, tmp_path/f'{i}.start', tmp_path/f'{i}.end'] for i in range(n)], max_proc=max_proc)
     spans = [(float((tmp_path/f'{i}.start').read_text()), float((tmp_path/f'{i}.end').read_text())) for i in range(n)]
@@ -102,7 +103,7 @@ def test_sigint_leaves_no_child_alive(tmp_path):
     proc = subprocess.Popen([PY, '-c', script], env=env, stderr=subprocess.PIPE)
     try:
         wait_for(lambda: len([p for p in tmp_path.glob('child*') if p.read_text().strip()]) == 2)
-        pids = [int(p.read_text()) for p in tmp_path.glob('leader*')] + [int(p.read_text()) for p in tmp_path.glob('child*')]
+        pids = [int(p.read_text()) for p in [*tmp_path.glob('leader*'), *tmp_path.glob('child*')]]
         assert len(pids) == 4 and all(pid_alive(p) for p in pids)
         proc.send_signal(signal.SIGINT)
         _, err = proc.communicate(timeout=30)

@@ -141,7 +141,8 @@ def test_bad_input(tiny, tmp_path, capsys):
     fa = shared_path('dna/hg38_1m.fa')
     m = tiny_model(tiny)
     good = 'chr1\t54490\tok1\tG\tA\n'
-    (tmp_path/'mis.vcf').write_text('##fileformat=VCFv4.2\n' + good + 'chr1\t63671\tbad\tC\tT\n' + 'chr1\t14677\tok2\tG\tA\n')
+    (tmp_path/'mis.vcf').write_text('##fileformat=VCFv4.2\n' + good + 'chr1\t63671\tbad\tC\tT\n'
+                                    + 'chr1\t14677\tok2\tG\tA\n')
     s = scores(score_vcf(m, tmp_path/'mis.vcf', fa, tmp_path/'m', ['SUM'], verbose=False))
     assert [x.decode() for x in s['snp']] == ['ok1', 'ok2']
     err = capsys.readouterr().err

@@ -40,7 +40,8 @@ def logo_values(ax, a, b)->np.ndarray:
     return vals
 
 def highlights(ax)->list:
-    return sorted(tuple(int(v) for v in p.get_gid().split(':')[1:]) for p in ax.patches if (p.get_gid() or '').startswith('highlight:'))
+    return sorted(tuple(int(v) for v in p.get_gid().split(':')[1:])
+                  for p in ax.patches if (p.get_gid() or '').startswith('highlight:'))
 
 def shown_png(ex)->bytes:
     (out,) = ex.out.outputs
@@ -149,7 +150,8 @@ def test_gradients_like_object(data):
 
 def test_real_gradients_read_lazily(tmp_path):
     "gradients() of a small conv model over an rc/shift ensemble, written to HDF5 and explored from the lazy file."
-    import os; os.environ.setdefault('TF_CPP_MIN_LOG_LEVEL', '2')
+    import os
+    os.environ.setdefault('TF_CPP_MIN_LOG_LEVEL', '2')
     import keras
 
     from genomenn.gradients import gradients
@@ -269,7 +271,8 @@ def test_scatter_controls(cov):
     lx, ly = np.log2(targets[..., 1].ravel() + 1.0, dtype=np.float64), np.log2(preds[..., 1].ravel() + 1.0,
                                                                                dtype=np.float64)
     assert len(xy) == 75 and set(map(tuple, xy)) <= set(zip(lx, ly))
-    assert ex.figure.axes[0].get_xlabel() == 'measured, log2(x + 1)' and ex.figure.axes[0].get_ylabel() == 'predicted, log2(x + 1)'
+    ax = ex.figure.axes[0]
+    assert ax.get_xlabel() == 'measured, log2(x + 1)' and ax.get_ylabel() == 'predicted, log2(x + 1)'
     assert cor_shown(ex) == pytest.approx(stats.pearsonr(xy[:, 0], xy[:, 1]).statistic,  # on the log pairs drawn
                                           abs=5e-4)
     ex.controls['sample'].value = N

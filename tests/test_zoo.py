@@ -129,7 +129,8 @@ def test_checkpoint_input_gradients_equal_baskerville(borzoi_lite):
 
 
 def test_checkpoint_round_trip_and_refusals(borzoi_lite, tmp_path):
-    "save(.h5) writes their layout; restore reads it back exactly; a file with a layer removed or a wrong shape is refused whole."
+    """save(.h5) writes their layout; restore reads it back exactly; a file with a layer removed or a wrong shape is
+    refused whole."""
     import h5py
     import numpy as np
     s, ref, seqs = borzoi_lite
