@@ -11,7 +11,7 @@ from keras import layers as kl
 from keras import ops
 from scipy.special import gammaln, xlogy
 
-from .blocks import Layers, _drop, _reg, activate, register_block
+from .blocks import Layers, activate, apply_dropout, register_block, regularizer
 from .params import ParamsError
 
 # %% auto 0
@@ -151,25 +151,26 @@ class MultiheadAttention(kl.Layer):
         if self.transpose_stride > 0:
             self.embedding_layer = kl.Conv1DTranspose(HV, 3, strides=self.transpose_stride, padding='same',
                                                       kernel_initializer=w_init,
-                                                      kernel_regularizer=_reg(l2_scale), dtype=self.dtype_policy,
+                                                      kernel_regularizer=regularizer(l2_scale), dtype=self.dtype_policy,
                                                       name='embedding_layer')
         else:
-            self.embedding_layer = kl.Dense(HV, kernel_initializer=w_init, kernel_regularizer=_reg(l2_scale),
+            self.embedding_layer = kl.Dense(HV, kernel_initializer=w_init, kernel_regularizer=regularizer(l2_scale),
                                             dtype=self.dtype_policy, name='embedding_layer')
         self.r_k_layer = (kl.Dense(HK, use_bias=False, kernel_initializer=initializer,
-                                   kernel_regularizer=_reg(l2_scale),
+                                   kernel_regularizer=regularizer(l2_scale),
                                    dtype=self.dtype_policy, name='r_k_layer') if self.num_position_features else None)
         self.seed_generator = keras.random.SeedGenerator(seed)
 
     def _proj(self, units, name):
         if self.qkv_width == 1:
             return kl.Dense(units, use_bias=False, kernel_initializer=self.initializer,
-                            kernel_regularizer=_reg(self.l2_scale),
+                            kernel_regularizer=regularizer(self.l2_scale),
                             dtype=self.dtype_policy, name=name)
         return kl.SeparableConv1D(units, self.qkv_width, padding='same', use_bias=False,
                                   depthwise_initializer=self.initializer,
-                                  pointwise_initializer=self.initializer, depthwise_regularizer=_reg(self.l2_scale),
-                                  pointwise_regularizer=_reg(self.l2_scale), dtype=self.dtype_policy, name=name)
+                                  pointwise_initializer=self.initializer,
+                                  depthwise_regularizer=regularizer(self.l2_scale),
+                                  pointwise_regularizer=regularizer(self.l2_scale), dtype=self.dtype_policy, name=name)
 
     def build(self, input_shape):
         shape = (1, self.heads, 1, self.key_size)
@@ -240,10 +241,10 @@ def transformer_dense(inputs, out_size:int, dense_expansion:float, l2_scale:floa
     lb = lb or Layers()
     x = lb(kl.LayerNormalization)(inputs)
     x = lb(kl.Dense, int(dense_expansion*out_size), kernel_initializer=kernel_initializer,
-           kernel_regularizer=_reg(l2_scale))(x)
-    x = activate(_drop(x, lb, dropout), 'relu', lb)
-    x = lb(kl.Dense, out_size, kernel_initializer=kernel_initializer, kernel_regularizer=_reg(l2_scale))(x)
-    return lb(kl.Add)([inputs, _drop(x, lb, dropout)])
+           kernel_regularizer=regularizer(l2_scale))(x)
+    x = activate(apply_dropout(x, lb, dropout), 'relu', lb)
+    x = lb(kl.Dense, out_size, kernel_initializer=kernel_initializer, kernel_regularizer=regularizer(l2_scale))(x)
+    return lb(kl.Add)([inputs, apply_dropout(x, lb, dropout)])
 
 def _mha(lb, value_size, key_size, heads, num_position_features, attention_dropout, position_dropout,
          content_position_bias, mha_initializer, mha_l2_scale, qkv_width, seqlen_train=None):
@@ -278,7 +279,7 @@ def transformer(inputs,                          # (B, L, C)
     x = lb(kl.LayerNormalization)(inputs)
     x = _mha(lb, V, key_size, heads, num_position_features, attention_dropout, position_dropout, content_position_bias,
              mha_initializer, mha_l2_scale, qkv_width, seqlen_train)(x)
-    x = lb(kl.Add)([inputs, _drop(x, lb, dropout)])
+    x = lb(kl.Add)([inputs, apply_dropout(x, lb, dropout)])
     if dense_expansion == 0: return x
     return transformer_dense(x, inputs.shape[-1], dense_expansion, l2_scale, dropout, kernel_initializer, lb=lb)
 
@@ -305,7 +306,7 @@ def transformer_split(inputs, splits:int=2, key_size:int|None=None, heads:int=1,
     if splits == 2: parts = [mha(x[:, 0]), mha(x[:, 1])]
     else: parts = [mha(x[:, 0]), mha(lb(kl.Reshape, (L//2, C))(x[:, 1:3])), mha(x[:, 3])]
     x = lb(kl.Concatenate, axis=1)(parts)
-    x = lb(kl.Add)([inputs, _drop(x, lb, dropout)])
+    x = lb(kl.Add)([inputs, apply_dropout(x, lb, dropout)])
     if dense_expansion == 0: return x
     return transformer_dense(x, C, dense_expansion, l2_scale, dropout, kernel_initializer, lb=lb)
 

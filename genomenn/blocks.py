@@ -19,13 +19,13 @@ from .params import ConvParams, ParamsError
 # %% auto 0
 __all__ = ['LINKS', 'ACTIVATIONS', 'POOL_TYPES', 'BLOCKS', 'KERAS_BLOCKS', 'GLOBAL_ARGS', 'MODEL_KEYS_UNSUPPORTED', 'GELU',
            'Scale', 'WheezeExcite', 'Link', 'act_fn', 'Exp', 'SoftmaxPool1D', 'SqueezeExcite', 'GlobalContext',
-           'CenterSlice', 'CenterAverage', 'ConcatPosition', 'FactorInverse', 'Layers', 'activate', 'normalize', 'conv',
-           'pool', 'block_pool', 'conv_block', 'conv_dna', 'conv_nac', 'conv_next', 'squeeze_excite', 'global_context',
-           'tower_filters', 'conv_tower', 'conv_tower_nac', 'res_tower', 'convnext_tower', 'conv_tower_v1',
-           'dilation_rates', 'dilated_residual', 'dilated_residual_nac', 'dilated_dense', 'dense_block', 'dense_nac',
-           'final', 'dense', 'wheeze_excite', 'exp', 'factor_inverse', 'center_slice', 'center_average',
-           'concat_position', 'legacy_conv', 'register_block', 'block_names', 'block_args', 'UnbuildableError',
-           'check_buildable', 'build_block', 'keras_block']
+           'CenterSlice', 'CenterAverage', 'ConcatPosition', 'FactorInverse', 'Layers', 'activate', 'normalize',
+           'regularizer', 'conv', 'pool', 'block_pool', 'apply_dropout', 'conv_block', 'conv_dna', 'conv_nac',
+           'conv_next', 'squeeze_excite', 'global_context', 'tower_filters', 'conv_tower', 'conv_tower_nac',
+           'res_tower', 'convnext_tower', 'conv_tower_v1', 'dilation_rates', 'dilated_residual', 'dilated_residual_nac',
+           'dilated_dense', 'dense_block', 'dense_nac', 'final', 'dense', 'wheeze_excite', 'exp', 'factor_inverse',
+           'center_slice', 'center_average', 'concat_position', 'legacy_conv', 'register_block', 'block_names',
+           'block_args', 'UnbuildableError', 'check_buildable', 'build_block', 'keras_block']
 
 # %% ../nbs/02a_blocks.ipynb 6
 @keras.saving.register_keras_serializable(package='genomenn')
@@ -333,7 +333,8 @@ def normalize(x, norm_type:str|None, bn_momentum:float=0.99, gamma:str|None=None
     raise ParamsError(f"unknown norm_type {norm_type!r}; expected 'batch', 'batch-sync', 'layer' or null",
                       key='norm_type')
 
-def _reg(l2=0., l1=0.):
+def regularizer(l2=0., l1=0.):
+    "A Keras L2, L1 or L1L2 kernel regularizer for the scales given, None when both are 0."
     if l1 and l2: return keras.regularizers.L1L2(l1, l2)
     if l2: return keras.regularizers.L2(l2)
     if l1: return keras.regularizers.L1(l1)
@@ -352,7 +353,7 @@ def conv(x, lb:Layers, filters:int, kernel_size:int=1, stride:int=1, dilation_ra
     else:
         layer = lb(kl.Conv1D, int(filters), int(kernel_size), strides=stride, padding=padding, use_bias=use_bias,
                    dilation_rate=dilation_rate, kernel_initializer=kernel_initializer,
-                   kernel_regularizer=_reg(l2_scale))
+                   kernel_regularizer=regularizer(l2_scale))
     lb.pool *= int(stride)
     return layer(x)
 
@@ -377,7 +378,7 @@ def block_pool(x, lb:Layers, pool_size:int, pool_type:str='max', padding:str='sa
                       "so does genomenn")
     return pool(x, lb, pool_size, 'softmax' if pool_type == 'softmax' else 'max', padding)
 
-def _drop(x, lb:Layers, rate:float):
+def apply_dropout(x, lb:Layers, rate:float):
     "Dropout when `rate` > 0."
     return lb(kl.Dropout, float(rate))(x) if rate and rate > 0 else x
 
@@ -399,7 +400,7 @@ def conv_block(inputs, filters:int|None=None, kernel_size:int=1, activation:str|
     x = conv(x, lb, filters, kernel_size, stride, dilation_rate, use_bias=norm_type is None,
              kernel_initializer=kernel_initializer, l2_scale=l2_scale, conv_type=conv_type, padding='same')
     x = normalize(x, norm_type, bn_momentum, norm_gamma, lb)
-    x = _drop(x, lb, dropout)
+    x = apply_dropout(x, lb, dropout)
     if residual: x = lb(kl.Add)([inputs, x])
     x = activate(x, activation_end, lb)
     return block_pool(x, lb, pool_size, pool_type, padding)
@@ -423,7 +424,7 @@ def conv_dna(inputs, filters:int|None=None, kernel_size:int=15, activation:str|N
         x = lb(kl.Add)([x, lb(Scale)(r)])
     else:
         x = activate(normalize(x, norm_type, bn_momentum, None, lb), activation, lb)
-    x = _drop(x, lb, dropout)
+    x = apply_dropout(x, lb, dropout)
     return block_pool(x, lb, pool_size, pool_type, padding)
 
 def conv_nac(inputs, filters:int|None=None, kernel_size:int=1, activation:str|None='relu', stride:int=1,
@@ -439,7 +440,7 @@ def conv_nac(inputs, filters:int|None=None, kernel_size:int=1, activation:str|No
     x = conv(x, lb, filters, kernel_size, stride, dilation_rate, use_bias=True, kernel_initializer=kernel_initializer,
              l2_scale=l2_scale, conv_type=conv_type, padding=padding)
     if se: x = squeeze_excite(x, lb=lb)
-    x = _drop(x, lb, dropout)
+    x = apply_dropout(x, lb, dropout)
     if residual: x = lb(kl.Add)([inputs, x])
     return block_pool(x, lb, pool_size, pool_type, padding)
 
@@ -453,8 +454,9 @@ def conv_next(inputs, filters:int|None=None, kernel_size:int=7, activation:str|N
     filters = inputs.shape[-1] if filters is None else filters
     x = conv(inputs, lb, filters, kernel_size, dilation_rate=dilation_rate, conv_type='separable', padding='same')
     x = lb(kl.LayerNormalization, epsilon=1e-5)(x)
-    dense = lambda u: lb(kl.Dense, int(u), kernel_initializer=kernel_initializer, kernel_regularizer=_reg(l2_scale))
-    x = _drop(dense(int(dense_expansion)*filters)(x), lb, dropout)
+    dense = lambda u: lb(kl.Dense, int(u), kernel_initializer=kernel_initializer,
+                         kernel_regularizer=regularizer(l2_scale))
+    x = apply_dropout(dense(int(dense_expansion)*filters)(x), lb, dropout)
     x = dense(filters)(activate(x, activation, lb))
     if residual: x = lb(kl.Add)([inputs, x])
     return block_pool(x, lb, pool_size, pool_type, padding)
@@ -510,7 +512,7 @@ def res_tower(inputs, filters_init:float, filters_end=None, filters_mult=None, k
     for f in tower_filters(filters_init, filters_end, filters_mult, divisible_by, repeat):
         x = x0 = conv_nac(x, filters=f, kernel_size=kernel_size, lb=lb, **kwargs)
         for _ in range(1, int(num_convs)): x = conv_nac(x, filters=f, lb=lb, **kwargs)
-        x = _drop(x, lb, dropout)
+        x = apply_dropout(x, lb, dropout)
         if num_convs > 1: x = lb(kl.Add)([x0, lb(Scale)(x)])
         lb.reprs.append(x)  # before pooling
         x = block_pool(x, lb, pool_size, pool_type)
@@ -597,9 +599,9 @@ def dense_block(inputs, units:int|None=None, activation:str|None='relu', activat
     x = activate(inputs, activation, lb)
     if flatten: x = _flatten(x, lb)
     x = lb(kl.Dense, int(units), use_bias=norm_type is None, kernel_initializer=kernel_initializer,
-           kernel_regularizer=_reg(l2_scale, l1_scale))(x)
+           kernel_regularizer=regularizer(l2_scale, l1_scale))(x)
     x = normalize(x, norm_type, bn_momentum, norm_gamma or ('zeros' if residual else 'ones'), lb)
-    x = _drop(x, lb, dropout)
+    x = apply_dropout(x, lb, dropout)
     if residual: x = lb(kl.Add)([inputs, x])
     return activate(x, activation_end, lb)
 
@@ -613,8 +615,9 @@ def dense_nac(inputs, units:int|None=None, activation:str|None='relu', flatten:b
     x = normalize(inputs, norm_type, bn_momentum, norm_gamma or ('zeros' if residual else 'ones'), lb)
     x = activate(x, activation, lb)
     if flatten: x = _flatten(x, lb)
-    x = lb(kl.Dense, int(units), kernel_initializer=kernel_initializer, kernel_regularizer=_reg(l2_scale, l1_scale))(x)
-    x = _drop(x, lb, dropout)
+    x = lb(kl.Dense, int(units), kernel_initializer=kernel_initializer,
+           kernel_regularizer=regularizer(l2_scale, l1_scale))(x)
+    x = apply_dropout(x, lb, dropout)
     if residual: x = lb(kl.Add)([inputs, x])
     return x
 
@@ -625,7 +628,7 @@ def final(inputs, units:int, activation:str|None='linear', flatten:bool=False, k
     lb = lb or Layers(); x = inputs
     if flatten: x = _flatten(x, lb)
     return lb(kl.Dense, int(units), activation=activation or 'linear', kernel_initializer=kernel_initializer,
-              kernel_regularizer=_reg(l2_scale, l1_scale))(x)
+              kernel_regularizer=regularizer(l2_scale, l1_scale))(x)
 
 def dense(inputs, units:int, activation:str|None='linear', kernel_initializer='he_normal', l2_scale:float=0.,
           l1_scale:float=0., *, lb:Layers|None=None):
@@ -675,7 +678,7 @@ def legacy_conv(inputs, cp:ConvParams,  # this layer's parameters
     if batch_norm:
         x = lb(kl.BatchNormalization, momentum=bn_momentum,
                gamma_initializer='zeros' if cp.skip_layers > 0 else 'ones')(x)
-    if preact: x = _drop(x, lb, cp.dropout)
+    if preact: x = apply_dropout(x, lb, cp.dropout)
     else: x = activate(x, nonlinearity, lb)
     if preact: x = _connect(inputs, x, cp, layer_reprs, lb)
     if cp.pool > 1:
@@ -687,7 +690,7 @@ def legacy_conv(inputs, cp:ConvParams,  # this layer's parameters
             x = lb(kl.Reshape, (L//cp.pool, cp.pool*C))(x); lb.pool *= cp.pool
         else: x = pool(x, lb, cp.pool, 'average' if pool_by_averaging else 'max')
     if not preact:
-        x = _drop(x, lb, cp.dropout)
+        x = apply_dropout(x, lb, cp.dropout)
         x = _connect(inputs, x, cp, layer_reprs, lb)
     return x
 

@@ -17,10 +17,11 @@ import numpy as np
 import pandas as pd
 
 # %% auto 0
-__all__ = ['BASES', 'BED_COLUMNS', 'TARGETS_COLUMNS', 'DataError', 'DataFileNotFoundError', 'dna_codes', 'codes_1hot', 'dna_1hot',
-           'hot1_codes', 'hot1_dna', 'dna_rc', 'hot1_rc', 'hot1_augment', 'ensemble_members', 'augment_tf',
-           'unaugment_preds_tf', 'default_cache_dir', 'fasta_compression', 'fasta_index_paths', 'fasta_open', 'Genome',
-           'read_bed', 'BedSeqs', 'bed_seqs', 'read_targets', 'strand_pairs', 'check_strand_pair']
+__all__ = ['BASES', 'BED_COLUMNS', 'TARGETS_COLUMNS', 'DataError', 'DataFileNotFoundError', 'load_tensorflow', 'dna_codes',
+           'codes_1hot', 'dna_1hot', 'hot1_codes', 'hot1_dna', 'dna_rc', 'hot1_rc', 'hot1_augment', 'ensemble_members',
+           'augment_tf', 'unaugment_preds_tf', 'default_cache_dir', 'fasta_compression', 'fasta_index_paths',
+           'fasta_open', 'Genome', 'read_bed', 'BedSeqs', 'bed_seqs', 'read_targets', 'strand_pairs',
+           'check_strand_pair']
 
 # %% ../nbs/01_data.ipynb 6
 class DataError(ValueError):
@@ -29,7 +30,7 @@ class DataError(ValueError):
 class DataFileNotFoundError(DataError, FileNotFoundError):
     "A required data file (FASTA, BED, `statistics.json`, TFRecords) is missing."
 
-def _tf():
+def load_tensorflow():
     "TensorFlow, imported on first use so that one-hot and FASTA code does not pay for it."
     import tensorflow as tf
     return tf
@@ -154,7 +155,7 @@ def augment_tf(x,              # one-hot batch tensor (B, L, 4)
                rc:bool=False,  # then reverse-complement
               ):
     "`hot1_augment` inside a TensorFlow graph: static slicing and padding, then reverse complement."
-    tf = _tf()
+    tf = load_tensorflow()
     if shift:
         k = abs(int(shift))
         body = x[:, :-k] if shift > 0 else x[:, k:]
@@ -166,7 +167,7 @@ def unaugment_preds_tf(y,                 # a member's predictions (B, P, T), or
                        strand_pair=None,  # (T,) ints: the track each track becomes on the other strand
                       ):
     "A member's predictions on the forward strand: positions flipped back and strand-paired tracks swapped for rc."
-    tf = _tf()
+    tf = load_tensorflow()
     if not rc: return y
     if len(y.shape) == 3: y = tf.reverse(y, [1])
     return y if strand_pair is None else tf.gather(y, strand_pair, axis=-1)

@@ -22,10 +22,11 @@ from tqdm.auto import tqdm
 from .data import augment_tf, check_strand_pair, dna_1hot, ensemble_members, unaugment_preds_tf
 
 # %% auto 0
-__all__ = ['FILL', 'UNROLL_MAX', 'LOOP_BLOCK', 'Gradients', 'read_gradients', 'gradients', 'grad_x_input', 'taylor_ism']
+__all__ = ['FILL', 'UNROLL_MAX', 'LOOP_BLOCK', 'check_seqs', 'ModelParts', 'model_cache', 'check_targets', 'check_positions',
+           'Gradients', 'read_gradients', 'gradients', 'grad_x_input', 'taylor_ism']
 
 # %% ../nbs/03_gradients.ipynb 8
-def _seqs_1hot(seqs,            # one-hot (S, L, 4), or a DNA string / list of DNA strings
+def check_seqs(seqs,            # one-hot (S, L, 4), or a DNA string / list of DNA strings
                L:int|None,      # the model's input length (None: any)
                dtype,           # the model's input dtype
               )->np.ndarray:    # (S, L, 4)
@@ -73,7 +74,7 @@ def _pool_of(model, key, t, inp, L):
     try: return _cum_stride(t, inp, {})
     except Exception: return max(1, (L or 1) // (Pl or 1))
 
-class _Parts:
+class ModelParts:
     "Symbolic parts of `model`: input, output and the layer tensors, plus a Keras model returning all of them."
     def __init__(self, model, layers):
         seqnn = hasattr(model, 'model') and hasattr(model, 'layer_reprs')
@@ -153,7 +154,7 @@ def _unmap(a, shift:int, rc:bool, pool:int, complement:bool):
 class _Engine:
     "Compiled gradient steps for one model and layer list (cached per model)."
     def __init__(self, model, layers):
-        self.parts = _Parts(model, layers)
+        self.parts = ModelParts(model, layers)
         self.fns = {}
         self.strategy = getattr(self.parts.km, 'distribute_strategy', None) or tf.distribute.get_strategy()
 
@@ -261,7 +262,7 @@ def _bn_inference(km):
     finally:
         for l in bns: l.trainable = True
 
-def _model_cache(model)->dict:
+def model_cache(model)->dict:
     "A dict stored on `model` itself (so compiled graphs live and die with it); empty and unstored if impossible."
     c = getattr(model, '__dict__', {}).get('_genomenn_cache')
     if c is None:
@@ -274,12 +275,12 @@ def _engine(model, layers):
     "The cached `_Engine` of `model` for `layers` (traced graphs are reused across calls)."
     key = ('gradients',) + tuple(k if isinstance(k, (int, str, np.integer)) else id(k) for k in
                                  ((layers,) if isinstance(layers, (int, str, np.integer)) else layers))
-    cache = _model_cache(model)
+    cache = model_cache(model)
     if key not in cache: cache[key] = _Engine(model, layers)
     return cache[key]
 
 # %% ../nbs/03_gradients.ipynb 16
-def _check_targets(targets, T):
+def check_targets(targets, T):
     "Target indices (T',) from None (all), an int or a sequence of ints."
     if targets is None: return np.arange(T, dtype=np.int32)
     t = np.atleast_1d(np.asarray(targets))
@@ -289,7 +290,7 @@ def _check_targets(targets, T):
         raise ValueError(f"targets: indices must be in 0..{T-1} (the model has {T} targets), got {t.tolist()}")
     return t.astype(np.int32)
 
-def _check_positions(positions, P):
+def check_positions(positions, P):
     """Positions summed in the objective: None (all P), 'center' (the 2 central bins) or indices; returns (weights (P,),
     indices)."""
     if positions is None: idx = np.arange(P)
@@ -386,10 +387,10 @@ def gradients(model,                   # keras.Model (B, L, 4) -> (B, P, T) or (
     rc/shift/MC-dropout ensemble."""
     eng = _engine(model, layers)
     p = eng.parts
-    X = _seqs_1hot(seqs, p.L, p.dtype)
+    X = check_seqs(seqs, p.L, p.dtype)
     S, L = X.shape[:2]
-    tsel = _check_targets(targets, p.T)
-    posw, pos = _check_positions(positions, p.P)
+    tsel = check_targets(targets, p.T)
+    posw, pos = check_positions(positions, p.P)
     members = _check_members(shifts, rc, mc_samples, L)
     if rc and (getattr(model, 'head_maps', None) or [None])[0] is not None:
         raise ValueError("rc: a contact-map head's reverse-complement members reorder its triangle, which gradients "
@@ -491,7 +492,7 @@ def _grads_seqs(grads, seqs):
     else:
         G = np.asarray(grads)
         if seqs is None: raise ValueError("seqs: required when grads is an array")
-        X = _seqs_1hot(seqs, None, G.dtype)
+        X = check_seqs(seqs, None, G.dtype)
     if G.ndim != 4 or G.shape[-1] != 4:
         raise ValueError(f"grads: expected input gradients (S, T, L, 4), got shape {G.shape}")
     if X.shape != (G.shape[0],) + G.shape[2:]:

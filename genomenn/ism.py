@@ -11,7 +11,7 @@ import tensorflow as tf
 from keras import layers as kl_
 from tqdm.auto import tqdm
 
-from .gradients import _check_positions, _check_targets, _model_cache, _Parts, _seqs_1hot
+from .gradients import ModelParts, check_positions, check_seqs, check_targets, model_cache
 
 # %% auto 0
 __all__ = ['ism']
@@ -106,7 +106,7 @@ def _region(ref, sidx, start, R, lo, win):
 class _ISM:
     "Compiled mutant predictions for one model: full-length mutants, and mutants on receptive-field windows."
     def __init__(self, model):
-        self.parts = p = _Parts(model, (0,))
+        self.parts = p = ModelParts(model, (0,))
         # (W, c, reach, compiled fn) once the windowed path is set up; False if unusable
         self.window = None
         self.chain = None                    # (refs, step) compiled for chain models; False if unusable
@@ -239,7 +239,7 @@ class _ISM:
 
 def _ism_engine(km):
     "The cached `_ISM` of a keras.Model."
-    cache = _model_cache(km)
+    cache = model_cache(km)
     if 'ism' not in cache: cache['ism'] = _ISM(km)
     return cache['ism']
 
@@ -268,10 +268,10 @@ def ism(model,                  # keras.Model (B, L, 4) -> (B, P, T) or (B, T), 
     if not isinstance(km, keras.Model):
         raise ValueError(f"model: expected a keras.Model or a SeqNN, got {type(model).__name__}")
     eng = _ism_engine(km); p = eng.parts
-    X = _seqs_1hot(seqs, p.L, p.dtype)
+    X = check_seqs(seqs, p.L, p.dtype)
     S, L = X.shape[:2]
-    tsel = _check_targets(targets, p.T)
-    posw, _ = _check_positions(positions, p.P)
+    tsel = check_targets(targets, p.T)
+    posw, _ = check_positions(positions, p.P)
     a, b = _window(window, L)
     if batch_size is not None and (not isinstance(batch_size, (int, np.integer)) or isinstance(batch_size, bool)
                                    or batch_size < 1):

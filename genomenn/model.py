@@ -319,7 +319,7 @@ def _as_dataset(data, name, batch_size, shuffle=False, seed=None):
                      f"{type(data).__name__}")
 
 @patch
-def _fit_targets(self:SeqNN, data, name, head=0, batch_size=32, shuffle=False, seed=None):
+def training_dataset(self:SeqNN, data, name, head=0, batch_size=32, shuffle=False, seed=None):
     "`data` as a dataset of (seqs, targets) matching head `head`'s predictions (targets cropped and transformed)."
     ds = _as_dataset(data, name, batch_size, shuffle, seed)
     spec = ds.element_spec
@@ -471,7 +471,7 @@ def compile(self:SeqNN, *, head:int=0, loss:str|None=None, optimizer=None, learn
     return self
 
 @patch
-def _augment(self:SeqNN, ds, head, strand_pair, seed):
+def augment_dataset(self:SeqNN, ds, head, strand_pair, seed):
     "The training batches with the params' `augment_rc` and `augment_shift` (JSON `model` or legacy keys)."
     if self.architecture == 'json':
         rc, shift = self.params.get('augment_rc', False), self.params.get('augment_shift', 0)
@@ -504,9 +504,9 @@ def fit(self:SeqNN, train,                   # training data: dataset, SeqDatase
     m = self._model(head); tp = self.train_params
     if not getattr(m, 'compiled', False): self.compile(head=head)
     bs = int(batch_size or tp.get('batch_size', 32))
-    tr = self._fit_targets(train, 'train', head, bs, shuffle=True, seed=seed)
-    if augment: tr = self._augment(tr, head, strand_pair, seed)
-    va = None if valid is None else self._fit_targets(valid, 'valid', head, bs)
+    tr = self.training_dataset(train, 'train', head, bs, shuffle=True, seed=seed)
+    if augment: tr = self.augment_dataset(tr, head, strand_pair, seed)
+    va = None if valid is None else self.training_dataset(valid, 'valid', head, bs)
     epochs = int(epochs or tp.get('train_epochs_max', tp.get('train_epochs', 10)))
     monitor = 'val_loss' if va is not None else 'loss'
     cbs = [keras.callbacks.EarlyStopping(monitor=monitor, patience=int(patience or tp.get('patience', 20)),
@@ -533,7 +533,7 @@ def evaluate(self:SeqNN, data,             # dataset, SeqDataset, SyntheticData 
     steps = self.__dict__.setdefault('_eval_steps', {})   # one traced function per head, reused
     if head not in steps: steps[head] = tf.function(lambda x: m(x, training=False), reduce_retracing=True)
     step = steps[head]
-    for x, y in self._fit_targets(data, 'data', head, batch_size):
+    for x, y in self.training_dataset(data, 'data', head, batch_size):
         p = step(x)
         cm.update(np.asarray(p, np.float64), y.numpy().astype(np.float64))
         tot += float(lossf(y, p))*len(x); n += len(x)

@@ -15,13 +15,13 @@ import matplotlib.pyplot as plt
 import numpy as np
 import pandas as pd
 
-from .plots import _check_cor, _numeric, _out_path, cor_text, save_figure
+from .plots import check_cor, check_numeric, check_out_path, cor_text, save_figure
 
 # %% ../nbs/05a_seqplots.ipynb 8
 BASES = 'ACGT'
 
 def _check_1hot_like(a, name, ref_shape=None)->np.ndarray:
-    a = _numeric(a, name)
+    a = check_numeric(a, name)
     if a.ndim != 2 or a.shape[1] != 4 or (ref_shape is not None and a.shape != tuple(ref_shape)):
         want = f'{tuple(ref_shape)}' if ref_shape is not None else '(L, 4)'
         raise ValueError(f"{name}: expected shape {want}, got {a.shape}")
@@ -82,7 +82,7 @@ def attribution_logo(attr:np.ndarray,                # attributions (L, 4), base
                      dpi:float|None=None,            # resolution when saving
                     )->plt.Axes:
     "Sequence logo of per-base attributions over a window, letters above/below zero, with highlighted intervals."
-    out = _out_path(out)
+    out = check_out_path(out)
     attr = _check_1hot_like(attr, 'attr')
     if ism:
         if seq_1hot is None: raise ValueError("seq_1hot: ism=True needs the reference sequence (L, 4), got None")
@@ -136,7 +136,7 @@ def ism_heatmap(ism:np.ndarray,                  # ISM scores (L, 4): prediction
                )->plt.Axes:
     """Heatmap of saturation mutagenesis: one row per base (A,C,G,T), one column per position, 0 at the colour map's
     centre."""
-    out = _out_path(out)
+    out = check_out_path(out)
     ism = _check_1hot_like(ism, 'ism')
     seq = None if seq_1hot is None else _check_1hot_like(seq_1hot, 'seq_1hot', ism.shape)
     a, b = _window(len(ism), start, window)
@@ -182,11 +182,11 @@ def track_plot(preds:np.ndarray,                  # predictions (P,) or (P, T)
                dpi:float|None=None,               # resolution when saving
               )->plt.Axes|list:
     "Measured (filled) and predicted (line) coverage per bin, one panel per target, with their correlation."
-    out = _out_path(out)
-    cor = _check_cor(cor)
-    preds = _numeric(preds, 'preds')
+    out = check_out_path(out)
+    cor = check_cor(cor)
+    preds = check_numeric(preds, 'preds')
     if preds.ndim not in (1, 2): raise ValueError(f"preds: expected shape (P,) or (P, T), got {preds.shape}")
-    targets = _numeric(targets, 'targets', preds.shape)
+    targets = check_numeric(targets, 'targets', preds.shape)
     if preds.ndim == 1: preds, targets = preds[:, None], targets[:, None]
     P, T = preds.shape
     sel = list(range(T)) if target is None else ([target] if np.ndim(target) == 0 else list(target))

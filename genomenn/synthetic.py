@@ -13,7 +13,7 @@ import numpy as np
 import pandas as pd
 from scipy.special import ndtr
 
-from .data import DataError, _tf, codes_1hot, dna_codes, dna_rc
+from .data import DataError, codes_1hot, dna_codes, dna_rc, load_tensorflow
 from .tfrecords import write_tfrecords
 
 # %% auto 0
@@ -88,7 +88,7 @@ class SyntheticData:
 
     def dataset(self, batch_size:int=32, shuffle_buffer:int=0, seed:int|None=None):
         "A `tf.data.Dataset` of `(seq (B, L, 4), target (B, P, T))` float32 batches."
-        tf = _tf()
+        tf = load_tensorflow()
         ds = tf.data.Dataset.from_tensor_slices((self.seqs, self.targets))
         if shuffle_buffer > 0: ds = ds.shuffle(shuffle_buffer, seed=seed, reshuffle_each_iteration=True)
         return ds.batch(batch_size).prefetch(tf.data.AUTOTUNE)

@@ -138,8 +138,8 @@ class Trainer:
         "Head `h`'s endless stream of full, shuffled, augmented training batches."
         d = self.data[h]
         ds = d.train.dataset.unbatch().repeat().batch(d.train.batch_size, drop_remainder=True)
-        ds = self.seqnn._fit_targets(ds, str(d.data_dir), h)
-        if self.augment: ds = self.seqnn._augment(ds, h, d.strand_pair, self.seed)
+        ds = self.seqnn.training_dataset(ds, str(d.data_dir), h)
+        if self.augment: ds = self.seqnn.augment_dataset(ds, h, d.strand_pair, self.seed)
         ds = ds.prefetch(tf.data.AUTOTUNE)
         return self.strategy.experimental_distribute_dataset(ds) if self.replicas > 1 else ds
 
@@ -193,7 +193,7 @@ def _next(self:Trainer, it, h, split='train'):
 @patch
 def _validate(self:Trainer, h, max_batches=None):
     d = self.data[h]
-    it = iter(self.seqnn._fit_targets(d.valid.dataset, str(d.data_dir), h))
+    it = iter(self.seqnn.training_dataset(d.valid.dataset, str(d.data_dir), h))
     for i in range(max_batches or 10**12):
         try: x, y = self._next(it, h, 'valid')
         except StopIteration: break

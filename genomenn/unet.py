@@ -11,7 +11,7 @@ from fractions import Fraction
 import keras
 from keras import layers as kl
 
-from .blocks import BLOCKS, Layers, Scale, activate, conv, normalize, register_block
+from .blocks import BLOCKS, Layers, Scale, activate, apply_dropout, conv, normalize, register_block
 from .params import ParamsError
 
 # %% auto 0
@@ -28,7 +28,6 @@ def upsample(x, lb:Layers, stride:int=2):
 # %% ../nbs/02c_unet.ipynb 9
 def _l2(scale:float): return keras.regularizers.L2(scale) if scale else None
 
-def _dropout(x, lb:Layers, rate:float): return lb(kl.Dropout, float(rate))(x) if rate and rate > 0 else x
 
 def _sepconv(x, lb:Layers, filters:int, kernel_size:int):
     "The separable convolution of Basenji's U-net blocks: 'same' padding, Keras' default (Glorot) kernels, no penalty."
@@ -57,7 +56,7 @@ def unet_conv(inputs,                       # (B, L, C) the trunk so far
     if upsample_conv: x1 = dense(x1)
     x2 = dense(x2)
     x = lb(kl.Add)([upsample(x1, lb, stride), x2])
-    return _dropout(_sepconv(x, lb, C, kernel_size), lb, dropout)
+    return apply_dropout(_sepconv(x, lb, C, kernel_size), lb, dropout)
 
 @register_block
 def fpn_unet(inputs, unet_repr, activation:str|None='relu', stride:int=2, l2_scale:float=0., dropout:float=0.,
@@ -81,7 +80,7 @@ def fpn1_unet(inputs,                       # (B, L, C)
     x1 = lb(kl.Dense, C, kernel_initializer=kernel_initializer, kernel_regularizer=_l2(l2_scale))(x1)
     x1 = upsample(x1, lb, stride)
     x = lb(kl.Add)([x1, lb(Scale, 'ones')(unet_repr)])
-    return _dropout(_sepconv(x, lb, C, kernel_size), lb, dropout)
+    return apply_dropout(_sepconv(x, lb, C, kernel_size), lb, dropout)
 
 # %% ../nbs/02c_unet.ipynb 15
 @register_block
@@ -103,9 +102,9 @@ def unet_concat(inputs,                     # (B, L, C)
     x2 = normalize(unet_repr, norm_type, bn_momentum, None, lb)
     x = activate(lb(kl.Concatenate)([x2, upsample(x1, lb, stride)]), activation, lb)
     x = lb(kl.Dense, int(1.5*C), kernel_initializer=kernel_initializer, kernel_regularizer=_l2(l2_scale))(x)
-    x = activate(_dropout(x, lb, dropout), activation, lb)
+    x = activate(apply_dropout(x, lb, dropout), activation, lb)
     x = conv(x, lb, C, kernel_size, kernel_initializer=kernel_initializer, l2_scale=l2_scale)
-    return lb(kl.Add)([unet_repr, _dropout(x, lb, dropout)])
+    return lb(kl.Add)([unet_repr, apply_dropout(x, lb, dropout)])
 
 @register_block
 def upsample_unet(inputs, unet_repr, activation:str|None='relu', stride:int=2, l2_scale:float=0., dropout:float=0.,
@@ -138,7 +137,7 @@ def tconv_nac(inputs,                       # (B, L, C)
     x = lb(kl.Conv1DTranspose, filters, int(kernel_size), strides=int(stride), padding='same', use_bias=True,
            kernel_initializer=kernel_initializer, kernel_regularizer=_l2(l2_scale))(x)
     if stride != 1: lb.pool = Fraction(lb.pool)/int(stride)
-    return _dropout(x, lb, dropout)
+    return apply_dropout(x, lb, dropout)
 
 @register_block
 def concat_unet(inputs,       # (B, L, C)

@@ -383,7 +383,7 @@ def test_fit_augments_as_the_params_ask():
     X = np.eye(4, dtype='float32')[np.random.default_rng(1).integers(0, 4, (8, 256))]
     Y = np.random.default_rng(2).gamma(1., size=(8, 8, 2)).astype('float32')
     seen = set()
-    for x, y in s._augment(tf.data.Dataset.from_tensors((X, Y)).repeat(60), 0, [1, 0], seed=0):
+    for x, y in s.augment_dataset(tf.data.Dataset.from_tensors((X, Y)).repeat(60), 0, [1, 0], seed=0):
         flip = not np.array_equal(y.numpy(), Y)
         if flip: np.testing.assert_array_equal(y.numpy(), Y[:, ::-1][..., [1, 0]])
         seen.add(flip)
