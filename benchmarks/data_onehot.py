@@ -8,7 +8,8 @@ import time
 
 import numpy as np
 
-from genomenn.data import dna_1hot, synthetic_dataset
+from genomenn.data import dna_1hot
+from genomenn.synthetic import synthetic_dataset
 
 
 def loop_1hot(seq):

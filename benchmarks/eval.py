@@ -19,9 +19,10 @@ from pathlib import Path
 os.environ.setdefault('TF_CPP_MIN_LOG_LEVEL', '2')
 import numpy as np
 
-from genomenn.data import SeqDataset, read_targets
+from genomenn.data import read_targets
 from genomenn.evaluate import evaluate
 from genomenn.model import SeqNN
+from genomenn.tfrecords import SeqDataset
 
 SHARED = Path(os.environ.get('GENOMENN_SHARED', Path(__file__).resolve().parents[2]/'shared'))/'data'
 

@@ -35,7 +35,8 @@ import tensorflow as tf
 from keras import layers as kl
 
 from genomenn.data import hot1_augment
-from genomenn.gradients import gradients, ism
+from genomenn.gradients import gradients
+from genomenn.ism import ism
 
 
 def basenji_like(L=2048, T=16, seed=0):

@@ -46,7 +46,7 @@ def eval_inputs(seqnn,                        # a `SeqNN` (weights loaded)
                 model_name:str|None=None,     # how errors name the model (e.g. its params file)
                )->EvalInputs:
     "Open the split, read its targets and check both against the model, with errors naming the file at fault."
-    from genomenn.data import SeqDataset
+    from genomenn.tfrecords import SeqDataset
     d = Path(data_dir)
     tfile = Path(targets_file) if targets_file is not None else d/'targets.txt'
     if not tfile.is_file():
@@ -319,7 +319,7 @@ def run_eval(params_file:str|Path,      # params file of the model (JSON or lega
     if figures:
         import matplotlib.pyplot as plt
 
-        from genomenn.data import read_statistics
+        from genomenn.tfrecords import read_statistics
         pw = read_statistics(data_dir).get('pool_width') or 1
         for f in eval_figures(res, out, pool_width=int(pw)).values(): plt.close(f)
     summary = eval_summary(res, params_file=params_file, model_file=model_file, data_dir=data_dir, head=head,

@@ -512,8 +512,3 @@ def taylor_ism(grads,          # a `Gradients` (its input layer is used) or inpu
     "First-order (Taylor) estimate of saturation mutagenesis from input gradients; the reference base gets 0."
     G, X = _grads_seqs(grads, seqs)
     return G - (G * X[:, None]).sum(-1, keepdims=True)
-
-# %% ../nbs/03_gradients.ipynb 35
-from .utils import reexport
-
-reexport(globals(), {'ism': 'genomenn.ism'})

@@ -410,8 +410,3 @@ def pearsonr(preds:np.ndarray, targets:np.ndarray, weights=None, per_target:bool
 def spearmanr(preds:np.ndarray, targets:np.ndarray, weights=None, per_target:bool=False, *, ignore_nan:bool=False):
     "Spearman correlation of `preds` and `targets` (..., T), `weights` a 0/1 mask: float, or (T,) when per_target."
     return SpearmanR(per_target, ignore_nan=ignore_nan).update(preds, targets, weights).result()
-
-# %% ../nbs/04_metrics.ipynb 27
-from .utils import reexport
-
-reexport(globals(), {'R2Metric': 'genomenn.keras_metrics', 'PearsonRMetric': 'genomenn.keras_metrics'})

@@ -39,7 +39,6 @@ from .losses import make_loss
 from .metrics import CoMoments
 from .params import HParams, JobParams, ParamsError, head_names, make_hparams, read_params, validate_model
 from .unet import find_unet_repr, takes_unet_repr
-from .utils import reexport
 
 # %% auto 0
 __all__ = ['SeqNN', 'synthetic_params', 'make_learning_rate', 'make_optimizer', 'augment_batches']
@@ -270,8 +269,6 @@ def synthetic_params(seq_length:int=1024,   # L, a multiple of 32
                       'head': {'name': 'final', 'units': num_targets, 'activation': 'softplus'}}}
 
 # %% ../nbs/02_model.ipynb 20
-reexport(globals(), {'LOSSES': 'genomenn.losses', 'make_loss': 'genomenn.losses'})  # their home; known from here too
-
 def make_learning_rate(train:dict, learning_rate:float|None=None):
     "The learning rate of a `train` section: a float, or a schedule with baskerville's linear `warmup_steps`."
     lr = float(learning_rate if learning_rate is not None else train.get('learning_rate', 0.01))

@@ -428,9 +428,3 @@ def regplot(x:np.ndarray,                 # values on the x axis, any shape
         save_figure(fig, out, dpi=dpi)
         if table: _write_table(out, p)
     return ax
-
-# %% ../nbs/05_plots.ipynb 41
-from .utils import reexport
-
-reexport(globals(), {n: 'genomenn.seqplots' for n in ['BASES', 'ism_importance', 'attribution_logo', 'ism_heatmap',
-                                                      'track_plot']})

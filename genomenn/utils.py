@@ -5,7 +5,6 @@
 # %% ../nbs/07_utils.ipynb 3
 from __future__ import annotations
 
-import importlib
 import os
 import re
 import signal
@@ -18,7 +17,7 @@ from pathlib import Path
 from typing import Sequence
 
 # %% auto 0
-__all__ = ['atomic_write', 'safe_filename', 'ExecResult', 'CommandsFailed', 'kill_group', 'pid_alive', 'exec_par', 'reexport']
+__all__ = ['atomic_write', 'safe_filename', 'ExecResult', 'CommandsFailed', 'kill_group', 'pid_alive', 'exec_par']
 
 # %% ../nbs/07_utils.ipynb 6
 def atomic_write(path:str|Path,     # file to write (its folder must exist)
@@ -235,17 +234,3 @@ def exec_par(cmds:Sequence[str|list],  # shell strings (run by /bin/sh) or argv 
     failed = [r for r in results if not r.ok]
     if check and failed: raise CommandsFailed(failed, results)
     return results
-
-# %% ../nbs/07_utils.ipynb 28
-def reexport(namespace:dict,  # the old module's `globals()`
-             moved:dict,      # {name: new module's dotted name}
-            )->None:
-    "Make each name in `moved` importable from the module whose globals are `namespace`, loaded on first use."
-    mod = namespace.get('__name__', '?')
-    def __getattr__(name):
-        if name not in moved: raise AttributeError(f"module {mod!r} has no attribute {name!r}")
-        return getattr(importlib.import_module(moved[name]), name)
-    def __dir__(): return sorted([*namespace, *moved])
-    namespace.update(__getattr__=__getattr__, __dir__=__dir__,
-                     __all__=[*namespace.get('__all__', []),
-                              *(n for n in moved if n not in namespace.get('__all__', []))])

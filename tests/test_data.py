@@ -15,6 +15,8 @@ from hypothesis import strategies as st
 from scipy.stats import norm
 
 from genomenn.data import *
+from genomenn.synthetic import MOTIFS, synthetic_dataset
+from genomenn.tfrecords import SeqDataset
 
 COMP = {'A': 'T', 'C': 'G', 'G': 'C', 'T': 'A', 'N': 'N'}
 def ref_rc(s): return ''.join(COMP[c] for c in reversed(s.upper()))

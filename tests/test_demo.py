@@ -85,8 +85,8 @@ def test_demo_quick_end_to_end(installed, tmp_path):
     # the figures are reproducible from the files the demo wrote: params.json + best weights on the same test split
     from scipy.stats import pearsonr
 
-    from genomenn.data import synthetic_dataset
     from genomenn.model import SeqNN
+    from genomenn.synthetic import synthetic_dataset
     te = synthetic_dataset(n=3000, seq_length=512, seed=0).split(valid=0.1, test=0.1).test
     net = SeqNN(out/'params.json').restore(out/'train'/'model_best.weights.h5')
     p = net.predict(te.seqs, batch_size=64).astype(np.float64)

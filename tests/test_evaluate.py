@@ -75,7 +75,7 @@ def test_saved_predictions_and_metrics_against_scipy_sklearn(real):
     from scipy.stats import pearsonr, spearmanr
     from sklearn.metrics import r2_score
 
-    from genomenn.data import SeqDataset
+    from genomenn.tfrecords import SeqDataset
     out, _ = real['plain']
     with h5py.File(out/'preds.h5') as f: preds = f['preds'][:]
     with h5py.File(out/'targets.h5') as f: targets = f['targets'][:]
@@ -128,8 +128,8 @@ def tiny(tmp_path_factory):
     "A tiny model (params.json, model.h5) and data directory: 256 bp, 8 positions, 3 targets."
     import keras
 
-    from genomenn.data import write_tfrecords
     from genomenn.model import SeqNN, synthetic_params
+    from genomenn.tfrecords import write_tfrecords
     tmp = tmp_path_factory.mktemp('tiny')
     params = synthetic_params(256, num_targets=3, filters=8)
     (tmp/'params.json').write_text(json.dumps(params))
@@ -179,10 +179,10 @@ def test_rc_ensemble_uses_strand_pairs(tiny, tmp_path):
     "With --rc the reverse-complement member's strand-paired tracks are swapped back (pairs from targets.txt)."
     import shutil
 
-    from genomenn.data import SeqDataset
     from genomenn.evaluate import evaluate
     from genomenn.metrics import pearsonr
     from genomenn.model import SeqNN
+    from genomenn.tfrecords import SeqDataset
     d = tmp_path/'data'; shutil.copytree(tiny/'data', d)
     t = pd.read_csv(d/'targets.txt', sep='\t', index_col=0); t['strand_pair'] = [1, 0, 2]
     t.to_csv(d/'targets.txt', sep='\t')

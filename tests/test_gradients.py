@@ -15,7 +15,8 @@ from keras import layers as kl
 from genomenn import gradients as G
 from genomenn import ism as I
 from genomenn.data import dna_1hot, hot1_augment
-from genomenn.gradients import grad_x_input, gradients, ism, read_gradients, taylor_ism
+from genomenn.gradients import grad_x_input, gradients, read_gradients, taylor_ism
+from genomenn.ism import ism
 
 
 def conv_model(L=32, T=3, pool=2, dropout=0., dtype='float64', seed=0, bn=False):
@@ -408,7 +409,7 @@ def test_trained_model_attributions_find_planted_motifs():
     """
     from sklearn.metrics import roc_auc_score
 
-    from genomenn.data import synthetic_dataset
+    from genomenn.synthetic import synthetic_dataset
     d = synthetic_dataset(n=2000, seq_length=512, pool_width=32, seed=0)
     keras.utils.set_random_seed(0)
     x = kl.Input((512, 4))

@@ -17,13 +17,12 @@ from numpy.testing import assert_allclose
 from scipy import stats
 from sklearn.metrics import r2_score
 
+from genomenn.keras_metrics import PearsonRMetric, R2Metric
 from genomenn.metrics import (
     R2,
     CoMoments,
     Mean,
     MetricWarning,
-    PearsonRMetric,
-    R2Metric,
     SpearmanR,
     Variance,
     pearsonr,

@@ -13,10 +13,12 @@ import tensorflow as tf
 from conftest import shared_path
 from keras import layers as kl
 
-from genomenn.data import SeqDataset, synthetic_dataset
+from genomenn.losses import make_loss
 from genomenn.metrics import MetricWarning
-from genomenn.model import SeqNN, make_loss, make_optimizer, synthetic_params
+from genomenn.model import SeqNN, make_optimizer, synthetic_params
 from genomenn.params import ParamsError, make_hparams, read_job_params
+from genomenn.synthetic import synthetic_dataset
+from genomenn.tfrecords import SeqDataset
 
 # Output shape per head, worked out from the blocks: L / pooling - 2 * cropping (pool_size 'same' rounds up).
 #  biorxiv2019/cross2020: 131072 / (2 * 2**6) = 1024 bins, Cropping1D 64 -> 896 (the files declare target_length 1024)

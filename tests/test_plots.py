@@ -16,18 +16,15 @@ from genomenn.plots import (
     CI_MAX_PAIRS,
     Pairs,
     PlotWarning,
-    attribution_logo,
     clean_pairs,
     cor_text,
     correlation,
-    ism_heatmap,
-    ism_importance,
     jointplot,
     regplot,
     save_figure,
     scatter_lims,
-    track_plot,
 )
+from genomenn.seqplots import attribution_logo, ism_heatmap, ism_importance, track_plot
 
 
 @pytest.fixture(autouse=True)
