@@ -17,17 +17,28 @@ from pathlib import Path
 from typing import Sequence
 
 # %% auto 0
-__all__ = ['atomic_write', 'safe_filename', 'ExecResult', 'CommandsFailed', 'kill_group', 'pid_alive', 'exec_par']
+__all__ = ['new_file_mode', 'atomic_write', 'safe_filename', 'ExecResult', 'CommandsFailed', 'kill_group', 'pid_alive',
+           'exec_par']
 
 # %% ../nbs/07_utils.ipynb 6
+def new_file_mode()->int:
+    "The permission bits a new file gets under the user's umask (`0o666 & ~umask`), as `open` gives them."
+    try:
+        for line in Path('/proc/self/status').read_text().splitlines():   # Linux: read without changing it
+            if line.startswith('Umask:'): return 0o666 & ~int(line.split()[1], 8)
+    except OSError: pass
+    m = os.umask(0o022); os.umask(m)
+    return 0o666 & ~m
+
 def atomic_write(path:str|Path,     # file to write (its folder must exist)
                  data:str|bytes,    # content: text is written as UTF-8
                 )->Path:            # the path written
     """Write `data` to `path` through a temporary file in the same folder and `os.replace`: readers never see a partial
-    file."""
+    file; it gets the permissions of the user's umask, like any new file."""
     path = Path(path)
     fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f'.{path.name}.', suffix='.tmp')
     try:
+        os.fchmod(fd, new_file_mode())   # mkstemp creates 0600
         with os.fdopen(fd, 'wb') as f:
             f.write(data.encode('utf-8') if isinstance(data, str) else data)
             f.flush(); os.fsync(f.fileno())

@@ -1,6 +1,7 @@
 """exec_par: exit codes, failures, the max_proc bound, timeouts and interrupts that leave nothing running."""
 import os
 import signal
+import stat
 import subprocess
 import sys
 import textwrap
@@ -10,7 +11,7 @@ from pathlib import Path
 import pytest
 
 import genomenn
-from genomenn.utils import CommandsFailed, ExecResult, atomic_write, exec_par, pid_alive, safe_filename
+from genomenn.utils import CommandsFailed, ExecResult, atomic_write, exec_par, new_file_mode, pid_alive, safe_filename
 
 ROOT = Path(genomenn.__file__).resolve().parent.parent
 PY = sys.executable
@@ -147,3 +148,15 @@ def test_verbose_reports_each_command(tmp_path, capsys):
     out = capsys.readouterr().out.splitlines()
     assert '[exec_par] start 1/2: echo a' in out and '[exec_par] start 2/2: exit 4' in out
     assert any(l.startswith('[exec_par] end 2/2: exit 4 in ') and l.endswith(': exit 4') for l in out)
+
+
+@pytest.mark.parametrize('umask, mode', [(0o022, 0o644), (0o027, 0o640), (0o077, 0o600)])
+def test_atomic_write_gives_the_umask_permissions(tmp_path, umask, mode):
+    "Like any new file (not mkstemp's 0600): a manifest other users may read when the umask allows it."
+    old = os.umask(umask)
+    try:
+        assert new_file_mode() == mode
+        p = atomic_write(tmp_path/'manifest.csv', 'a,b\n')
+        ref = tmp_path/'plain.csv'; ref.write_text('a,b\n')
+    finally: os.umask(old)
+    assert stat.S_IMODE(p.stat().st_mode) == mode == stat.S_IMODE(ref.stat().st_mode)
