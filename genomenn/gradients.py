@@ -20,6 +20,7 @@ import tensorflow as tf
 from tqdm.auto import tqdm
 
 from .data import augment_tf, check_strand_pair, dna_1hot, ensemble_members, unaugment_preds_tf
+from .utils import new_file_mode
 
 # %% auto 0
 __all__ = ['FILL', 'UNROLL_MAX', 'LOOP_BLOCK', 'check_seqs', 'ModelParts', 'model_cache', 'check_targets', 'check_positions',
@@ -443,6 +444,7 @@ def gradients(model,                   # keras.Model (B, L, 4) -> (B, P, T) or (
             f['targets'] = tsel; f['positions'] = pos
             f['members'] = np.array([[s, r, k] for s, r, k in members], np.int64).reshape(-1, 3)
             f.close(); f = None
+            os.chmod(tmp, new_file_mode())   # the user's umask, not mkstemp's 0600
             os.replace(tmp, out); tmp = None
             return read_gradients(out)
     finally:

@@ -22,6 +22,8 @@ import seaborn as sns
 from matplotlib.backend_bases import FigureCanvasBase
 from scipy import stats
 
+from .utils import new_file_mode
+
 # %% ../nbs/05_plots.ipynb 8
 class PlotWarning(UserWarning):
     "Something was dropped or simplified while plotting (NaN pairs, large-input switch, no CI band)."
@@ -47,19 +49,12 @@ def check_out_path(out, name='out')->Path|None:
     if not out.parent.is_dir(): raise ValueError(f"{name}: folder {str(out.parent)!r} does not exist")
     return out
 
-def _umask()->int:
-    try:
-        for line in open('/proc/self/status'):
-            if line.startswith('Umask:'): return int(line.split()[1], 8)
-    except OSError: pass
-    return 0o022
-
 def _atomic_write(out:Path, write)->Path:
     "Call `write(file_object)` on a temporary file beside `out`, then move it over `out`."
     fd, tmp = tempfile.mkstemp(prefix=f'.{out.name}.', suffix='.tmp', dir=out.parent)
     try:
         with os.fdopen(fd, 'wb') as f: write(f)
-        os.chmod(tmp, 0o666 & ~_umask())
+        os.chmod(tmp, new_file_mode())   # the user's umask, not mkstemp's 0600
         os.replace(tmp, out)
     except BaseException:
         if os.path.exists(tmp): os.unlink(tmp)
