@@ -97,7 +97,7 @@ def _check_array(a, name:str, ndim:int, want:str):
 def _from_gradients(g, seqs, members, target_names, member_names):
     "attrs, seqs, members, target names and member names taken from a `Gradients` (its input layer 0)."
     layers = list(g.layers)
-    # the input layer is 0 (or '0', as `read_gradients` returns the layers of an HDF5 file)
+    # the input layer is index 0 (`read_gradients` gives indices as ints, even from older files; '0' is accepted too)
     li = next((i for i, k in enumerate(layers) if (isinstance(k, (int, np.integer)) and k == 0) or k == '0'), None)
     if li is None:
         raise ValueError("attrs: expected a Gradients with the input layer 0 among its layers, got layers "
