@@ -2,8 +2,10 @@
 
 Usage: python .ci/make_readme.py [--check]   (--check: exit 1 if README.md is not current)
 """
-import sys, re
+import re
+import sys
 from pathlib import Path
+
 import nbformat
 from nbconvert import MarkdownExporter
 

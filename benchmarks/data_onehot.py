@@ -3,9 +3,14 @@ Basenji's dna_io.dna_1hot, and synthetic_dataset generation time. Prints medians
 
 Usage: python benchmarks/data_onehot.py [--length 1000000] [--repeats 5]
 """
-import argparse, time
+import argparse
+import time
+
 import numpy as np
-from genomenn.data import dna_1hot, synthetic_dataset
+
+from genomenn.data import dna_1hot
+from genomenn.synthetic import synthetic_dataset
+
 
 def loop_1hot(seq):
     "Baseline: a Python loop over characters filling a preallocated array (Basenji's approach)."

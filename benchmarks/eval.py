@@ -1,22 +1,28 @@
 """`genomenn eval`'s streaming evaluation against SeqNN.predict + a two-pass numpy computation of the same metrics.
 
-    python benchmarks/eval.py                      # shared Borzoi-lite checkpoint, tiny hg38 'train' split (9 sequences)
-    python benchmarks/eval.py --split test         # the 2-sequence test split of the acceptance tables
+    python benchmarks/eval.py               # shared Borzoi-lite checkpoint, tiny hg38 'train' split (9 sequences)
+    python benchmarks/eval.py --split test  # the 2-sequence test split of the acceptance tables
 
 (s) genomenn: `evaluate(seqnn, data_dir, rc=, shifts=)`: batches from the TFRecords, the ensemble prediction, float64
     streaming co-moments per batch (Pearson R, R2), the position sample and first tracks kept for the figures.
 (b) baseline: `SeqDataset.numpy()` (every sequence and target in memory), `SeqNN.predict(seqs, rc=, shifts=)`, then
     Pearson R and R2 per target by a float64 two-pass numpy computation on the whole arrays.
-Both plain and with --rc --shifts=-1,0,1 (6 members), in the same run, best of `--reps` interleaved runs; prints sequences/second,
-the ratio and the largest difference between (s) and (b). Needs the shared data (GENOMENN_SHARED, default ../shared).
+Both plain and with --rc --shifts=-1,0,1 (6 members), in the same run, best of `--reps` interleaved runs; prints
+sequences/second, the ratio and the largest difference between (s) and (b). Needs the shared data (GENOMENN_SHARED,
+default ../shared).
 """
-import argparse, os, time
+import argparse
+import os
+import time
 from pathlib import Path
+
 os.environ.setdefault('TF_CPP_MIN_LOG_LEVEL', '2')
 import numpy as np
-from genomenn.data import SeqDataset, read_targets
+
+from genomenn.data import read_targets
 from genomenn.evaluate import evaluate
 from genomenn.model import SeqNN
+from genomenn.tfrecords import SeqDataset
 
 SHARED = Path(os.environ.get('GENOMENN_SHARED', Path(__file__).resolve().parents[2]/'shared'))/'data'
 

@@ -7,7 +7,13 @@
 
 usage: python benchmarks/exec_par.py [--n 200] [--repeats 5] [--notebooks 8] [--seconds 0] [--skip-polling]
 """
-import argparse, os, statistics, subprocess, sys, tempfile, time
+import argparse
+import os
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -55,18 +61,23 @@ def bench_commands(n, repeats, skip_polling):
 
 def bench_notebooks(k, seconds):
     import papermill as pm
+
     from genomenn.batch import run_notebooks
     tmp = Path(tempfile.mkdtemp(prefix='bench-nb-'))
     def papermill_cli():
         for i in range(k):
-            subprocess.run([sys.executable, '-m', 'papermill', '--no-progress-bar', '-p', 'a', str(i), '-p', 'seconds', str(seconds),
+            subprocess.run([sys.executable, '-m', 'papermill', '--no-progress-bar', '-p', 'a', str(i), '-p', 'seconds',
+                            str(seconds),
                             str(EXAMPLE), str(tmp/f'cli{i}.ipynb')], check=True, env=ENV, capture_output=True)
     def papermill_loop():
         for i in range(k):
-            pm.execute_notebook(str(EXAMPLE), str(tmp/f'loop{i}.ipynb'), parameters=dict(a=i, seconds=seconds), progress_bar=False)
+            pm.execute_notebook(str(EXAMPLE), str(tmp/f'loop{i}.ipynb'), parameters=dict(a=i, seconds=seconds),
+                                progress_bar=False)
     def genomenn_cli():
-        subprocess.run([sys.executable, '-m', 'genomenn.cli', 'batch', str(EXAMPLE), '-p', f'a={",".join(map(str, range(k)))}',
-                        '-p', f'seconds={seconds}', '-o', str(tmp/'cli'), '-j', '2', '-q'], check=True, env=ENV, capture_output=True)
+        subprocess.run([sys.executable, '-m', 'genomenn.cli', 'batch', str(EXAMPLE), '-p',
+                        f'a={",".join(map(str, range(k)))}',
+                        '-p', f'seconds={seconds}', '-o', str(tmp/'cli'), '-j', '2', '-q'], check=True, env=ENV,
+                       capture_output=True)
     def genomenn_api():
         df = run_notebooks(EXAMPLE, {'a': list(range(k)), 'seconds': [seconds]}, tmp/'api', max_proc=2, progress=False)
         assert (df.status == 'completed').all()

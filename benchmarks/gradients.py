@@ -16,15 +16,27 @@ Sections
   `ism` versus tangermeme's `saturation_mutagenesis` (fast=False and fast=True), and all 16 per-target input-gradient
   maps versus tangermeme's `saliency` called once per target, both as a user calls it (the model as trained, only
   `target=k` and the batch size given: tangermeme's defaults return the corrected gradient x input) and tuned (frozen
-  parameters, hypothetical=True, gradient_correction=False), batch 32 on both sides. tangermeme runs in its own environment
-  (`pip install torch==2.13.0 tangermeme`), given by --tangermeme-python or $TANGERMEME_PYTHON.
+  parameters, hypothetical=True, gradient_correction=False), batch 32 on both sides. tangermeme runs in its own
+  environment (`pip install torch==2.13.0 tangermeme`), given by --tangermeme-python or $TANGERMEME_PYTHON.
 """
-import os, sys, json, time, argparse, subprocess, tempfile, textwrap, resource
+import argparse
+import json
+import os
+import subprocess
+import sys
+import tempfile
+import textwrap
+import time
+
 os.environ.setdefault('TF_CPP_MIN_LOG_LEVEL', '2')
-import numpy as np, tensorflow as tf, keras
+import keras
+import numpy as np
+import tensorflow as tf
 from keras import layers as kl
+
 from genomenn.data import hot1_augment
-from genomenn.gradients import gradients, ism
+from genomenn.gradients import gradients
+from genomenn.ism import ism
 
 
 def basenji_like(L=2048, T=16, seed=0):
@@ -78,16 +90,19 @@ def section_core(res, reps):
     cases = (('plain', {}, 1), ('rc + 3 shifts', dict(rc=True, shifts=(-1, 0, 1)), 6))
     first = {}
     for name, kw, _ in cases:
-        t0 = time.perf_counter(); gradients(m, X, batch_size=8, verbose=False, **kw); first[name] = time.perf_counter() - t0
+        t0 = time.perf_counter(); gradients(m, X, batch_size=8, verbose=False, **kw)
+        first[name] = time.perf_counter() - t0
     t_f, t_g = [], {name: [] for name, _, _ in cases}
     for _ in range(3 * reps):
         t = time.perf_counter()
         for _ in range(10): fwd(xt).numpy()
         t_f.append((time.perf_counter() - t) / 10)
         for name, kw, _ in cases:
-            t = time.perf_counter(); gradients(m, X, batch_size=8, verbose=False, **kw); t_g[name].append(time.perf_counter() - t)
+            t = time.perf_counter(); gradients(m, X, batch_size=8, verbose=False, **kw)
+            t_g[name].append(time.perf_counter() - t)
     t_fwd = min(t_f)
-    print(f"forward pass, batch 8 x 2048 bp: {t_fwd*1e3:.1f} ms (best of {3 * reps} x 10, interleaved with the runs below)")
+    print(f"forward pass, batch 8 x 2048 bp: {t_fwd*1e3:.1f} ms (best of {3 * reps} x 10, interleaved with "
+          "the runs below)")
     rows = []
     for name, kw, M in cases:
         t_gn = min(t_g[name])
@@ -137,7 +152,8 @@ def section_formulations(res, reps):
                                               tf.eye(T)), [1, 0, 2, 3])
     out, ref = {}, None
     for name, f in (('one forward on a persistent tape + 16 unrolled backward passes (genomenn)', persistent),
-                    ('16 forward+backward passes, unrolled', rerun), ('persistent tape + tf.while_loop over targets', while_loop),
+                    ('16 forward+backward passes, unrolled', rerun),
+                    ('persistent tape + tf.while_loop over targets', while_loop),
                     ('batch_jacobian', bjac), ('vectorized_map over output gradients', vmap)):
         g = tf.function(f); r = g(xt).numpy()
         ref = r if ref is None else ref
@@ -301,7 +317,8 @@ def section_tangermeme(res, reps, python, ism_batch=None):
                tangermeme_ism_fast_false_s=tm['ism_fast_False_s'], tangermeme_ism_fast_true_s=tm['ism_fast_True_s'],
                tangermeme_warnings=tm['ism_fast_True_warnings'] + tm['ism_fast_False_warnings'],
                genomenn_grads_s=t_gr, genomenn_grads_first_call_s=t_gr_first, genomenn_user_maps_s=t_user,
-               tangermeme_saliency_user_s=tm['saliency_16_user_s'], tangermeme_saliency_tuned_s=tm['saliency_16_tuned_s'],
+               tangermeme_saliency_user_s=tm['saliency_16_user_s'],
+               tangermeme_saliency_tuned_s=tm['saliency_16_tuned_s'],
                genomenn_fwd_per_grad=t_gr / (n_grad / 32) / t_fwd,
                tangermeme_user_fwd_per_grad=tm['saliency_16_user_s'] / (n_grad / 32) / tm_fwd,
                tangermeme_tuned_fwd_per_grad=tm['saliency_16_tuned_s'] / (n_grad / 32) / tm_fwd,
@@ -317,15 +334,17 @@ def section_tangermeme(res, reps, python, ism_batch=None):
           f"{tm['ism_fast_False_s']:.1f} s, fast=True {tm['ism_fast_True_s']:.1f} s | genomenn / fast=True "
           f"{tm['ism_fast_True_s']/t_ism:.1f}x faster (first call {tm['ism_fast_True_s']/t_ism_first:.1f}x), "
           f"vs fast=False {tm['ism_fast_False_s']/t_ism:.1f}x; max rel. difference {ism_diff:.1e}")
-    print(f"16 input-gradient maps, 64 x 1024 bp, batch 32 on both sides:")
+    print("16 input-gradient maps, 64 x 1024 bp, batch 32 on both sides:")
     print(f"  as a user calls it: tangermeme saliency(model, X, target=k, batch_size=32) x16 "
           f"{tm['saliency_16_user_s']:.2f} s ({out['tangermeme_user_fwd_per_grad']:.2f} PyTorch or "
           f"{out['tangermeme_user_keras_fwd_per_grad']:.2f} Keras forward passes per target-gradient) | genomenn "
           f"gradients + the same corrected gradient x input {t_user:.2f} s | {out['speedup_user']:.1f}x faster; "
           f"max rel. difference {user_diff:.1e}; 5x would need {need_5x:.2f} Keras forward passes per target-gradient")
     print(f"  tuned tangermeme (frozen parameters, hypothetical=True, gradient_correction=False) "
-          f"{tm['saliency_16_tuned_s']:.2f} s ({out['tangermeme_tuned_fwd_per_grad']:.2f}) | genomenn gradients {t_gr:.2f} s "
-          f"(first call {t_gr_first:.2f} s; {out['genomenn_fwd_per_grad']:.2f} Keras forward passes per target-gradient) | "
+          f"{tm['saliency_16_tuned_s']:.2f} s ({out['tangermeme_tuned_fwd_per_grad']:.2f}) | genomenn "
+          f"gradients {t_gr:.2f} s "
+          f"(first call {t_gr_first:.2f} s; {out['genomenn_fwd_per_grad']:.2f} Keras forward passes per "
+          "target-gradient) | "
           f"{out['speedup_tuned']:.1f}x faster (first call {tm['saliency_16_tuned_s']/t_gr_first:.1f}x); "
           f"max rel. difference {grad_diff:.1e}")
     if out['tangermeme_warnings']: print('tangermeme warnings:', out['tangermeme_warnings'])

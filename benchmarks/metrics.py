@@ -3,17 +3,24 @@
     python benchmarks/metrics.py                   # 2000 x 1024 x 24 float32 preds and targets (50M values each)
     python benchmarks/metrics.py --seqs 200        # a quicker look
 
-(s) genomenn: one `CoMoments(per_target=True)` updated in batches of `--batch` sequences, then `.r2()` and `.pearsonr()`.
+(s) genomenn: one `CoMoments(per_target=True)` updated in batches of `--batch` sequences, then `.r2()` and
+    `.pearsonr()`.
 (a) float64 numpy two-pass reference on the whole array.
 (b) scikit-learn `r2_score(multioutput='raw_values')` + `scipy.stats.pearsonr` per target.
 Prints times, ratios, peak extra memory (tracemalloc, measured in separate runs) and the largest difference from (a).
 """
-import argparse, time, tracemalloc, os, sys
+import argparse
+import os
+import time
+import tracemalloc
+
 os.environ.setdefault('TF_CPP_MIN_LOG_LEVEL', '2')
 import numpy as np
 from scipy import stats
 from sklearn.metrics import r2_score
+
 from genomenn.metrics import CoMoments
+
 
 def streaming(preds, targets, batch):
     m = CoMoments(per_target=True)

@@ -3,12 +3,21 @@
 
     python benchmarks/plots.py [--n 1000000] [--repeats 3] [--formats png pdf]
 """
-import argparse, os, statistics, tempfile, time, warnings
+import argparse
+import os
+import statistics
+import tempfile
+import time
+import warnings
+
 os.environ.setdefault('MPLBACKEND', 'Agg')
 import matplotlib
+
 matplotlib.use('Agg')
 import matplotlib.pyplot as plt
-import numpy as np, seaborn as sns
+import numpy as np
+import seaborn as sns
+
 import genomenn.plots as gp
 
 
@@ -56,7 +65,8 @@ def main():
     print(f'jointplot of {a.n:,} pairs, median of {a.repeats} runs '
           f'(matplotlib {matplotlib.__version__}, seaborn {sns.__version__})')
     print('wall = elapsed seconds, cpu = this process\'s CPU seconds (steadier on a shared machine)')
-    print(f"{'format':<7}{'seaborn wall':>13}{'genomenn wall':>14}{'ratio':>7}{'seaborn cpu':>12}{'genomenn cpu':>13}{'ratio':>7}"
+    print(f"{'format':<7}{'seaborn wall':>13}{'genomenn wall':>14}{'ratio':>7}"
+          f"{'seaborn cpu':>12}{'genomenn cpu':>13}{'ratio':>7}"
           f"{'seaborn MB':>11}{'genomenn MB':>12}")
     with tempfile.TemporaryDirectory() as d:
         ours(x[:1000], y[:1000], os.path.join(d, 'warm.png'))      # imports and font cache out of the timing

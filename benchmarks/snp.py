@@ -4,21 +4,36 @@
 
 * snp: the shared Borzoi-lite checkpoint (131,072 bp, 2,048 x 74 tracks), baskerville's 8 eQTL SNPs, the 47
   strand-merged targets, stats logSUM,logD2,SUM,D1: `score_vcf` (reference and alternative sequences of 8 variants
-  batched through one compiled forward pass, batch 1, fastest on CPU) against a loop calling `SeqNN.predict` once per allele
-  (hound_snp's pattern) followed by the same statistics. Model start-up excluded from both; variants per second.
+  batched through one compiled forward pass, batch 1, fastest on CPU) against a loop calling `SeqNN.predict` once per
+  allele (hound_snp's pattern) followed by the same statistics. Model start-up excluded from both; variants per second.
 * ism: a 2,048 bp synthetic-params model (16 targets), 4 loci, a 32 bp window (96 mutants each): `ism_scores`
   (every mutant's full tracks, 4 statistics) against `genomenn.ism` (summed predictions only, its fast engine),
   seconds per mutant.
 """
-import os, sys, time, json, argparse, tempfile
+import argparse
+import json
+import os
+import tempfile
+import time
+
 os.environ.setdefault('TF_CPP_MIN_LOG_LEVEL', '2')
 from pathlib import Path
+
 import numpy as np
-from genomenn.model import SeqNN, synthetic_params
+
 from genomenn.data import Genome
 from genomenn.ism import ism
-from genomenn.variants import (AlleleModel, score_vcf, read_vcf, variant_1hot, snp_scores, untransform_preds,
-                               ism_scores, mut_window)
+from genomenn.model import SeqNN, synthetic_params
+from genomenn.variants import (
+    AlleleModel,
+    ism_scores,
+    mut_window,
+    read_vcf,
+    score_vcf,
+    snp_scores,
+    untransform_preds,
+    variant_1hot,
+)
 
 D = Path(os.environ.get('GENOMENN_SHARED', Path(__file__).resolve().parents[2]/'shared'))/'data'
 STATS = ['logSUM', 'logD2', 'SUM', 'D1']
@@ -42,7 +57,8 @@ def bench_snp(repeats):
                 r, a = variant_1hot(v, g, m.L)
                 pr = m.seqnn.predict(r[None], batch_size=1)[..., m.cols]
                 pa = m.seqnn.predict(a[None], batch_size=1)[..., m.cols]
-                snp_scores(untransform_preds(pr, m.targets)[None], untransform_preds(pa, m.targets)[None], STATS, m.merge)
+                snp_scores(untransform_preds(pr, m.targets)[None], untransform_preds(pa, m.targets)[None], STATS,
+                           m.merge)
             out['loop_s'].append(time.perf_counter() - t0)
     n = len(vs)
     out['variants_per_s'] = {k: [n / s for s in v] for k, v in out.items()}

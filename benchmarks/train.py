@@ -9,12 +9,20 @@ TFRecords with the same shuffle buffer, take the same 2 training batches per epo
 after each epoch; the trainer also applies the params' rc/shift augmentation. The first epoch (tracing) is reported
 apart; the others give seconds per epoch and training sequences per second.
 """
-import os, sys, json, time, argparse, tempfile
+import argparse
+import json
+import os
+import time
+
 os.environ.setdefault('TF_CPP_MIN_LOG_LEVEL', '2')
 from pathlib import Path
-import numpy as np, tensorflow as tf, keras
-from genomenn.model import SeqNN, make_optimizer
+
+import keras
+import numpy as np
+import tensorflow as tf
+
 from genomenn.losses import make_loss
+from genomenn.model import SeqNN, make_optimizer
 from genomenn.train import Trainer, head_data
 
 SHARED = Path(os.environ.get('GENOMENN_SHARED', Path(__file__).resolve().parents[2]/'shared'))/'data'

@@ -13,13 +13,19 @@ models/baskerville_eval/ (the checkpoint) and dna/hg38_1m.fa.
   trunk without its transformer tower (conv + U-net only, same weights elsewhere) show what attention does to the
   cost of a backward pass.
 """
-import os, sys, json, time, argparse
+import argparse
+import json
+import os
+import sys
+import time
 from pathlib import Path
+
 os.environ.setdefault('TF_CPP_MIN_LOG_LEVEL', '2')
-import numpy as np, tensorflow as tf
-from genomenn.model import SeqNN
+import tensorflow as tf
+
 from genomenn.data import Genome, dna_1hot, read_targets
 from genomenn.gradients import gradients
+from genomenn.model import SeqNN
 
 SHARED = Path(os.environ.get('GENOMENN_SHARED', Path(__file__).resolve().parents[2] / 'shared')) / 'data'
 PARAMS = SHARED / 'params' / 'baskerville__tests__data__eval__params.json'
@@ -58,7 +64,8 @@ def section_predict(s, X, pair, reps):
     t_fwd = best(lambda: fwd(xt).numpy(), reps) / 2
     t_plain = best(lambda: s.predict(X, batch_size=2), reps) / len(X)
     t_ens = best(lambda: s.predict(X, rc=True, shifts=(-1, 0, 1), strand_pair=pair, batch_size=2), reps) / len(X)
-    print(f"predict: forward pass {t_fwd:.3f} s/seq | SeqNN.predict {t_plain:.3f} s/seq ({t_plain/t_fwd:.2f}x the forward "
+    print(f"predict: forward pass {t_fwd:.3f} s/seq | SeqNN.predict {t_plain:.3f} s/seq "
+          f"({t_plain/t_fwd:.2f}x the forward "
           f"pass) | rc + 3 shifts ensemble {t_ens:.3f} s/seq ({t_ens/t_fwd/6:.2f} forward passes per member)")
     return dict(forward_s_per_seq=t_fwd, predict_s_per_seq=t_plain, ensemble_s_per_seq=t_ens,
                 ensemble_fwd_per_member=t_ens / t_fwd / 6)
@@ -75,7 +82,8 @@ def section_gradients(label, seqnn, X, T, reps, n_base=8):
     t_b = best(lambda: basenji_style(model, X[:1], range(n_base)), max(1, reps - 1))
     g_cost, b_cost = t_g / T / t_fwd, t_b / n_base / t_fwd
     print(f"{label}: forward {t_fwd:.3f} s | all {T} targets' input gradients {t_g:.1f} s (first call {first:.1f} s) = "
-          f"{g_cost:.2f} forward passes per target-gradient | Basenji-style loop {b_cost:.2f} | speed-up {b_cost/g_cost:.1f}x")
+          f"{g_cost:.2f} forward passes per target-gradient | Basenji-style loop {b_cost:.2f} | speed-up "
+          f"{b_cost/g_cost:.1f}x")
     return dict(forward_s=t_fwd, gradients_s=t_g, first_call_s=first, fwd_per_target_gradient=g_cost,
                 basenji_style_fwd_per_target_gradient=b_cost, speedup=b_cost / g_cost)
 
@@ -103,7 +111,8 @@ def main():
     X = windows(a.seqs)
     res = {'predict': section_predict(s, X, pair, a.reps)}
     res['gradients'] = section_gradients('Borzoi-lite', s, X, 74, a.reps)
-    res['gradients_no_attention'] = section_gradients('without the transformer tower', without_transformer(), X, 74, a.reps)
+    res['gradients_no_attention'] = section_gradients('without the transformer tower', without_transformer(), X, 74,
+                                                      a.reps)
     if a.json: Path(a.json).write_text(json.dumps(res, indent=1))
 
 

@@ -4,12 +4,15 @@
 
 # %% ../nbs/02b_attention.ipynb 2
 from __future__ import annotations
-import numpy as np
+
 import keras
-from keras import layers as kl, ops
-from scipy.special import xlogy, gammaln
+import numpy as np
+from keras import layers as kl
+from keras import ops
+from scipy.special import gammaln, xlogy
+
+from .blocks import Layers, activate, apply_dropout, register_block, regularizer
 from .params import ParamsError
-from .blocks import Layers, register_block, activate, normalize, _drop, _reg
 
 # %% auto 0
 __all__ = ['POSITION_BASES', 'TRANSFORMER_BLOCK_TYPES', 'positional_features_central_mask', 'positional_features_exponential',
@@ -70,10 +73,12 @@ def _basis(name):
 def positional_features(positions,                  # relative distances, any shape
                         feature_size:int,           # total number of features
                         seq_length:int,             # characteristic length of the bases
-                        symmetric:bool=False,       # True: functions of |distance| only; False: also times sign(distance)
+                        # True: functions of |distance| only; False: also times sign(distance)
+                        symmetric:bool=False,
                         feature_functions=('positional_features_central_mask',), # bases sharing the features
                        )->np.ndarray:               # positions.shape + (feature_size,)
-    "Relative positional features: each basis gives an equal share, then (unless `symmetric`) the same times sign(distance)."
+    """Relative positional features: each basis gives an equal share, then (unless `symmetric`) the same times
+    sign(distance)."""
     fs = [_basis(f) for f in feature_functions]
     n = len(fs)*(1 if symmetric else 2)
     if feature_size % n:
@@ -105,11 +110,13 @@ class MultiheadAttention(kl.Layer):
                  attention_dropout_rate:float=0., # dropout on the attention weights (training only)
                  relative_position_symmetric:bool=False, # positional features of |distance| only
                  relative_position_functions=('positional_features_central_mask',), # bases (see `positional_features`)
-                 num_position_features:int|None=None, # F; None: V rounded down to a multiple of 2 x bases; 0: content only
+                 # F; None: V rounded down to a multiple of 2 x bases; 0: content only
+                 num_position_features:int|None=None,
                  positional_dropout_rate:float=0., # dropout on the positional features (training only)
                  content_position_bias:bool=True, # relative term (q + r_r_bias)·r_k; False: r_r_bias·r_k alone
                  zero_initialize:bool=True,       # zero-initialise the final projection
-                 transpose_stride:int=0,          # > 0: final projection a transposed convolution (kernel 3) of this stride
+                 # > 0: final projection a transposed convolution (kernel 3) of this stride
+                 transpose_stride:int=0,
                  gated:bool=False,                # not supported (their gate layer cannot be built)
                  initializer='he_normal',         # initialiser of projections and biases
                  l2_scale:float=0.,               # L2 penalty on the projection kernels
@@ -118,10 +125,13 @@ class MultiheadAttention(kl.Layer):
                  seed:int|None=None,              # seed of the dropout draws
                  **kw):
         super().__init__(**kw)
-        if gated: raise ParamsError("gated=True is not supported (basenji's gate layer has no valid activation)", key='gated')
+        if gated:
+            raise ParamsError("gated=True is not supported (basenji's gate layer has no valid activation)", key='gated')
         for k, v in dict(value_size=value_size, key_size=key_size, heads=heads).items():
-            if not isinstance(v, (int, np.integer)) or v < 1: raise ParamsError(f"expected a positive integer, got {v!r}", key=k)
-        funcs = [relative_position_functions] if isinstance(relative_position_functions, str) else list(relative_position_functions)
+            if not isinstance(v, (int, np.integer)) or v < 1:
+                raise ParamsError(f"expected a positive integer, got {v!r}", key=k)
+        funcs = [relative_position_functions] if isinstance(relative_position_functions,
+                                                            str) else list(relative_position_functions)
         for f in funcs: _basis(f)
         if num_position_features is None:
             per = 2*len(funcs)
@@ -129,30 +139,38 @@ class MultiheadAttention(kl.Layer):
         self.value_size, self.key_size, self.heads = int(value_size), int(key_size), int(heads)
         self.scaling, self.attention_dropout_rate = scaling, float(attention_dropout_rate)
         self.relative_position_symmetric, self.relative_position_functions = relative_position_symmetric, funcs
-        self.num_position_features, self.positional_dropout_rate = int(num_position_features), float(positional_dropout_rate)
+        self.num_position_features = int(num_position_features)
+        self.positional_dropout_rate = float(positional_dropout_rate)
         self.content_position_bias, self.zero_initialize = content_position_bias, zero_initialize
         self.transpose_stride, self.gated, self.initializer = int(transpose_stride), gated, initializer
         self.l2_scale, self.qkv_width, self.seqlen_train, self.seed = l2_scale, int(qkv_width), seqlen_train, seed
         HK, HV = self.key_size*self.heads, self.value_size*self.heads
-        self.q_layer, self.k_layer, self.v_layer = (self._proj(HK, 'q_layer'), self._proj(HK, 'k_layer'), self._proj(HV, 'v_layer'))
+        self.q_layer, self.k_layer, self.v_layer = (self._proj(HK, 'q_layer'), self._proj(HK, 'k_layer'),
+                                                    self._proj(HV, 'v_layer'))
         w_init = 'zeros' if zero_initialize else initializer
         if self.transpose_stride > 0:
-            self.embedding_layer = kl.Conv1DTranspose(HV, 3, strides=self.transpose_stride, padding='same', kernel_initializer=w_init,
-                                                      kernel_regularizer=_reg(l2_scale), dtype=self.dtype_policy, name='embedding_layer')
+            self.embedding_layer = kl.Conv1DTranspose(HV, 3, strides=self.transpose_stride, padding='same',
+                                                      kernel_initializer=w_init,
+                                                      kernel_regularizer=regularizer(l2_scale), dtype=self.dtype_policy,
+                                                      name='embedding_layer')
         else:
-            self.embedding_layer = kl.Dense(HV, kernel_initializer=w_init, kernel_regularizer=_reg(l2_scale),
+            self.embedding_layer = kl.Dense(HV, kernel_initializer=w_init, kernel_regularizer=regularizer(l2_scale),
                                             dtype=self.dtype_policy, name='embedding_layer')
-        self.r_k_layer = (kl.Dense(HK, use_bias=False, kernel_initializer=initializer, kernel_regularizer=_reg(l2_scale),
+        self.r_k_layer = (kl.Dense(HK, use_bias=False, kernel_initializer=initializer,
+                                   kernel_regularizer=regularizer(l2_scale),
                                    dtype=self.dtype_policy, name='r_k_layer') if self.num_position_features else None)
         self.seed_generator = keras.random.SeedGenerator(seed)
 
     def _proj(self, units, name):
         if self.qkv_width == 1:
-            return kl.Dense(units, use_bias=False, kernel_initializer=self.initializer, kernel_regularizer=_reg(self.l2_scale),
+            return kl.Dense(units, use_bias=False, kernel_initializer=self.initializer,
+                            kernel_regularizer=regularizer(self.l2_scale),
                             dtype=self.dtype_policy, name=name)
-        return kl.SeparableConv1D(units, self.qkv_width, padding='same', use_bias=False, depthwise_initializer=self.initializer,
-                                  pointwise_initializer=self.initializer, depthwise_regularizer=_reg(self.l2_scale),
-                                  pointwise_regularizer=_reg(self.l2_scale), dtype=self.dtype_policy, name=name)
+        return kl.SeparableConv1D(units, self.qkv_width, padding='same', use_bias=False,
+                                  depthwise_initializer=self.initializer,
+                                  pointwise_initializer=self.initializer,
+                                  depthwise_regularizer=regularizer(self.l2_scale),
+                                  pointwise_regularizer=regularizer(self.l2_scale), dtype=self.dtype_policy, name=name)
 
     def build(self, input_shape):
         shape = (1, self.heads, 1, self.key_size)
@@ -170,12 +188,14 @@ class MultiheadAttention(kl.Layer):
         "The (1, 2T-1, F) positional features of distances -(T-1)..T-1."
         d = np.arange(-seq_len + 1, seq_len, dtype=np.float32)[None]
         L = seq_len if self.seqlen_train is None else self.seqlen_train
-        return positional_features(d, self.num_position_features, L, self.relative_position_symmetric, self.relative_position_functions)
+        return positional_features(d, self.num_position_features, L, self.relative_position_symmetric,
+                                   self.relative_position_functions)
 
     def call(self, inputs, training=None):
         T = inputs.shape[1]
         if T is None: raise ValueError("MultiheadAttention: the sequence length must be known when the graph is built")
-        q, k, v = self._heads(self.q_layer(inputs)), self._heads(self.k_layer(inputs)), self._heads(self.v_layer(inputs))
+        q, k, v = (self._heads(self.q_layer(inputs)), self._heads(self.k_layer(inputs)),
+                   self._heads(self.v_layer(inputs)))
         if self.scaling: q = q*(self.key_size**-0.5)
         r_w, r_r = ops.cast(self.r_w_bias, q.dtype), ops.cast(self.r_r_bias, q.dtype)
         logits = ops.matmul(q + r_w, ops.swapaxes(k, -1, -2))                    # (B, H, T, T)
@@ -194,14 +214,16 @@ class MultiheadAttention(kl.Layer):
         return self.embedding_layer(out)
 
     def compute_output_shape(self, input_shape):
-        T = input_shape[1] if self.transpose_stride <= 0 or input_shape[1] is None else input_shape[1]*self.transpose_stride
+        T = input_shape[1]
+        if self.transpose_stride > 0 and T is not None: T = T*self.transpose_stride
         return (input_shape[0], T, self.value_size*self.heads)
 
     def get_config(self):
         return {**super().get_config(), **{k: getattr(self, k) for k in (
             'value_size', 'key_size', 'heads', 'scaling', 'attention_dropout_rate', 'relative_position_symmetric',
             'relative_position_functions', 'num_position_features', 'positional_dropout_rate', 'content_position_bias',
-            'zero_initialize', 'transpose_stride', 'gated', 'initializer', 'l2_scale', 'qkv_width', 'seqlen_train', 'seed')}}
+            'zero_initialize', 'transpose_stride', 'gated', 'initializer', 'l2_scale', 'qkv_width', 'seqlen_train',
+                                                                         'seed')}}
 
 # %% ../nbs/02b_attention.ipynb 16
 def _value_size(inputs, key_size, heads, out_size):
@@ -214,13 +236,15 @@ def _value_size(inputs, key_size, heads, out_size):
 
 def transformer_dense(inputs, out_size:int, dense_expansion:float, l2_scale:float, dropout:float, kernel_initializer,
                       *, lb:Layers|None=None):
-    "The feed-forward part of a transformer block: layer norm, Dense (x dense_expansion), dropout, ReLU, Dense, dropout, residual add."
+    """The feed-forward part of a transformer block: layer norm, Dense (x dense_expansion), dropout, ReLU, Dense,
+    dropout, residual add."""
     lb = lb or Layers()
     x = lb(kl.LayerNormalization)(inputs)
-    x = lb(kl.Dense, int(dense_expansion*out_size), kernel_initializer=kernel_initializer, kernel_regularizer=_reg(l2_scale))(x)
-    x = activate(_drop(x, lb, dropout), 'relu', lb)
-    x = lb(kl.Dense, out_size, kernel_initializer=kernel_initializer, kernel_regularizer=_reg(l2_scale))(x)
-    return lb(kl.Add)([inputs, _drop(x, lb, dropout)])
+    x = lb(kl.Dense, int(dense_expansion*out_size), kernel_initializer=kernel_initializer,
+           kernel_regularizer=regularizer(l2_scale))(x)
+    x = activate(apply_dropout(x, lb, dropout), 'relu', lb)
+    x = lb(kl.Dense, out_size, kernel_initializer=kernel_initializer, kernel_regularizer=regularizer(l2_scale))(x)
+    return lb(kl.Add)([inputs, apply_dropout(x, lb, dropout)])
 
 def _mha(lb, value_size, key_size, heads, num_position_features, attention_dropout, position_dropout,
          content_position_bias, mha_initializer, mha_l2_scale, qkv_width, seqlen_train=None):
@@ -248,13 +272,14 @@ def transformer(inputs,                          # (B, L, C)
                 kernel_initializer='he_normal',  # initialiser of the feed-forward part
                 seqlen_train:int|None=None,      # length the positional features are computed for
                 *, lb:Layers|None=None):
-    "Basenji's `transformer`: layer norm, relative-position multi-head attention, dropout, residual add, feed-forward part."
+    """Basenji's `transformer`: layer norm, relative-position multi-head attention, dropout, residual add, feed-forward
+    part."""
     lb = lb or Layers()
     V = _value_size(inputs, key_size, heads, out_size)
     x = lb(kl.LayerNormalization)(inputs)
     x = _mha(lb, V, key_size, heads, num_position_features, attention_dropout, position_dropout, content_position_bias,
              mha_initializer, mha_l2_scale, qkv_width, seqlen_train)(x)
-    x = lb(kl.Add)([inputs, _drop(x, lb, dropout)])
+    x = lb(kl.Add)([inputs, apply_dropout(x, lb, dropout)])
     if dense_expansion == 0: return x
     return transformer_dense(x, inputs.shape[-1], dense_expansion, l2_scale, dropout, kernel_initializer, lb=lb)
 
@@ -265,7 +290,8 @@ def transformer_split(inputs, splits:int=2, key_size:int|None=None, heads:int=1,
                       l2_scale:float=0., mha_l2_scale:float=0., num_position_features:int|None=None, qkv_width:int=1,
                       mha_initializer='he_normal', kernel_initializer='he_normal', seqlen_train=None,
                       *, lb:Layers|None=None):
-    "A transformer block whose shared attention runs within windows: halves (`splits=2`) or quarter, half, quarter (`splits=3`)."
+    """A transformer block whose shared attention runs within windows: halves (`splits=2`) or quarter, half, quarter
+    (`splits=3`)."""
     lb = lb or Layers()
     V = _value_size(inputs, key_size, heads, out_size)
     _, L, C = inputs.shape
@@ -273,13 +299,14 @@ def transformer_split(inputs, splits:int=2, key_size:int|None=None, heads:int=1,
     n = 2 if splits == 2 else 4
     if L % n: raise ParamsError(f"swin_transformer: the input length {L} must be a multiple of {n}")
     x = lb(kl.LayerNormalization)(inputs)
-    mha = _mha(lb, V, key_size, heads, num_position_features, attention_dropout, position_dropout, content_position_bias,
+    mha = _mha(lb, V, key_size, heads, num_position_features, attention_dropout, position_dropout,
+               content_position_bias,
                mha_initializer, mha_l2_scale, qkv_width)   # seqlen_train is not passed on, as in basenji
     x = lb(kl.Reshape, (n, L//n, C))(x)
     if splits == 2: parts = [mha(x[:, 0]), mha(x[:, 1])]
     else: parts = [mha(x[:, 0]), mha(lb(kl.Reshape, (L//2, C))(x[:, 1:3])), mha(x[:, 3])]
     x = lb(kl.Concatenate, axis=1)(parts)
-    x = lb(kl.Add)([inputs, _drop(x, lb, dropout)])
+    x = lb(kl.Add)([inputs, apply_dropout(x, lb, dropout)])
     if dense_expansion == 0: return x
     return transformer_dense(x, C, dense_expansion, l2_scale, dropout, kernel_initializer, lb=lb)
 
@@ -307,7 +334,8 @@ def transformer_tower(inputs,                     # (B, L, C)
     f = TRANSFORMER_BLOCK_TYPES.get(block_type)
     if f is None:
         raise ParamsError(f"expected one of {list(TRANSFORMER_BLOCK_TYPES)}, got {block_type!r}"
-                          + (" (basenji's transformer2 and lambda blocks are not supported)" if block_type in ('transformer2', 'lambda') else ''),
+                          + (" (basenji's transformer2 and lambda blocks are not supported)"
+                             if block_type in ('transformer2', 'lambda') else ''),
                           key='block_type')
     lb = lb or Layers(); x = inputs
     for _ in range(int(repeat)): x = f(x, lb=lb, **kwargs)

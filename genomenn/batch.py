@@ -4,16 +4,30 @@
 
 # %% ../nbs/08_batch.ipynb 3
 from __future__ import annotations
-import difflib, itertools, json, hashlib, os, random, re, signal, sys, threading, time, warnings
+
 import concurrent.futures as cf
+import difflib
+import hashlib
+import itertools
+import json
+import os
+import random
+import re
+import signal
+import sys
+import threading
+import time
+import warnings
 from datetime import datetime
 from pathlib import Path
-import pandas as pd
+
 import nbformat
+import pandas as pd
 import papermill as pm
 from jupyter_client.manager import AsyncKernelManager
 from tqdm.auto import tqdm
-from .utils import atomic_write, safe_filename, kill_group
+
+from .utils import atomic_write, kill_group, safe_filename
 
 # %% auto 0
 __all__ = ['MANIFEST', 'expand_params', 'run_name', 'notebook_parameters', 'check_params', 'read_manifest', 'PythonKernelManager',
@@ -24,7 +38,9 @@ def _plain(v, where):
     "`v` as a JSON-able value (numpy scalars and arrays converted), or a ValueError naming `where`."
     if hasattr(v, 'tolist') and not isinstance(v, (str, bytes)): v = v.tolist()
     try: json.dumps(v, allow_nan=True)
-    except (TypeError, ValueError): raise ValueError(f'{where}: expected a JSON-like value (number, text, bool, None, list, dict), got {v!r}') from None
+    except (TypeError, ValueError):
+        raise ValueError(f'{where}: expected a JSON-like value (number, text, bool, None, list, dict), '
+                         f'got {v!r}') from None
     return v
 
 def expand_params(params:dict|list|None, # grid {name: [values]} (product of the lists) or a list of {name: value}
@@ -35,19 +51,22 @@ def expand_params(params:dict|list|None, # grid {name: [values]} (product of the
         keys, options = list(params), []
         for k in keys:
             v = params[k]
-            v = list(v) if isinstance(v, (list, tuple, range)) else v.tolist() if hasattr(v, 'ndim') and v.ndim == 1 else [v]
+            if isinstance(v, (list, tuple, range)): v = list(v)
+            else: v = v.tolist() if hasattr(v, 'ndim') and v.ndim == 1 else [v]
             if not v: raise ValueError(f'params[{k!r}]: expected at least one value, got an empty list')
             options.append([_plain(o, f'params[{k!r}]') for o in v])
         runs = [dict(zip(keys, combo)) for combo in itertools.product(*options)]
     elif isinstance(params, (list, tuple)):
         runs = []
         for i, p in enumerate(params):
-            if not isinstance(p, dict): raise ValueError(f'params[{i}]: expected a dict of parameter values, got {type(p).__name__}')
+            if not isinstance(p, dict):
+                raise ValueError(f'params[{i}]: expected a dict of parameter values, got {type(p).__name__}')
             runs.append({k: _plain(v, f'params[{i}][{k!r}]') for k, v in p.items()})
     else: raise ValueError(f'params: expected a grid dict, a list of dicts or None, got {type(params).__name__}')
     for run in runs:
         for k in run:
-            if not isinstance(k, str) or not k.isidentifier(): raise ValueError(f'params: parameter names must be Python identifiers, got {k!r}')
+            if not isinstance(k, str) or not k.isidentifier():
+                raise ValueError(f'params: parameter names must be Python identifiers, got {k!r}')
     seen = {}
     for i, run in enumerate(runs):
         c = _canonical(run)
@@ -58,19 +77,22 @@ def expand_params(params:dict|list|None, # grid {name: [values]} (product of the
 def _canonical(params): return json.dumps(params, sort_keys=True, separators=(',', ':'), ensure_ascii=False)
 
 # %% ../nbs/08_batch.ipynb 10
-def _value_text(v): return v if isinstance(v, str) else str(v) if isinstance(v, (bool, int, float)) or v is None else json.dumps(v)
+def _value_text(v):
+    return v if isinstance(v, str) else str(v) if isinstance(v, (bool, int, float)) or v is None else json.dumps(v)
 
 def run_name(notebook:str|Path, # the papermill notebook
              params:dict,       # one run's parameters
              n_hash:int=10,     # hex digits of the parameter hash in the name
             )->str:             # file name without `.ipynb`
     "The output name of one run: notebook stem, parameter values, hash of the parameters."
-    slug = safe_filename('_'.join(f'{k}={_value_text(params[k])}' for k in sorted(params)), 60) if params else 'defaults'
+    slug = safe_filename('_'.join(f'{k}={_value_text(params[k])}' for k in sorted(params)),
+                         60) if params else 'defaults'
     h = hashlib.sha256(_canonical(params).encode()).hexdigest()[:n_hash]
     return f'{Path(notebook).stem}__{slug}__{h}'
 
 def _unique_names(notebook, runs, taken):
-    "Names for `runs`, the hash lengthened wherever a shorter one would meet a different setting in `taken` (name -> canonical)."
+    """Names for `runs`, the hash lengthened wherever a shorter one would meet a different setting in `taken` (name ->
+    canonical)."""
     names = []
     for run in runs:
         c = _canonical(run)
@@ -89,7 +111,8 @@ def notebook_parameters(notebook:str|Path, # a papermill notebook
     nb = nbformat.read(notebook, as_version=4)
     if not any('parameters' in c.get('metadata', {}).get('tags', []) for c in nb.cells): return {}
     info = pm.inspect_notebook(str(notebook))
-    return {k: dict(default=v.get('default'), type=v.get('inferred_type_name'), help=v.get('help', '')) for k, v in info.items()}
+    return {k: dict(default=v.get('default'), type=v.get('inferred_type_name'), help=v.get('help', '')) for k,
+            v in info.items()}
 
 def check_params(notebook:str|Path, # a papermill notebook
                  runs:list[dict],   # parameter dicts, e.g. from `expand_params`
@@ -98,17 +121,20 @@ def check_params(notebook:str|Path, # a papermill notebook
     known = notebook_parameters(notebook)
     given = list(dict.fromkeys(k for r in runs for k in r))
     if given and not known:
-        raise ValueError(f"params: {Path(notebook).name} has no cell tagged 'parameters', so it takes none; got {', '.join(given)}")
+        raise ValueError(f"params: {Path(notebook).name} has no cell tagged 'parameters', so it takes none; got "
+                         f"{', '.join(given)}")
     unknown = [k for k in given if k not in known]
     if unknown:
-        hints = [f'{k!r} (did you mean {m[0]!r}?)' if (m := difflib.get_close_matches(k, known, 1)) else repr(k) for k in unknown]
+        hints = [f'{k!r} (did you mean {m[0]!r}?)' if (m := difflib.get_close_matches(k, known,
+                                                                                      1)) else repr(k) for k in unknown]
         raise ValueError(f"params: unknown parameter{'s' if len(unknown) > 1 else ''} {', '.join(hints)} for "
                          f"{Path(notebook).name}; its parameters are: {', '.join(known)}")
     return known
 
 # %% ../nbs/08_batch.ipynb 16
 MANIFEST = 'manifest.csv'
-_COLUMNS = ['name', 'status', 'output', 'duration', 'error', 'attempts', 'gpu', 'started', 'finished', 'resumed', 'notebook', 'params']
+_COLUMNS = ['name', 'status', 'output', 'duration', 'error', 'attempts', 'gpu', 'started', 'finished', 'resumed',
+            'notebook', 'params']
 
 def _manifest_frame(rows):
     df = pd.DataFrame([{c: r.get(c) for c in _COLUMNS} for r in rows], columns=_COLUMNS)
@@ -127,7 +153,8 @@ def _read_rows(path):
     if not path.exists(): return []
     df = pd.read_csv(path, dtype=str, keep_default_na=False)
     missing = [c for c in ('name', 'status', 'output', 'params') if c not in df.columns]
-    if missing: raise ValueError(f'{path}: expected a run_notebooks manifest with columns {_COLUMNS}, missing {missing}')
+    if missing:
+        raise ValueError(f'{path}: expected a run_notebooks manifest with columns {_COLUMNS}, missing {missing}')
     rows = []
     for r in df.to_dict('records'):
         row = {c: r.get(c, '') for c in _COLUMNS}
@@ -157,7 +184,8 @@ class _Kernels:
         with self.lock: self.stopped.add(batch); kms = list(self.by_batch.pop(batch, ()))
         for km in kms: _kill_kernel(km, signal.SIGTERM)
         if kms:
-            t = threading.Timer(grace, lambda: [_kill_kernel(km, signal.SIGKILL) for km in kms]); t.daemon = True; t.start()
+            t = threading.Timer(grace, lambda: [_kill_kernel(km, signal.SIGKILL) for km in kms]); t.daemon = True
+            t.start()
     def forget(self, batch):
         with self.lock: self.stopped.discard(batch); self.by_batch.pop(batch, None)
 
@@ -245,8 +273,10 @@ def run_notebooks(notebook:str|Path,      # papermill notebook with a cell tagge
                   max_proc:int=1,         # runs at once (at most one per GPU slot)
                   kernel:str|None=None,   # kernel name (default: the notebook's, else python3)
                   resume:bool=True,       # skip runs already completed with the same parameters
-                  gpus:list|None=None,    # GPU slots, e.g. [0, 1] or ['0,1', '2,3']: one `CUDA_VISIBLE_DEVICES` value per concurrent run
-                  executor=None,          # a `distributed.Client` or `concurrent.futures.Executor` (default: threads here)
+                  # GPU slots, e.g. [0, 1] or ['0,1', '2,3']: one `CUDA_VISIBLE_DEVICES` value per concurrent run
+                  gpus:list|None=None,
+                  # a `distributed.Client` or `concurrent.futures.Executor` (default: threads here)
+                  executor=None,
                   log_output:bool=False,  # log the notebooks' outputs (papermill's logger) and kernel warnings
                   progress:bool=True,     # show a progress bar
                   timeout:float|None=None, # seconds allowed per cell
@@ -301,7 +331,8 @@ def run_notebooks(notebook:str|Path,      # papermill notebook with a cell tagge
                 name, slot = queue.pop(0), free.pop(0)
                 spec = specs[name]
                 if slot is not None: spec['env'] = {**spec['env'], 'CUDA_VISIBLE_DEVICES': slot}
-                rows[name].update(status='running', gpu=slot or '', started=datetime.now().isoformat(timespec='seconds'))
+                rows[name].update(status='running', gpu=slot or '',
+                                  started=datetime.now().isoformat(timespec='seconds'))
                 running[submit(_run_one, spec)] = (name, slot)
                 save()
             for fut in _wait_first(running, executor):

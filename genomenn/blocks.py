@@ -4,29 +4,38 @@
 
 # %% ../nbs/02a_blocks.ipynb 3
 from __future__ import annotations
-import inspect, difflib, warnings
-import numpy as np
+
+import difflib
+import inspect
+import warnings
+
 import keras
-from keras import layers as kl, ops
-from .params import ParamsError, BLOCK_VOCABULARY, ConvParams
+import numpy as np
+from keras import layers as kl
+from keras import ops
+
+from .params import ConvParams, ParamsError
 
 # %% auto 0
 __all__ = ['LINKS', 'ACTIVATIONS', 'POOL_TYPES', 'BLOCKS', 'KERAS_BLOCKS', 'GLOBAL_ARGS', 'MODEL_KEYS_UNSUPPORTED', 'GELU',
            'Scale', 'WheezeExcite', 'Link', 'act_fn', 'Exp', 'SoftmaxPool1D', 'SqueezeExcite', 'GlobalContext',
-           'CenterSlice', 'CenterAverage', 'ConcatPosition', 'FactorInverse', 'Layers', 'activate', 'normalize', 'conv',
-           'pool', 'block_pool', 'conv_block', 'conv_dna', 'conv_nac', 'conv_next', 'squeeze_excite', 'global_context',
-           'tower_filters', 'conv_tower', 'conv_tower_nac', 'res_tower', 'convnext_tower', 'conv_tower_v1',
-           'dilation_rates', 'dilated_residual', 'dilated_residual_nac', 'dilated_dense', 'dense_block', 'dense_nac',
-           'final', 'dense', 'wheeze_excite', 'exp', 'factor_inverse', 'center_slice', 'center_average',
-           'concat_position', 'legacy_conv', 'register_block', 'block_names', 'block_args', 'UnbuildableError',
-           'check_buildable', 'build_block', 'keras_block']
+           'CenterSlice', 'CenterAverage', 'ConcatPosition', 'FactorInverse', 'Layers', 'activate', 'normalize',
+           'regularizer', 'conv', 'pool', 'block_pool', 'apply_dropout', 'conv_block', 'conv_dna', 'conv_nac',
+           'conv_next', 'squeeze_excite', 'global_context', 'tower_filters', 'conv_tower', 'conv_tower_nac',
+           'res_tower', 'convnext_tower', 'conv_tower_v1', 'dilation_rates', 'dilated_residual', 'dilated_residual_nac',
+           'dilated_dense', 'dense_block', 'dense_nac', 'final', 'dense', 'wheeze_excite', 'exp', 'factor_inverse',
+           'center_slice', 'center_average', 'concat_position', 'legacy_conv', 'register_block', 'block_names',
+           'block_args', 'UnbuildableError', 'check_buildable', 'build_block', 'keras_block']
 
 # %% ../nbs/02a_blocks.ipynb 6
 @keras.saving.register_keras_serializable(package='genomenn')
 class GELU(kl.Layer):
-    "GELU (Hendrycks & Gimpel 2016) as Basenji-family models compute it: the tanh approximation, or the older sigmoid one."
+    """GELU (Hendrycks & Gimpel 2016) as Basenji-family models compute it: the tanh approximation, or the older sigmoid
+    one."""
     FORMS = ('tanh', 'sigmoid', 'erf')
-    def __init__(self, approximate:str='tanh', **kw):  # 'tanh': basenji since 2022, baskerville; 'sigmoid': x*sigmoid(1.702x), older basenji
+    def __init__(self,
+                 approximate:str='tanh',  # 'tanh': basenji since 2022, baskerville; 'sigmoid': x*sigmoid(1.702x)
+                 **kw):
         super().__init__(**kw)
         if approximate not in self.FORMS:
             raise ParamsError(f"gelu: expected one of {list(self.FORMS)}, got {approximate!r}", key='gelu')
@@ -71,7 +80,8 @@ LINKS = ('linear', 'identity', 'relu', 'exp', 'exp_linear', 'softplus', 'sigmoid
 
 @keras.saving.register_keras_serializable(package='genomenn')
 class Link(kl.Layer):
-    "Basenji's link from the final layer to predictions (exp clipped at ±50, softplus at -50), then `target_clip`/`target_sqrt`."
+    """Basenji's link from the final layer to predictions (exp clipped at ±50, softplus at -50), then
+    `target_clip`/`target_sqrt`."""
     def __init__(self, link:str='softplus', target_clip:float|None=None, target_sqrt:bool=False, **kw):
         super().__init__(**kw)
         if link not in LINKS: raise ParamsError(f"unknown link {link!r}; expected one of {list(LINKS)}", key='link')
@@ -87,7 +97,8 @@ class Link(kl.Layer):
         if self.target_sqrt: x = ops.sqrt(x)
         return x
     def get_config(self):
-        return {**super().get_config(), 'link': self.link, 'target_clip': self.target_clip, 'target_sqrt': self.target_sqrt}
+        return {**super().get_config(), 'link': self.link, 'target_clip': self.target_clip,
+                'target_sqrt': self.target_sqrt}
 
 # %% ../nbs/02a_blocks.ipynb 9
 def act_fn(activation:str|None, gelu:str='tanh'):
@@ -123,7 +134,8 @@ class SoftmaxPool1D(kl.Layer):
             raise ValueError(f"softmax pooling: the length {L} is not a multiple of pool_size {self.pool_size}")
         # one logit (or one per channel) from the channels; Identity(gain) starts from gain * the first channel
         self.logit_linear = kl.Dense(C if self.per_channel else 1, use_bias=False, dtype=self.dtype_policy,
-                                     kernel_initializer=keras.initializers.Identity(self.init_gain), name='logit_linear')
+                                     kernel_initializer=keras.initializers.Identity(self.init_gain),
+                                     name='logit_linear')
         self.logit_linear.build((None, C))
     def call(self, x):
         L, C = x.shape[1], x.shape[2]
@@ -131,26 +143,32 @@ class SoftmaxPool1D(kl.Layer):
         return ops.sum(xw * ops.softmax(self.logit_linear(xw), axis=-2), axis=-2)
     def compute_output_shape(self, s): return (s[0], s[1]//self.pool_size, s[2])
     def get_config(self):
-        return {**super().get_config(), 'pool_size': self.pool_size, 'per_channel': self.per_channel, 'init_gain': self.init_gain}
+        return {**super().get_config(), 'pool_size': self.pool_size, 'per_channel': self.per_channel,
+                'init_gain': self.init_gain}
 
 @keras.saving.register_keras_serializable(package='genomenn')
 class SqueezeExcite(kl.Layer):
-    "Squeeze-excite (Hu et al. 2018) as Basenji's: activate, average over positions, bottleneck dense (relu), dense, optional normalisation, then gate (or add)."
+    """Squeeze-excite (Hu et al. 2018) as Basenji's: activate, average over positions, bottleneck dense (relu), dense,
+    optional normalisation, then gate (or add)."""
     def __init__(self, activation:str|None='relu', additive:bool=False, bottleneck_ratio:int=8, norm_type:str|None=None,
-                 bn_momentum:float=0.9, use_bias:bool=True, kernel_initializer='glorot_uniform', scale_fun:str='sigmoid',
+                 bn_momentum:float=0.9, use_bias:bool=True, kernel_initializer='glorot_uniform',
+                 scale_fun:str='sigmoid',
                  gelu:str='tanh', **kw):
         super().__init__(**kw)
         if scale_fun not in ('sigmoid', 'tanh'):
             raise ParamsError(f"expected 'sigmoid' or 'tanh', got {scale_fun!r}", key='scale_fun')
         if norm_type not in (None, 'batch', 'batch-sync', 'layer'):
-            raise ParamsError(f"unknown norm_type {norm_type!r}; expected 'batch', 'batch-sync', 'layer' or null", key='norm_type')
+            raise ParamsError(f"unknown norm_type {norm_type!r}; expected 'batch', 'batch-sync', 'layer' or null",
+                              key='norm_type')
         act_fn(activation, gelu)   # checks the name
         self.activation, self.additive, self.bottleneck_ratio = activation, bool(additive), int(bottleneck_ratio)
         self.norm_type, self.bn_momentum, self.use_bias = norm_type, bn_momentum, bool(use_bias)
         self.kernel_initializer, self.scale_fun, self.gelu = kernel_initializer, scale_fun, gelu
     def build(self, input_shape):
         C = input_shape[-1]; rank = C//self.bottleneck_ratio
-        if rank < 1: raise ValueError(f"squeeze_excite: {C} channels leave no bottleneck units at bottleneck_ratio {self.bottleneck_ratio}")
+        if rank < 1:
+            raise ValueError(f"squeeze_excite: {C} channels leave no bottleneck units at bottleneck_ratio "
+                             f"{self.bottleneck_ratio}")
         kw = dict(use_bias=self.use_bias, kernel_initializer=self.kernel_initializer, dtype=self.dtype_policy)
         self.dense1 = kl.Dense(rank, activation='relu', name='dense1', **kw)
         self.dense2 = kl.Dense(C, name='dense2', **kw)
@@ -177,14 +195,16 @@ class SqueezeExcite(kl.Layer):
 
 @keras.saving.register_keras_serializable(package='genomenn')
 class GlobalContext(kl.Layer):
-    "Basenji's global context (Cao et al. 2019): a softmax-attention summary over positions, transformed and added to every position."
+    """Basenji's global context (Cao et al. 2019): a softmax-attention summary over positions, transformed and added to
+    every position."""
     def build(self, input_shape):
         C = input_shape[-1]; d = dict(dtype=self.dtype_policy)
         self.context_key = kl.Dense(1, name='context_key', **d)   # one attention logit per position
         self.dense1 = kl.Dense(C//4, name='dense1', **d)
         self.ln = kl.LayerNormalization(name='ln', **d)
         self.dense2 = kl.Dense(C, name='dense2', **d)
-        self.context_key.build((None, C)); self.dense1.build((None, C)); self.ln.build((None, C//4)); self.dense2.build((None, C//4))
+        self.context_key.build((None, C)); self.dense1.build((None, C)); self.ln.build((None, C//4))
+        self.dense2.build((None, C//4))
     def call(self, x):
         attention = ops.softmax(self.context_key(x), axis=-2)          # (B, L, 1), sums to 1 over positions
         context = ops.sum(x * attention, axis=-2, keepdims=True)         # (B, 1, C)
@@ -234,17 +254,20 @@ class ConcatPosition(kl.Layer):
 
 @keras.saving.register_keras_serializable(package='genomenn')
 class FactorInverse(kl.Layer):
-    "Basenji's `FactorInverse`: predictions of K factors times the (K, T) components read from a `.npy` file give T targets."
+    """Basenji's `FactorInverse`: predictions of K factors times the (K, T) components read from a `.npy` file give T
+    targets."""
     def __init__(self, components_npy:str, **kw):
         super().__init__(**kw)
         from pathlib import Path
         if not Path(components_npy).is_file():
-            raise ParamsError(f"components file not found: {components_npy!r} (a .npy array of shape (factors, targets))",
+            raise ParamsError(f"components file not found: {components_npy!r} (a .npy array of shape "
+                              "(factors, targets))",
                               key='components_file')
         self.components_npy = str(components_npy)
         comp = np.load(components_npy)
-        if comp.ndim != 2: raise ParamsError(f"{components_npy}: expected a 2-D (factors, targets) array, got shape {comp.shape}",
-                                             key='components_file')
+        if comp.ndim != 2:
+            raise ParamsError(f"{components_npy}: expected a 2-D (factors, targets) array, got shape {comp.shape}",
+                              key='components_file')
         self.components = comp
     def build(self, input_shape):
         if input_shape[-1] != self.components.shape[0]:
@@ -264,10 +287,12 @@ class Layers:
     def __init__(self,
                  prefix:str|None=None,  # layer names `{prefix}{kind}{i}`; None: Keras' automatic names
                  dtype=None,            # dtype of every layer (None: Keras' default policy)
-                 gelu:str='tanh',       # the GELU form of `activate` ('tanh', or 'sigmoid' for older basenji checkpoints)
+                 # the GELU form of `activate` ('tanh', or 'sigmoid' for older basenji checkpoints)
+                 gelu:str='tanh',
                 ):
         self.prefix, self.dtype, self.gelu, self._n = prefix, dtype, gelu, {}
-        self.pool, self.crop_left, self.flat = 1, 0, False  # input positions per output position (a Fraction after upsampling); cropped; no position axis
+        # input positions per output position (a Fraction after upsampling); cropped; no position axis
+        self.pool, self.crop_left, self.flat = 1, 0, False
         self.reprs = []  # representations a tower saves per repeat (Basenji's `reprs`): the skips of U-net blocks
 
     def __call__(self, cls, *args, **kw):
@@ -283,7 +308,8 @@ class Layers:
 ACTIVATIONS = ('relu', 'gelu', 'sigmoid', 'tanh', 'softplus', 'exp', 'elu', 'selu', 'swish', 'linear')
 
 def activate(x, activation:str|None, lb:Layers|None=None):
-    "Basenji's `activate`: `None`/`'linear'` leave `x` unchanged; `'gelu'` takes the builder's GELU form (tanh by default)."
+    """Basenji's `activate`: `None`/`'linear'` leave `x` unchanged; `'gelu'` takes the builder's GELU form (tanh by
+    default)."""
     lb = lb or Layers()
     if activation in (None, 'linear'): return x
     if activation == 'gelu': return lb(GELU, lb.gelu)(x)
@@ -304,9 +330,11 @@ def normalize(x, norm_type:str|None, bn_momentum:float=0.99, gamma:str|None=None
         return lb(kl.BatchNormalization, momentum=bn_momentum, gamma_initializer=gamma or 'ones',
                   synchronized=norm_type == 'batch-sync')(x)
     if norm_type == 'layer': return lb(kl.LayerNormalization, gamma_initializer=gamma or 'ones')(x)
-    raise ParamsError(f"unknown norm_type {norm_type!r}; expected 'batch', 'batch-sync', 'layer' or null", key='norm_type')
+    raise ParamsError(f"unknown norm_type {norm_type!r}; expected 'batch', 'batch-sync', 'layer' or null",
+                      key='norm_type')
 
-def _reg(l2=0., l1=0.):
+def regularizer(l2=0., l1=0.):
+    "A Keras L2, L1 or L1L2 kernel regularizer for the scales given, None when both are 0."
     if l1 and l2: return keras.regularizers.L1L2(l1, l2)
     if l2: return keras.regularizers.L2(l2)
     if l1: return keras.regularizers.L1(l1)
@@ -314,36 +342,43 @@ def _reg(l2=0., l1=0.):
 
 def conv(x, lb:Layers, filters:int, kernel_size:int=1, stride:int=1, dilation_rate:int=1, use_bias:bool=True,
          kernel_initializer='he_normal', l2_scale:float=0., conv_type:str='standard', padding:str='same'):
-    "A 1-D convolution; a stride counts as pooling. Separable ones keep Keras' default initialisers and no penalty, as in Basenji."
+    """A 1-D convolution; a stride counts as pooling. Separable ones keep Keras' default initialisers and no penalty, as
+    in Basenji."""
     if conv_type not in ('standard', 'separable'):
         raise ParamsError(f"unknown conv_type {conv_type!r}; expected 'standard' or 'separable'", key='conv_type')
     if conv_type == 'separable':
-        layer = lb(kl.SeparableConv1D, int(filters), int(kernel_size), strides=stride, padding=padding, use_bias=use_bias,
+        layer = lb(kl.SeparableConv1D, int(filters), int(kernel_size), strides=stride, padding=padding,
+                   use_bias=use_bias,
                    dilation_rate=dilation_rate)
     else:
         layer = lb(kl.Conv1D, int(filters), int(kernel_size), strides=stride, padding=padding, use_bias=use_bias,
-                   dilation_rate=dilation_rate, kernel_initializer=kernel_initializer, kernel_regularizer=_reg(l2_scale))
+                   dilation_rate=dilation_rate, kernel_initializer=kernel_initializer,
+                   kernel_regularizer=regularizer(l2_scale))
     lb.pool *= int(stride)
     return layer(x)
 
 POOL_TYPES = ('max', 'softmax')
 
 def pool(x, lb:Layers, pool_size:int, pool_type:str='max', padding:str='same'):
-    "Max, softmax (`SoftmaxPool1D`) or average pooling of width and stride `pool_size`; 'same' padding rounds the length up."
+    """Max, softmax (`SoftmaxPool1D`) or average pooling of width and stride `pool_size`; 'same' padding rounds the
+    length up."""
     if pool_size is None or pool_size <= 1: return x
     lb.pool *= int(pool_size)
     if pool_type == 'softmax': return lb(SoftmaxPool1D, int(pool_size))(x)
     cls = {'max': kl.MaxPool1D, 'average': kl.AveragePooling1D}.get(pool_type)
-    if cls is None: raise ParamsError(f"unknown pool_type {pool_type!r}; expected 'max', 'softmax' or 'average'", key='pool_type')
+    if cls is None:
+        raise ParamsError(f"unknown pool_type {pool_type!r}; expected 'max', 'softmax' or 'average'", key='pool_type')
     return lb(cls, pool_size=int(pool_size), padding=padding)(x)
 
 def block_pool(x, lb:Layers, pool_size:int, pool_type:str='max', padding:str='same'):
-    "A block's pooling as Basenji builds it: softmax pooling for 'softmax', max pooling for any other `pool_type` (with a warning)."
+    """A block's pooling as Basenji builds it: softmax pooling for 'softmax', max pooling for any other `pool_type`
+    (with a warning)."""
     if pool_type not in POOL_TYPES and pool_size and pool_size > 1:
-        warnings.warn(f"pool_type {pool_type!r}: Basenji builds max pooling for any pool_type but 'softmax'; so does genomenn")
+        warnings.warn(f"pool_type {pool_type!r}: Basenji builds max pooling for any pool_type but 'softmax'; "
+                      "so does genomenn")
     return pool(x, lb, pool_size, 'softmax' if pool_type == 'softmax' else 'max', padding)
 
-def _drop(x, lb:Layers, rate:float):
+def apply_dropout(x, lb:Layers, rate:float):
     "Dropout when `rate` > 0."
     return lb(kl.Dropout, float(rate))(x) if rate and rate > 0 else x
 
@@ -365,7 +400,7 @@ def conv_block(inputs, filters:int|None=None, kernel_size:int=1, activation:str|
     x = conv(x, lb, filters, kernel_size, stride, dilation_rate, use_bias=norm_type is None,
              kernel_initializer=kernel_initializer, l2_scale=l2_scale, conv_type=conv_type, padding='same')
     x = normalize(x, norm_type, bn_momentum, norm_gamma, lb)
-    x = _drop(x, lb, dropout)
+    x = apply_dropout(x, lb, dropout)
     if residual: x = lb(kl.Add)([inputs, x])
     x = activate(x, activation_end, lb)
     return block_pool(x, lb, pool_size, pool_type, padding)
@@ -375,7 +410,8 @@ def conv_dna(inputs, filters:int|None=None, kernel_size:int=15, activation:str|N
              pool_type:str='max', norm_type:str|None=None, bn_momentum:float=0.99, norm_gamma=None, use_bias=None,
              se:bool=False, conv_type:str='standard', kernel_initializer='he_normal', padding:str='same',
              batch_norm:bool=False, *, lb:Layers|None=None):
-    "Basenji's `conv_dna`, the first layer: convolution, squeeze-excite (`se`), then normalisation and activation (or a residual conv_nac), dropout, pooling."
+    """Basenji's `conv_dna`, the first layer: convolution, squeeze-excite (`se`), then normalisation and activation (or
+    a residual conv_nac), dropout, pooling."""
     lb = lb or Layers(); norm_type = _norm_type(norm_type, batch_norm)
     filters = inputs.shape[-1] if filters is None else filters
     if use_bias is None: use_bias = norm_type is None and not residual
@@ -388,7 +424,7 @@ def conv_dna(inputs, filters:int|None=None, kernel_size:int=15, activation:str|N
         x = lb(kl.Add)([x, lb(Scale)(r)])
     else:
         x = activate(normalize(x, norm_type, bn_momentum, None, lb), activation, lb)
-    x = _drop(x, lb, dropout)
+    x = apply_dropout(x, lb, dropout)
     return block_pool(x, lb, pool_size, pool_type, padding)
 
 def conv_nac(inputs, filters:int|None=None, kernel_size:int=1, activation:str|None='relu', stride:int=1,
@@ -396,14 +432,15 @@ def conv_nac(inputs, filters:int|None=None, kernel_size:int=1, activation:str|No
              pool_size:int=1, pool_type:str='max', norm_type:str|None=None, bn_momentum:float=0.99, norm_gamma=None,
              kernel_initializer='he_normal', padding:str='same', se:bool=False, batch_norm:bool=False,
              *, lb:Layers|None=None):
-    "Basenji's `conv_nac`: normalisation, activation, convolution (with bias), squeeze-excite (`se`), dropout, residual add, pooling."
+    """Basenji's `conv_nac`: normalisation, activation, convolution (with bias), squeeze-excite (`se`), dropout,
+    residual add, pooling."""
     lb = lb or Layers(); norm_type = _norm_type(norm_type, batch_norm)
     filters = inputs.shape[-1] if filters is None else filters
     x = activate(normalize(inputs, norm_type, bn_momentum, None, lb), activation, lb)
     x = conv(x, lb, filters, kernel_size, stride, dilation_rate, use_bias=True, kernel_initializer=kernel_initializer,
              l2_scale=l2_scale, conv_type=conv_type, padding=padding)
     if se: x = squeeze_excite(x, lb=lb)
-    x = _drop(x, lb, dropout)
+    x = apply_dropout(x, lb, dropout)
     if residual: x = lb(kl.Add)([inputs, x])
     return block_pool(x, lb, pool_size, pool_type, padding)
 
@@ -411,13 +448,15 @@ def conv_next(inputs, filters:int|None=None, kernel_size:int=7, activation:str|N
               dilation_rate:int=1, l2_scale:float=0., dropout:float=0., residual:bool=False, pool_size:int=1,
               pool_type:str='max', kernel_initializer='he_normal', padding:str='same', norm_type:str|None=None,
               bn_momentum:float=0.99, *, lb:Layers|None=None):
-    "Basenji's `conv_next` (Liu et al. 2022): separable convolution, layer norm, dense expansion, dropout, activation, dense back, residual add, pooling."
+    """Basenji's `conv_next` (Liu et al. 2022): separable convolution, layer norm, dense expansion, dropout, activation,
+    dense back, residual add, pooling."""
     lb = lb or Layers()   # norm_type and bn_momentum are accepted and unused, as in Basenji
     filters = inputs.shape[-1] if filters is None else filters
     x = conv(inputs, lb, filters, kernel_size, dilation_rate=dilation_rate, conv_type='separable', padding='same')
     x = lb(kl.LayerNormalization, epsilon=1e-5)(x)
-    dense = lambda u: lb(kl.Dense, int(u), kernel_initializer=kernel_initializer, kernel_regularizer=_reg(l2_scale))
-    x = _drop(dense(int(dense_expansion)*filters)(x), lb, dropout)
+    dense = lambda u: lb(kl.Dense, int(u), kernel_initializer=kernel_initializer,
+                         kernel_regularizer=regularizer(l2_scale))
+    x = apply_dropout(dense(int(dense_expansion)*filters)(x), lb, dropout)
     x = dense(filters)(activate(x, activation, lb))
     if residual: x = lb(kl.Add)([inputs, x])
     return block_pool(x, lb, pool_size, pool_type, padding)
@@ -467,12 +506,13 @@ def conv_tower_nac(inputs, filters_init:float, filters_end=None, filters_mult=No
 def res_tower(inputs, filters_init:float, filters_end=None, filters_mult=None, kernel_size:int=1, dropout:float=0.,
               pool_size:int=2, pool_type:str='max', divisible_by:int=1, repeat:int=1, num_convs:int=2,
               *, lb:Layers|None=None, **kwargs):
-    "Basenji's `res_tower`: per repeat a conv_nac of `kernel_size`, `num_convs`-1 more (kernel 1) added back through a zero-initialised scale, then pooling."
+    """Basenji's `res_tower`: per repeat a conv_nac of `kernel_size`, `num_convs`-1 more (kernel 1) added back through a
+    zero-initialised scale, then pooling."""
     lb = lb or Layers(); x = inputs
     for f in tower_filters(filters_init, filters_end, filters_mult, divisible_by, repeat):
         x = x0 = conv_nac(x, filters=f, kernel_size=kernel_size, lb=lb, **kwargs)
         for _ in range(1, int(num_convs)): x = conv_nac(x, filters=f, lb=lb, **kwargs)
-        x = _drop(x, lb, dropout)
+        x = apply_dropout(x, lb, dropout)
         if num_convs > 1: x = lb(kl.Add)([x0, lb(Scale)(x)])
         lb.reprs.append(x)  # before pooling
         x = block_pool(x, lb, pool_size, pool_type)
@@ -481,18 +521,21 @@ def res_tower(inputs, filters_init:float, filters_end=None, filters_mult=None, k
 def convnext_tower(inputs, filters_init:float, filters_end=None, filters_mult=None, kernel_size:int=1, dropout:float=0.,
                    pool_size:int=2, pool_type:str='max', divisible_by:int=1, repeat:int=1, num_convs:int=2,
                    *, lb:Layers|None=None, **kwargs):
-    "Basenji's `convnext_tower`: per repeat `num_convs` conv_next blocks, the later ones added back to the first through a zero-initialised scale, then pooling."
+    """Basenji's `convnext_tower`: per repeat `num_convs` conv_next blocks, the later ones added back to the first
+    through a zero-initialised scale, then pooling."""
     lb = lb or Layers(); x = inputs
     for f in tower_filters(filters_init, filters_end, filters_mult, divisible_by, repeat):
         x = x0 = conv_next(x, filters=f, kernel_size=kernel_size, dropout=dropout, lb=lb, **kwargs)
-        for _ in range(1, int(num_convs)): x = conv_next(x, filters=f, kernel_size=kernel_size, dropout=dropout, lb=lb, **kwargs)
+        for _ in range(1, int(num_convs)):
+            x = conv_next(x, filters=f, kernel_size=kernel_size, dropout=dropout, lb=lb, **kwargs)
         if num_convs > 1: x = lb(kl.Add)([x0, lb(Scale)(x)])
         lb.reprs.append(x)  # before pooling
         x = block_pool(x, lb, pool_size, pool_type)
     return x
 
 def conv_tower_v1(inputs, filters_init:float, filters_mult:float=1, repeat:int=1, *, lb:Layers|None=None, **kwargs):
-    "Basenji's `conv_tower_v1`: `repeat` conv_blocks, filters multiplied by `filters_mult` each time and rounded when used."
+    """Basenji's `conv_tower_v1`: `repeat` conv_blocks, filters multiplied by `filters_mult` each time and rounded when
+    used."""
     lb = lb or Layers(); x = inputs; f = filters_init
     for _ in range(int(repeat)):
         x = conv_block(x, filters=int(np.round(f)), lb=lb, **kwargs); f *= filters_mult
@@ -510,13 +553,15 @@ def dilation_rates(rate_mult:float=2, repeat:int=1, round:bool=False)->list:
 def dilated_residual(inputs, filters:int, kernel_size:int=3, rate_mult:float=2, dropout:float=0., repeat:int=1,
                      conv_type:str='standard', norm_type:str|None=None, round:bool=False, batch_norm:bool=False,
                      *, lb:Layers|None=None, **kwargs):
-    "Basenji's `dilated_residual`: per repeat a dilated conv_block and a 1x1 conv_block back to the input width, added to the input."
+    """Basenji's `dilated_residual`: per repeat a dilated conv_block and a 1x1 conv_block back to the input width, added
+    to the input."""
     lb = lb or Layers(); norm_type = _norm_type(norm_type, batch_norm); x = inputs
     for rate in dilation_rates(rate_mult, repeat, round):
         x0 = x
         x = conv_block(x, filters=filters, kernel_size=kernel_size, dilation_rate=rate, conv_type=conv_type,
                        norm_type=norm_type, norm_gamma='ones', lb=lb, **kwargs)
-        x = conv_block(x, filters=x0.shape[-1], dropout=dropout, norm_type=norm_type, norm_gamma='zeros', lb=lb, **kwargs)
+        x = conv_block(x, filters=x0.shape[-1], dropout=dropout, norm_type=norm_type, norm_gamma='zeros', lb=lb,
+                       **kwargs)
         if norm_type is None: x = lb(Scale)(x)
         x = lb(kl.Add)([x0, x])
     return x
@@ -554,9 +599,9 @@ def dense_block(inputs, units:int|None=None, activation:str|None='relu', activat
     x = activate(inputs, activation, lb)
     if flatten: x = _flatten(x, lb)
     x = lb(kl.Dense, int(units), use_bias=norm_type is None, kernel_initializer=kernel_initializer,
-           kernel_regularizer=_reg(l2_scale, l1_scale))(x)
+           kernel_regularizer=regularizer(l2_scale, l1_scale))(x)
     x = normalize(x, norm_type, bn_momentum, norm_gamma or ('zeros' if residual else 'ones'), lb)
-    x = _drop(x, lb, dropout)
+    x = apply_dropout(x, lb, dropout)
     if residual: x = lb(kl.Add)([inputs, x])
     return activate(x, activation_end, lb)
 
@@ -570,18 +615,20 @@ def dense_nac(inputs, units:int|None=None, activation:str|None='relu', flatten:b
     x = normalize(inputs, norm_type, bn_momentum, norm_gamma or ('zeros' if residual else 'ones'), lb)
     x = activate(x, activation, lb)
     if flatten: x = _flatten(x, lb)
-    x = lb(kl.Dense, int(units), kernel_initializer=kernel_initializer, kernel_regularizer=_reg(l2_scale, l1_scale))(x)
-    x = _drop(x, lb, dropout)
+    x = lb(kl.Dense, int(units), kernel_initializer=kernel_initializer,
+           kernel_regularizer=regularizer(l2_scale, l1_scale))(x)
+    x = apply_dropout(x, lb, dropout)
     if residual: x = lb(kl.Add)([inputs, x])
     return x
 
 def final(inputs, units:int, activation:str|None='linear', flatten:bool=False, kernel_initializer='he_normal',
           l2_scale:float=0., l1_scale:float=0., *, lb:Layers|None=None):
-    "Basenji's `final`: optional flatten, then a dense layer to the `units` targets with the Keras activation `activation`."
+    """Basenji's `final`: optional flatten, then a dense layer to the `units` targets with the Keras activation
+    `activation`."""
     lb = lb or Layers(); x = inputs
     if flatten: x = _flatten(x, lb)
     return lb(kl.Dense, int(units), activation=activation or 'linear', kernel_initializer=kernel_initializer,
-              kernel_regularizer=_reg(l2_scale, l1_scale))(x)
+              kernel_regularizer=regularizer(l2_scale, l1_scale))(x)
 
 def dense(inputs, units:int, activation:str|None='linear', kernel_initializer='he_normal', l2_scale:float=0.,
           l1_scale:float=0., *, lb:Layers|None=None):
@@ -597,7 +644,8 @@ def exp(inputs, base:float|None=None, minus:float|None=None, *, lb:Layers|None=N
     return (lb or Layers())(Exp, base, minus)(inputs)
 
 def factor_inverse(inputs, components_file:str, *, lb:Layers|None=None):
-    "Basenji's `factor_inverse` block: factor predictions (B, P, K) times the (K, T) components of `components_file` (.npy)."
+    """Basenji's `factor_inverse` block: factor predictions (B, P, K) times the (K, T) components of `components_file`
+    (.npy)."""
     return (lb or Layers())(FactorInverse, components_file)(inputs)
 
 # %% ../nbs/02a_blocks.ipynb 29
@@ -623,22 +671,26 @@ def legacy_conv(inputs, cp:ConvParams,  # this layer's parameters
     "One layer of a legacy Basenji model from its `ConvParams`."
     lb = lb or Layers()
     if cp.skip_layers > len(layer_reprs) - 1 or cp.skip_layers < 0:
-        raise ParamsError(f"skip_layers {cp.skip_layers} reaches back past the input ({len(layer_reprs)-1} layers before)", key='cnn_skip')
+        raise ParamsError(f"skip_layers {cp.skip_layers} reaches back past the input ({len(layer_reprs)-1} "
+                          "layers before)", key='cnn_skip')
     x = activate(inputs, nonlinearity, lb) if preact else inputs
     x = conv(x, lb, cp.filters, cp.filter_size, cp.stride, cp.dilation, use_bias=not batch_norm, l2_scale=l2_scale)
     if batch_norm:
-        x = lb(kl.BatchNormalization, momentum=bn_momentum, gamma_initializer='zeros' if cp.skip_layers > 0 else 'ones')(x)
-    if preact: x = _drop(x, lb, cp.dropout)
+        x = lb(kl.BatchNormalization, momentum=bn_momentum,
+               gamma_initializer='zeros' if cp.skip_layers > 0 else 'ones')(x)
+    if preact: x = apply_dropout(x, lb, cp.dropout)
     else: x = activate(x, nonlinearity, lb)
     if preact: x = _connect(inputs, x, cp, layer_reprs, lb)
     if cp.pool > 1:
         if pool_by_unfolding:
             L, C = x.shape[1], x.shape[2]
-            if L % cp.pool: raise ParamsError(f"pool_by_unfolding needs the length {L} divisible by the pool {cp.pool}", key='cnn_pool')
+            if L % cp.pool:
+                raise ParamsError(f"pool_by_unfolding needs the length {L} divisible by the pool {cp.pool}",
+                                  key='cnn_pool')
             x = lb(kl.Reshape, (L//cp.pool, cp.pool*C))(x); lb.pool *= cp.pool
         else: x = pool(x, lb, cp.pool, 'average' if pool_by_averaging else 'max')
     if not preact:
-        x = _drop(x, lb, cp.dropout)
+        x = apply_dropout(x, lb, cp.dropout)
         x = _connect(inputs, x, cp, layer_reprs, lb)
     return x
 
@@ -663,9 +715,11 @@ BLOCKS = {f.__name__: f for f in (conv_block, conv_dna, conv_nac, conv_next, con
                                   center_slice, center_average, concat_position, factor_inverse, exp)}
 # Keras layers by class name, as Basenji's `keras_func` (Cropping2D belongs to the 2-D blocks)
 KERAS_BLOCKS = {'Conv1D': kl.Conv1D, 'Cropping1D': kl.Cropping1D, 'Dense': kl.Dense, 'Flatten': kl.Flatten}
-GLOBAL_ARGS = ('activation', 'batch_norm', 'bn_momentum', 'norm_type', 'l2_scale', 'l1_scale', 'padding', 'kernel_initializer')
+GLOBAL_ARGS = ('activation', 'batch_norm', 'bn_momentum', 'norm_type', 'l2_scale', 'l1_scale', 'padding',
+               'kernel_initializer')
 _INNER = {conv_tower: conv_block, conv_tower_nac: conv_nac, res_tower: conv_nac, dilated_residual: conv_block,
-          dilated_residual_nac: conv_nac, dilated_dense: conv_block, convnext_tower: conv_next, conv_tower_v1: conv_block}
+          dilated_residual_nac: conv_nac, dilated_dense: conv_block, convnext_tower: conv_next,
+          conv_tower_v1: conv_block}
 
 def register_block(f=None, *,
                    inner=None,  # the block this one repeats: its arguments are accepted too (as a tower's)
@@ -685,7 +739,8 @@ def block_args(name:str)->set:
     "The keyword arguments the block `name` accepts (a tower's include those of the block it repeats)."
     f = KERAS_BLOCKS[name].__init__ if name in KERAS_BLOCKS else BLOCKS[name]
     names = {p for p, v in inspect.signature(f).parameters.items()
-             if v.kind in (v.POSITIONAL_OR_KEYWORD, v.KEYWORD_ONLY)} - {'inputs', 'lb', 'self', 'unet_repr'}  # tensors, not params
+             if v.kind in (v.POSITIONAL_OR_KEYWORD, v.KEYWORD_ONLY)} - {'inputs', 'lb', 'self',  # tensors, not params
+                                                                        'unet_repr'}
     if f in _INNER: names |= block_args(_INNER[f].__name__) - {'filters', 'dilation_rate', 'norm_gamma'}
     return names
 
@@ -735,10 +790,12 @@ def build_block(inputs,                # symbolic tensor (B, L, C)
     name = block['name']
     if name not in block_names():
         hint = difflib.get_close_matches(str(name), sorted(block_names()), 1)
-        raise ParamsError(f"block {name!r} is not in genomenn's block registry" + (f" (did you mean {hint[0]!r}?)" if hint else ''),
+        raise ParamsError(f"block {name!r} is not in genomenn's block registry"
+                          + (f" (did you mean {hint[0]!r}?)" if hint else ''),
                           path, where)
     accepted = block_args(name)
-    kw = {} if name in KERAS_BLOCKS else {k: v for k, v in (globals_ or {}).items() if k in GLOBAL_ARGS and v and k in accepted}
+    kw = {} if name in KERAS_BLOCKS else {k: v for k,
+                                          v in (globals_ or {}).items() if k in GLOBAL_ARGS and v and k in accepted}
     own = {k: v for k, v in block.items() if k != 'name'}
     unknown = sorted(set(own) - accepted)
     if unknown:

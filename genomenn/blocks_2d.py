@@ -4,11 +4,14 @@
 
 # %% ../nbs/02d_blocks_2d.ipynb 3
 from __future__ import annotations
-import numpy as np
+
 import keras
-from keras import layers as kl, ops
+import numpy as np
+from keras import layers as kl
+from keras import ops
+
+from .blocks import Layers, activate, dilation_rates, normalize, register_block
 from .params import ParamsError
-from .blocks import Layers, register_block, activate, normalize, dilation_rates
 
 # %% auto 0
 __all__ = ['average_to_2d', 'max_to_2d', 'dot_to_2d', 'geodot_to_2d', 'concat_to_2d', 'OneToTwo', 'ConcatDist2D', 'Symmetrize2D',
@@ -44,7 +47,8 @@ class OneToTwo(kl.Layer):
 # %% ../nbs/02d_blocks_2d.ipynb 9
 @keras.saving.register_keras_serializable(package='genomenn')
 class ConcatDist2D(kl.Layer):
-    "Basenji's `ConcatDist2D`: append the distance `|i - j|` in bins to the features of each pair of a map `(B, P, P, C)`."
+    """Basenji's `ConcatDist2D`: append the distance `|i - j|` in bins to the features of each pair of a map `(B, P, P,
+    C)`."""
     def call(self, x):
         P = ops.shape(x)[1]
         pos = ops.arange(P)
@@ -61,24 +65,29 @@ class Symmetrize2D(kl.Layer):
 def triu_index(n:int,                # bins on each side of the map
                diagonal_offset:int=2, # first diagonal kept (0: the main diagonal)
               )->np.ndarray:          # (n - d)(n - d + 1)/2 indices into the map flattened row-major
-    "Where `UpperTri` reads each pair of an `n`-bin map, flattened: `j*n + i` for `(i, j)` in `triu_indices(n, diagonal_offset)`."
+    """Where `UpperTri` reads each pair of an `n`-bin map, flattened: `j*n + i` for `(i, j)` in `triu_indices(n,
+    diagonal_offset)`."""
     if n < 1 or diagonal_offset < 0 or diagonal_offset >= n:
-        raise ValueError(f"diagonal_offset: expected 0 <= diagonal_offset < {n} (the map's bins), got {diagonal_offset}")
+        raise ValueError(f"diagonal_offset: expected 0 <= diagonal_offset < {n} (the map's bins), "
+                         f"got {diagonal_offset}")
     i, j = np.triu_indices(n, diagonal_offset)
     return i + n*j
 
 def triu_rc_order(n:int, diagonal_offset:int=2)->np.ndarray:
-    "The permutation of an `n`-bin map's upper triangle when the sequence is reverse-complemented (basenji's `SwitchReverseTriu`)."
+    """The permutation of an `n`-bin map's upper triangle when the sequence is reverse-complemented (basenji's
+    `SwitchReverseTriu`)."""
     i, j = np.triu_indices(n, diagonal_offset)
     k = np.empty((n, n), int); k[i, j] = k[j, i] = np.arange(len(i))  # each pair's place, on both sides of the diagonal
     return k[::-1, ::-1][i, j]
 
 @keras.saving.register_keras_serializable(package='genomenn')
 class UpperTri(kl.Layer):
-    "Basenji's `UpperTri`: unroll a map `(B, n, n, C)` to the pairs above its `diagonal_offset`-th diagonal `(B, N, C)`."
+    """Basenji's `UpperTri`: unroll a map `(B, n, n, C)` to the pairs above its `diagonal_offset`-th diagonal `(B, N,
+    C)`."""
     def __init__(self, diagonal_offset:int=2, **kw):  # first diagonal kept (Akita: 2)
         super().__init__(**kw)
-        if isinstance(diagonal_offset, bool) or not isinstance(diagonal_offset, (int, np.integer)) or diagonal_offset < 0:
+        if isinstance(diagonal_offset, bool) or not isinstance(diagonal_offset,
+                                                               (int, np.integer)) or diagonal_offset < 0:
             raise ParamsError(f"expected a non-negative integer, got {diagonal_offset!r}", key='diagonal_offset')
         self.diagonal_offset = int(diagonal_offset)
     def build(self, input_shape):
@@ -107,7 +116,8 @@ def conv_block_2d(inputs, filters:int=128, activation:str|None='relu', conv_type
                   stride:int=1, dilation_rate:int=1, l2_scale:float=0., dropout:float=0., pool_size:int=1,
                   norm_type:str|None=None, bn_momentum:float=0.99, norm_gamma='ones', kernel_initializer='he_normal',
                   symmetric:bool=False, *, lb:Layers|None=None):
-    "Basenji's `conv_block_2d`: activation, 2-D convolution, normalisation, dropout, max pooling, optional symmetrizing."
+    """Basenji's `conv_block_2d`: activation, 2-D convolution, normalisation, dropout, max pooling, optional
+    symmetrizing."""
     lb = lb or Layers()
     if conv_type not in ('standard', 'separable'):
         raise ParamsError(f"unknown conv_type {conv_type!r}; expected 'standard' or 'separable'", key='conv_type')
@@ -118,7 +128,8 @@ def conv_block_2d(inputs, filters:int=128, activation:str|None='relu', conv_type
         layer = lb(kl.SeparableConv2D, int(filters), kernel_size, pointwise_initializer=kernel_initializer,
                    pointwise_regularizer=reg, **kw)
     else:
-        layer = lb(kl.Conv2D, int(filters), kernel_size, kernel_initializer=kernel_initializer, kernel_regularizer=reg, **kw)
+        layer = lb(kl.Conv2D, int(filters), kernel_size, kernel_initializer=kernel_initializer, kernel_regularizer=reg,
+                   **kw)
     x = layer(x); lb.pool *= int(stride)
     x = normalize(x, norm_type, bn_momentum, norm_gamma, lb)
     if dropout and dropout > 0: x = lb(kl.Dropout, float(dropout))(x)
@@ -129,11 +140,13 @@ def conv_block_2d(inputs, filters:int=128, activation:str|None='relu', conv_type
 @register_block(inner=conv_block_2d)
 def dilated_residual_2d(inputs, filters:int, kernel_size:int=3, rate_mult:float=2, dropout:float=0., repeat:int=1,
                         symmetric:bool=True, *, lb:Layers|None=None, **kwargs):
-    "Basenji's `dilated_residual_2d`: per repeat a dilated conv_block_2d and a 1x1 one back to the input width, added to the input, symmetrized."
+    """Basenji's `dilated_residual_2d`: per repeat a dilated conv_block_2d and a 1x1 one back to the input width, added
+    to the input, symmetrized."""
     lb = lb or Layers(); x = inputs
     for rate in dilation_rates(rate_mult, repeat):
         x0 = x
-        x = conv_block_2d(x, filters=filters, kernel_size=kernel_size, dilation_rate=rate, norm_gamma='ones', lb=lb, **kwargs)
+        x = conv_block_2d(x, filters=filters, kernel_size=kernel_size, dilation_rate=rate, norm_gamma='ones', lb=lb,
+                          **kwargs)
         x = conv_block_2d(x, filters=x0.shape[-1], dropout=dropout, norm_gamma='zeros', lb=lb, **kwargs)
         x = lb(kl.Add)([x0, x])
         if symmetric: x = lb(Symmetrize2D)(x)
@@ -180,7 +193,8 @@ def Cropping2D(inputs, cropping=((0, 0), (0, 0)), *, lb:Layers|None=None):
 
 @register_block
 def upper_tri(inputs, diagonal_offset:int=2, *, lb:Layers|None=None):
-    "Basenji's `upper_tri`: the map's pairs above its `diagonal_offset`-th diagonal, `(B, n(n+1)/2, C)` for `n` + offset bins."
+    """Basenji's `upper_tri`: the map's pairs above its `diagonal_offset`-th diagonal, `(B, n(n+1)/2, C)` for `n` +
+    offset bins."""
     return (lb or Layers())(UpperTri, diagonal_offset)(inputs)
 
 def _to_2d(operation, name, doc):

@@ -4,12 +4,16 @@
 
 # %% ../nbs/02e_checkpoints.ipynb 3
 from __future__ import annotations
-import os, json, uuid
+
+import json
+import os
+import uuid
 from collections import namedtuple
 from pathlib import Path
-import numpy as np
+
 import h5py
 import keras
+import numpy as np
 
 # %% auto 0
 __all__ = ['HDF5_ATTR_LIMIT', 'CheckpointLayer', 'is_tf2_checkpoint', 'model_config', 'read_checkpoint', 'graph_order',
@@ -46,7 +50,8 @@ def _weights_group(f:h5py.File):
 def is_tf2_checkpoint(path)->bool:
     "Whether `path` is an HDF5 file in tf.keras 2's layout (basenji/baskerville), rather than Keras 3's `.weights.h5`."
     try:
-        with h5py.File(path, 'r') as f: return 'layer_names' in f.attrs or 'layer_names0' in f.attrs or 'model_weights' in f
+        with h5py.File(path, 'r') as f:
+            return 'layer_names' in f.attrs or 'layer_names0' in f.attrs or 'model_weights' in f
     except OSError: return False
 
 def model_config(path)->dict|None:
@@ -113,7 +118,8 @@ def _model_graph(model:keras.Model):
     return [node_of(t) for t in model.outputs], parents
 
 def graph_order(model)->list:
-    "The layers of `model` (a Keras 3 functional model, or a tf.keras 2 `model_config` dict: layer names) in tf.keras 2's order."
+    """The layers of `model` (a Keras 3 functional model, or a tf.keras 2 `model_config` dict: layer names) in tf.keras
+    2's order."""
     if isinstance(model, dict): return _depth_order(*_config_graph(model))
     if not isinstance(model, keras.Model) or not hasattr(model, '_operations'):
         raise ValueError(f"model: expected a functional keras.Model or a model_config dict, got {type(model).__name__}")
@@ -121,7 +127,8 @@ def graph_order(model)->list:
 
 # %% ../nbs/02e_checkpoints.ipynb 13
 def layer_weights(layer)->list:
-    "The variables of `layer` in tf.keras 2's HDF5 order: trainable ones first, then the rest (e.g. batch-norm statistics)."
+    """The variables of `layer` in tf.keras 2's HDF5 order: trainable ones first, then the rest (e.g. batch-norm
+    statistics)."""
     ws = layer.weights
     return [w for w in ws if w.trainable] + [w for w in ws if not w.trainable]
 
@@ -205,7 +212,8 @@ def save_checkpoint(model:keras.Model,  # a Keras 3 functional model
     "Write `model`'s weights in tf.keras 2's `save_weights` HDF5 layout (what basenji/baskerville load), atomically."
     path = Path(path)
     if path.suffix not in ('.h5', '.hdf5'):
-        raise ValueError(f"path: expected a name ending in '.h5' or '.hdf5' (tf.keras 2 reads others as TF checkpoints), got {path.name!r}")
+        raise ValueError("path: expected a name ending in '.h5' or '.hdf5' (tf.keras 2 reads others as TF "
+                         f"checkpoints), got {path.name!r}")
     lays = graph_order(model)
     names = [l.name for l in lays]
     dup = sorted({n for n in names if names.count(n) > 1})

@@ -4,7 +4,12 @@
 
 # %% ../nbs/09_cli.ipynb 3
 from __future__ import annotations
-import argparse, json, os, re, sys
+
+import argparse
+import json
+import os
+import re
+import sys
 from pathlib import Path
 
 # %% auto 0
@@ -20,13 +25,17 @@ def subcommand(add_parser):
     return add_parser
 
 def _version():
-    try: from genomenn import __version__; return __version__
+    try:
+        from genomenn import __version__
+        return __version__
     except ImportError:
-        from importlib.metadata import version; return version('genomenn')
+        from importlib.metadata import version
+        return version('genomenn')
 
 def build_parser()->argparse.ArgumentParser:
     "The `genomenn` argument parser with every registered subcommand."
-    p = argparse.ArgumentParser(prog='genomenn', description='Sequence-to-function genomic deep learning in the line of Basenji.')
+    p = argparse.ArgumentParser(prog='genomenn',
+                                description='Sequence-to-function genomic deep learning in the line of Basenji.')
     p.add_argument('--version', action='version', version=f'genomenn {_version()}')
     sub = p.add_subparsers(title='commands', dest='command', metavar='COMMAND')
     for add in _SUBCOMMANDS: add(sub)
@@ -56,7 +65,8 @@ def parse_value(text:str)->int|float|bool|None|str|list|dict:
     if _FLOAT.fullmatch(t): return float(t)
     if t[:1] and t[0] in '[{':
         try: return json.loads(t)
-        except json.JSONDecodeError as e: raise ValueError(f'value {text!r}: looks like JSON but is not ({e})') from None
+        except json.JSONDecodeError as e:
+            raise ValueError(f'value {text!r}: looks like JSON but is not ({e})') from None
     return t
 
 def _split_values(text):
@@ -75,7 +85,8 @@ def parse_assignment(text:str)->tuple[str, list]:
     "`'key=v1,v2'` -> `('key', [v1, v2])` with each value parsed by `parse_value`."
     key, sep, values = text.partition('=')
     key = key.strip()
-    if not sep or not key.isidentifier(): raise ValueError(f'-p {text!r}: expected KEY=VALUE[,VALUE...] with KEY a Python name')
+    if not sep or not key.isidentifier():
+        raise ValueError(f'-p {text!r}: expected KEY=VALUE[,VALUE...] with KEY a Python name')
     return key, [parse_value(v) for v in _split_values(values)]
 
 def parse_assignments(texts:list[str],     # the `-p` arguments
@@ -86,7 +97,8 @@ def parse_assignments(texts:list[str],     # the `-p` arguments
     for text in texts:
         key, values = parse_assignment(text)
         if key in out: raise ValueError(f'-p {key}: given twice')
-        if single and len(values) != 1: raise ValueError(f'-p {text!r}: expected one value (quote lists as JSON: [-1,0,1])')
+        if single and len(values) != 1:
+            raise ValueError(f'-p {text!r}: expected one value (quote lists as JSON: [-1,0,1])')
         out[key] = values[0] if single else values
     return out
 
@@ -97,11 +109,13 @@ def read_grid(path:str|Path)->dict|list:
     if not path.is_file(): raise FileNotFoundError(f'--grid: {str(path)!r} does not exist')
     text = path.read_text()
     if path.suffix.lower() in ('.yaml', '.yml'):
-        import yaml; grid = yaml.safe_load(text)
+        import yaml
+        grid = yaml.safe_load(text)
     else:
         try: grid = json.loads(text)
         except json.JSONDecodeError as e: raise ValueError(f'--grid {path}: not valid JSON ({e})') from None
-    if not isinstance(grid, (dict, list)): raise ValueError(f'--grid {path}: expected a dict of lists or a list of dicts, got {type(grid).__name__}')
+    if not isinstance(grid, (dict, list)):
+        raise ValueError(f'--grid {path}: expected a dict of lists or a list of dicts, got {type(grid).__name__}')
     return grid
 
 # %% ../nbs/09_cli.ipynb 12
@@ -116,8 +130,10 @@ def _add_batch_parser(subparsers):
     g = p.add_mutually_exclusive_group()
     g.add_argument('-p', '--param', action='append', default=[], metavar='KEY=V1,V2',
                    help='a parameter and its values (repeat for more; the runs are the product)')
-    g.add_argument('--grid', metavar='FILE', help='JSON or YAML file: a dict of value lists or a list of parameter dicts')
-    p.add_argument('-o', '--out-dir', required=True, metavar='DIR', help='folder for executed notebooks and manifest.csv')
+    g.add_argument('--grid', metavar='FILE',
+                   help='JSON or YAML file: a dict of value lists or a list of parameter dicts')
+    p.add_argument('-o', '--out-dir', required=True, metavar='DIR',
+                   help='folder for executed notebooks and manifest.csv')
     p.add_argument('-j', '--jobs', type=int, default=1, metavar='N', help='runs at once (default 1)')
     p.add_argument('--gpus', metavar='SLOTS', help="GPU slots for CUDA_VISIBLE_DEVICES, one run each: '0,1' "
                                                    "(or '0,1;2,3' for two GPUs per run)")
@@ -135,16 +151,20 @@ def _cmd_batch(args)->int:
     gpus = None
     if args.gpus:
         gpus = [s.strip() for s in args.gpus.split(';' if ';' in args.gpus else ',') if s.strip()]
-    from genomenn.batch import run_notebooks   # papermill, pandas: only now
+    from genomenn.batch import run_notebooks  # papermill, pandas: only now
     if args.log_output:
-        import logging; logging.basicConfig(level=logging.INFO, format='%(message)s')
+        import logging
+        logging.basicConfig(level=logging.INFO, format='%(message)s')
     client = None
     if args.scheduler:
-        try: from distributed import Client
-        except ImportError: raise ValueError('--scheduler needs dask distributed: pip install "dask[distributed]"') from None
+        try:
+            from distributed import Client
+        except ImportError:
+            raise ValueError('--scheduler needs dask distributed: pip install "dask[distributed]"') from None
         client = Client(args.scheduler)
     try:
-        df = run_notebooks(args.notebook, params, args.out_dir, max_proc=args.jobs, kernel=args.kernel, resume=args.resume,
+        df = run_notebooks(args.notebook, params, args.out_dir, max_proc=args.jobs, kernel=args.kernel,
+                           resume=args.resume,
                            gpus=gpus, executor=client, log_output=args.log_output, progress=not args.quiet,
                            timeout=args.timeout, cwd=args.cwd)
     finally:
@@ -160,10 +180,12 @@ def _cmd_batch(args)->int:
 # %% ../nbs/09_cli.ipynb 18
 @subcommand
 def _add_params_parser(subparsers):
-    p = subparsers.add_parser('params', help='inspect a params file', description='Inspect a Basenji-family params file.')
+    p = subparsers.add_parser('params', help='inspect a params file',
+                              description='Inspect a Basenji-family params file.')
     sub = p.add_subparsers(title='commands', dest='params_command', metavar='COMMAND', required=True)
     s = sub.add_parser('show', help='the expanded layer table and the model summary',
-                       description='Print the expanded layer table of FILE (legacy text or JSON params) and the summary '
+                       description='Print the expanded layer table of FILE (legacy text or JSON params) '
+                                   'and the summary '
                                    'of the model it builds.',
                        epilog='example: genomenn params show params.json --no-model')
     s.add_argument('file', metavar='FILE', help='params file (.txt legacy or .json)')
@@ -172,14 +194,15 @@ def _add_params_parser(subparsers):
     s.set_defaults(func=_cmd_params_show)
 
 def _cmd_params_show(args)->int:
-    from genomenn.params import ParamsError, describe_params
     from genomenn.blocks import UnbuildableError
+    from genomenn.params import ParamsError, describe_params
     if not Path(args.file).is_file(): raise FileNotFoundError(f'FILE: {args.file!r} does not exist')
-    if args.targets is not None and args.targets < 1: raise ValueError(f'--targets: expected an integer >= 1, got {args.targets}')
+    if args.targets is not None and args.targets < 1:
+        raise ValueError(f'--targets: expected an integer >= 1, got {args.targets}')
     try: print(describe_params(args.file))
     except ParamsError as e: raise ValueError(str(e)) from None
     if not args.model: return 0
-    from genomenn.model import SeqNN   # TensorFlow: only now
+    from genomenn.model import SeqNN  # TensorFlow: only now
     try: net = SeqNN(args.file, num_targets=args.targets)
     except UnbuildableError as e:                 # valid, but genomenn cannot build it yet
         print(f'\nmodel summary: not available: {e}'); return 0
@@ -192,7 +215,8 @@ def _cmd_params_show(args)->int:
 QUICK_DEMO = dict(n_seqs=3000, seq_length=512, epochs=25, filters=48, n_explain=16, n_ism=4)
 
 def pipeline_notebook(name:str)->Path:
-    "The path of pipeline notebook `name` (e.g. 'demo'): inside the installed package, else in the source tree's nbs/pipelines."
+    """The path of pipeline notebook `name` (e.g. 'demo'): inside the installed package, else in the source tree's
+    nbs/pipelines."""
     import genomenn
     here = Path(genomenn.__file__).resolve().parent
     for d in (here/'pipelines', here.parent/'nbs'/'pipelines'):
@@ -212,7 +236,7 @@ def run_demo(out_dir:str|Path='genomenn_demo', # output folder
     if out.is_dir() and any(out.iterdir()) and not force:
         raise ValueError(f'out_dir: {str(out)!r} is not empty (use --force / force=True to write into it anyway)')
     nb = pipeline_notebook('demo')
-    from genomenn.batch import check_params      # papermill: only now
+    from genomenn.batch import check_params  # papermill: only now
     params = {**(QUICK_DEMO if quick else {}), **(parameters or {}), 'out_dir': str(out)}
     check_params(nb, [params])
     import papermill as pm
@@ -220,7 +244,8 @@ def run_demo(out_dir:str|Path='genomenn_demo', # output folder
     executed = out/'demo.ipynb'
     try:
         pm.execute_notebook(str(nb), str(executed), parameters=params, progress_bar=progress, cwd=str(out),
-                            kernel_name=kernel or 'python3', kernel_manager_class=_demo_kernel_manager(out/'kernel.log'))
+                            kernel_name=kernel or 'python3',
+                            kernel_manager_class=_demo_kernel_manager(out/'kernel.log'))
     except pm.PapermillExecutionError as e:
         raise RuntimeError(f'the demo failed in cell {e.exec_count} ({e.ename}: {e.evalue}); '
                            f"the executed notebook is {executed}, the kernel's log {out/'kernel.log'}") from None
@@ -231,7 +256,8 @@ def _demo_kernel_manager(log:Path):
     from genomenn.batch import PythonKernelManager
     class DemoKernelManager(PythonKernelManager):
         async def start_kernel(self, **kw):
-            kw['env'] = {**(kw.get('env') or os.environ), 'TF_CPP_MIN_LOG_LEVEL': os.environ.get('TF_CPP_MIN_LOG_LEVEL', '2')}
+            kw['env'] = {**(kw.get('env') or os.environ),
+                         'TF_CPP_MIN_LOG_LEVEL': os.environ.get('TF_CPP_MIN_LOG_LEVEL', '2')}
             with open(log, 'ab') as f:
                 kw['stderr'] = f
                 await super().start_kernel(**kw)
@@ -243,12 +269,16 @@ def _add_demo_parser(subparsers):
         formatter_class=argparse.RawDescriptionHelpFormatter,
         description='Run the demo pipeline: train a small model on the embedded planted-motif data, write per-target\n'
                     'metrics, ensemble gradients, ISM, plots and summary.json to DIR.',
-        epilog='examples:\n  genomenn demo --quick -o demo_quick\n  genomenn demo -o demo -p epochs=20 -p targets=\'["GATA","CTCF"]\'')
-    p.add_argument('-o', '--out-dir', default='genomenn_demo', metavar='DIR', help='output folder (default: genomenn_demo)')
+        epilog='examples:\n  genomenn demo --quick -o demo_quick\n  genomenn demo -o demo -p epochs=20 -p '
+               'targets=\'["GATA","CTCF"]\'')
+    p.add_argument('-o', '--out-dir', default='genomenn_demo', metavar='DIR',
+                   help='output folder (default: genomenn_demo)')
     p.add_argument('--quick', action='store_true', help='smaller data and model: about a minute on 2 CPU cores')
-    p.add_argument('--force', action='store_true', help='write into DIR even if it is not empty (other files are left alone)')
+    p.add_argument('--force', action='store_true',
+                   help='write into DIR even if it is not empty (other files are left alone)')
     p.add_argument('-p', '--param', action='append', default=[], metavar='KEY=VALUE',
-                   help='set a notebook parameter (n_seqs, seq_length, epochs, filters, targets, rc, shifts, n_explain, n_ism, seed)')
+                   help='set a notebook parameter (n_seqs, seq_length, epochs, filters, targets, rc, shifts, '
+                        'n_explain, n_ism, seed)')
     p.add_argument('--kernel', metavar='NAME', help='Jupyter kernel (default: python3)')
     p.add_argument('-q', '--quiet', action='store_true', help='no progress bar')
     p.set_defaults(func=_cmd_demo)
@@ -275,14 +305,17 @@ def _add_model_args(p, vcf_help):
     p.add_argument('model', metavar='MODEL', help='checkpoint (basenji/baskerville .h5 or genomenn .weights.h5)')
     p.add_argument('input', metavar=vcf_help.split()[0], help=vcf_help)
     p.add_argument('-f', '--fasta', required=True, help='genome FASTA')
-    p.add_argument('-t', '--targets', required=True, help='targets.txt: the tracks scored (index column = model output)')
+    p.add_argument('-t', '--targets', required=True,
+                   help='targets.txt: the tracks scored (index column = model output)')
     p.add_argument('-o', '--out-dir', required=True, metavar='OUT', help='output folder (scores.h5)')
-    p.add_argument('--stats', default='logSUM', help='comma-separated statistics (default logSUM): ' + ','.join(_snp_stats()))
+    p.add_argument('--stats', default='logSUM',
+                   help='comma-separated statistics (default logSUM): ' + ','.join(_snp_stats()))
     p.add_argument('--rc', action='store_true', help='average with the reverse complement')
     p.add_argument('--shifts', default='0', help='comma-separated shifts in bp (default 0)')
     p.add_argument('--head', type=int, default=0, help='model head (default 0)')
     p.add_argument('-u', '--untransform-old', action='store_true', help="baskerville's old untransform (-u)")
-    p.add_argument('--batch-size', type=int, default=1, help='sequences per forward pass (default 1, fastest on CPU; raise it on a GPU)')
+    p.add_argument('--batch-size', type=int, default=1,
+                   help='sequences per forward pass (default 1, fastest on CPU; raise it on a GPU)')
     p.add_argument('-q', '--quiet', action='store_true', help='no progress bar')
 
 def _snp_stats():
@@ -295,7 +328,8 @@ def _shifts(text):
 
 def _allele_model(args):
     from genomenn.variants import AlleleModel
-    return AlleleModel.load(args.params, args.model, args.targets, head=args.head, rc=args.rc, shifts=_shifts(args.shifts),
+    return AlleleModel.load(args.params, args.model, args.targets, head=args.head, rc=args.rc,
+                            shifts=_shifts(args.shifts),
                             untransform_old=args.untransform_old, batch_size=args.batch_size)
 
 @subcommand
@@ -307,14 +341,15 @@ def _add_snp_parser(subparsers):
         epilog='example:\n  genomenn snp params.json model.h5 eqtl.vcf -f hg38.fa -t targets.txt -o snp_out '
                '--stats logSUM,logD2,SUM,D1')
     _add_model_args(p, 'VCF file of SNPs (plain or gzipped)')
-    p.add_argument('-p', '--processes', type=int, default=None, metavar='N', help='score N shards in parallel and merge')
+    p.add_argument('-p', '--processes', type=int, default=None, metavar='N',
+                   help='score N shards in parallel and merge')
     p.add_argument('--scheduler', metavar='ADDRESS', help='with --processes: run the shards on this Dask scheduler')
     p.add_argument('--shard', metavar='I/N', help='score only shard I of N (used by --processes)')
     p.add_argument('--no-pct', action='store_true', help='skip the *_pct percentile tables')
     p.set_defaults(func=_cmd_snp)
 
 def _cmd_snp(args)->int:
-    from genomenn.variants import score_vcf, score_vcf_parallel, count_vcf, shard_bounds, check_stats
+    from genomenn.variants import check_stats, count_vcf, score_vcf, score_vcf_parallel, shard_bounds
     stats = check_stats(args.stats)
     if args.processes is not None:
         if args.processes < 1: raise ValueError(f'--processes: expected N >= 1, got {args.processes}')
@@ -326,7 +361,8 @@ def _cmd_snp(args)->int:
         start = end = None
         if args.shard:
             try: i, n = (int(s) for s in args.shard.split('/')); assert 0 <= i < n
-            except (ValueError, AssertionError): raise ValueError(f'--shard: expected I/N with 0 <= I < N, got {args.shard!r}') from None
+            except (ValueError, AssertionError):
+                raise ValueError(f'--shard: expected I/N with 0 <= I < N, got {args.shard!r}') from None
             start, end = shard_bounds(count_vcf(args.input), n)[i]
         dest = score_vcf(_allele_model(args), args.input, args.fasta, args.out_dir, stats, start=start, end=end,
                          pct=not args.no_pct, verbose=not args.quiet)
@@ -373,7 +409,8 @@ def _cmd_ism_bed(args)->int:
 def _add_train_parser(subparsers):
     p = subparsers.add_parser('train', help='train a params file\'s model on Basenji data directories (one per head)',
         formatter_class=argparse.RawDescriptionHelpFormatter,
-        description='Train the model of PARAMS on DATA_DIR (one Basenji data directory per head, in the params\' head order)\n'
+        description='Train the model of PARAMS on DATA_DIR (one Basenji data directory per head, in the '
+                    'params\' head order)\n'
                     'as baskerville\'s hound_train.py; checkpoints, history and the learning curve go to DIR.',
         epilog='examples:\n  genomenn train params.json data/hg38 data/mm10 -o train_out\n'
                '  genomenn train params.json data/new -o ft --restore model_best.h5 --trunk')
@@ -383,7 +420,8 @@ def _add_train_parser(subparsers):
     p.add_argument('--restore', metavar='FILE', help='start from these weights (their .h5 or a genomenn .weights.h5)')
     p.add_argument('--trunk', action='store_true', help='with --restore: load the trunk only (new heads, new targets)')
     p.add_argument('--resume', action='store_true', help='continue the run stored in DIR at its next epoch')
-    p.add_argument('--force', action='store_true', help='write into a non-empty DIR (files of other names are left alone)')
+    p.add_argument('--force', action='store_true',
+                   help='write into a non-empty DIR (files of other names are left alone)')
     p.add_argument('--mixed-precision', action='store_true', help='compute in float16 with loss scaling (GPUs)')
     p.add_argument('--strategy', choices=['mirrored'], help='tf.distribute.MirroredStrategy over all visible GPUs')
     p.add_argument('--epochs', type=int, metavar='N', help='last epoch (default: the params\' train_epochs_max)')
@@ -400,7 +438,7 @@ def _cmd_train(args)->int:
         v = getattr(args, k)
         if v is not None and v < 1: raise ValueError(f"--{k.replace('_', '-')}: expected an integer >= 1, got {v}")
     if args.trunk and not args.restore: raise ValueError('--trunk: needs --restore FILE')
-    from genomenn.train import train_model   # TensorFlow: only now
+    from genomenn.train import train_model  # TensorFlow: only now
     r = train_model(args.params, args.data_dirs, args.out_dir, restore=args.restore, trunk=args.trunk,
                     resume=args.resume, force=args.force, mixed_precision=args.mixed_precision, strategy=args.strategy,
                     epochs=args.epochs, steps_per_epoch=args.steps, valid_steps=args.valid_steps, seed=args.seed,
@@ -408,7 +446,8 @@ def _cmd_train(args)->int:
     h = r.history
     if len(h):
         b = h.loc[h.valid_loss.idxmin()]
-        print(f"trained {len(h)} epochs; best mean validation loss {b.valid_loss:.4f} at epoch {int(b.epoch)}; outputs in {r.out_dir}")
+        print(f"trained {len(h)} epochs; best mean validation loss {b.valid_loss:.4f} at epoch {int(b.epoch)}; outputs "
+              f"in {r.out_dir}")
     else: print(f"nothing to train (the stored run is past its last epoch or stopped early); outputs in {r.out_dir}")
     return 0
 
@@ -416,28 +455,36 @@ def _cmd_train(args)->int:
 def parse_shifts(text:str)->tuple:
     "`'-1,0,1'` -> `(-1, 0, 1)`: the `--shifts` of `genomenn eval` (hound_eval's)."
     try: return tuple(int(s) for s in text.split(','))
-    except ValueError: raise ValueError(f"--shifts: expected comma-separated integers such as -1,0,1, got {text!r}") from None
+    except ValueError:
+        raise ValueError(f"--shifts: expected comma-separated integers such as -1,0,1, got {text!r}") from None
 
 @subcommand
 def _add_eval_parser(subparsers):
     p = subparsers.add_parser('eval', help='per-target accuracy of a trained model on a data split (hound_eval)',
         formatter_class=argparse.RawDescriptionHelpFormatter,
-        description='Evaluate a trained model on held-out sequences, as baskerville\'s hound_eval.py: per-target Pearson R\n'
+        description='Evaluate a trained model on held-out sequences, as baskerville\'s hound_eval.py: '
+                    'per-target Pearson R\n'
                     'and R2 (and Spearman R with --rank) over all sequences and positions of the split, written to\n'
                     'OUT/acc.txt in targets.txt order, with figures and summary.json.',
         epilog='example:\n  genomenn eval params.json model.h5 data/ -o eval_out --rc --shifts=-1,0,1 --rank')
     p.add_argument('params_file', metavar='PARAMS', help='JSON (or legacy text) params file of the model')
     p.add_argument('model_file', metavar='MODEL', help='checkpoint: basenji/baskerville .h5 or genomenn .weights.h5')
-    p.add_argument('data_dir', metavar='DATA_DIR', help='Basenji data directory (statistics.json, tfrecords/, targets.txt)')
+    p.add_argument('data_dir', metavar='DATA_DIR',
+                   help='Basenji data directory (statistics.json, tfrecords/, targets.txt)')
     p.add_argument('-o', '--out-dir', '--out_dir', dest='out_dir', default='eval_out', metavar='OUT',
                    help='output folder (default: eval_out)')
-    p.add_argument('--head', '--head_i', dest='head', type=int, default=0, metavar='I', help='model head to evaluate (default 0)')
+    p.add_argument('--head', '--head_i', dest='head', type=int, default=0, metavar='I',
+                   help='model head to evaluate (default 0)')
     p.add_argument('--split', default='test', help='split label of the TFRecord files (default: test)')
-    p.add_argument('--rc', action='store_true', help='average with the reverse complement (strand pairs from targets.txt)')
-    p.add_argument('--shifts', default='0', metavar='S1,S2', help='ensemble input shifts in bp, e.g. -1,0,1 (default: 0)')
+    p.add_argument('--rc', action='store_true',
+                   help='average with the reverse complement (strand pairs from targets.txt)')
+    p.add_argument('--shifts', default='0', metavar='S1,S2',
+                   help='ensemble input shifts in bp, e.g. -1,0,1 (default: 0)')
     p.add_argument('--rank', action='store_true', help='also Spearman R (keeps every value in memory)')
-    p.add_argument('--save', action='store_true', help='stream predictions and targets to OUT/preds.h5 and OUT/targets.h5')
-    p.add_argument('--step', type=int, default=1, metavar='N', help='every N-th position for --rank and --save (default 1)')
+    p.add_argument('--save', action='store_true',
+                   help='stream predictions and targets to OUT/preds.h5 and OUT/targets.h5')
+    p.add_argument('--step', type=int, default=1, metavar='N',
+                   help='every N-th position for --rank and --save (default 1)')
     p.add_argument('-t', '--targets-file', '--targets_file', dest='targets_file', metavar='FILE',
                    help='targets table (default: DATA_DIR/targets.txt)')
     p.add_argument('--tfr-pattern', '--tfr_pattern', dest='tfr_pattern', metavar='GLOB',
@@ -451,14 +498,16 @@ def _add_eval_parser(subparsers):
 def _cmd_eval(args)->int:
     shifts = parse_shifts(args.shifts)
     if args.step < 1: raise ValueError(f'--step: expected a positive integer, got {args.step}')
-    if args.batch_size is not None and args.batch_size < 1: raise ValueError(f'--batch-size: expected a positive integer, got {args.batch_size}')
-    from genomenn.evaluate import run_eval   # TensorFlow: only now
+    if args.batch_size is not None and args.batch_size < 1:
+        raise ValueError(f'--batch-size: expected a positive integer, got {args.batch_size}')
+    from genomenn.evaluate import run_eval  # TensorFlow: only now
     res = run_eval(args.params_file, args.model_file, args.data_dir, args.out_dir, head=args.head, figures=args.figures,
                    split=args.split, rc=args.rc, shifts=shifts, rank=args.rank, save=args.save, step=args.step,
                    save_dtype=args.save_dtype, targets_file=args.targets_file, tfr_pattern=args.tfr_pattern,
                    batch_size=args.batch_size, verbose=not args.quiet)
     print(res.summary_line())
-    print(f'{res.num_seqs/res.seconds:.2f} sequences/s (x{res.members} ensemble); outputs in {Path(args.out_dir).resolve()}:')
+    print(f'{res.num_seqs/res.seconds:.2f} sequences/s (x{res.members} ensemble); outputs in '
+          f'{Path(args.out_dir).resolve()}:')
     for name in sorted(res.files): print(f'  {name}')
     return 0
 

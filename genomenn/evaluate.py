@@ -4,10 +4,18 @@
 
 # %% ../nbs/11_evaluate.ipynb 3
 from __future__ import annotations
-import json, os, platform, time, uuid, warnings
+
+import json
+import os
+import platform
+import time
+import uuid
+import warnings
 from dataclasses import dataclass, field
 from pathlib import Path
-import numpy as np, pandas as pd
+
+import numpy as np
+import pandas as pd
 
 # %% auto 0
 __all__ = ['ACC_METRICS', 'EvalInputs', 'eval_inputs', 'EvalResult', 'ensemble_predictor', 'evaluate', 'write_acc', 'read_acc',
@@ -15,7 +23,7 @@ __all__ = ['ACC_METRICS', 'EvalInputs', 'eval_inputs', 'EvalResult', 'ensemble_p
 
 # %% ../nbs/11_evaluate.ipynb 4
 from .data import DataError, DataFileNotFoundError, read_targets, strand_pairs
-from .metrics import CoMoments, SpearmanR, MetricWarning
+from .metrics import CoMoments, MetricWarning, SpearmanR
 from .utils import atomic_write
 
 # %% ../nbs/11_evaluate.ipynb 7
@@ -38,7 +46,7 @@ def eval_inputs(seqnn,                        # a `SeqNN` (weights loaded)
                 model_name:str|None=None,     # how errors name the model (e.g. its params file)
                )->EvalInputs:
     "Open the split, read its targets and check both against the model, with errors naming the file at fault."
-    from genomenn.data import SeqDataset
+    from genomenn.tfrecords import SeqDataset
     d = Path(data_dir)
     tfile = Path(targets_file) if targets_file is not None else d/'targets.txt'
     if not tfile.is_file():
@@ -99,7 +107,8 @@ class EvalResult:
     def summary_line(self)->str:
         "One line: sequences, targets, NaN targets and the mean of each metric over the finite targets."
         cols = [c for c in ACC_METRICS if c in self.acc]
-        means = ', '.join(f"{_LABEL[c]} {np.nanmean(self.acc[c]) if self.acc[c].notna().any() else np.nan:.5f}" for c in cols)
+        mean = lambda c: np.nanmean(self.acc[c]) if self.acc[c].notna().any() else np.nan
+        means = ', '.join(f"{_LABEL[c]} {mean(c):.5f}" for c in cols)
         n = len(self.acc); k = len(self.nan_targets)
         return (f"{self.split}: {self.num_seqs} sequences x {self.num_positions} positions, {n} targets"
                 f" ({k} without variance: NaN); mean over the other {n - k}: {means}")
@@ -170,7 +179,8 @@ def evaluate(seqnn,                        # a `SeqNN` with its weights
              verbose:bool=False,           # progress bar
              model_name:str|None=None,     # how errors name the model (e.g. its params file)
             )->EvalResult:
-    "Per-target Pearson R, R² (and Spearman R) of the model's predictions over a data split, as baskerville's hound_eval."
+    """Per-target Pearson R, R² (and Spearman R) of the model's predictions over a data split, as baskerville's
+    hound_eval."""
     if isinstance(step, bool) or not isinstance(step, (int, np.integer)) or step < 1:
         raise ValueError(f"step: expected a positive integer, got {step!r}")
     shifts = tuple(int(s) for s in (shifts if np.ndim(shifts) else [shifts]))
@@ -243,8 +253,10 @@ def eval_figures(res:EvalResult,            # `evaluate`'s result
                  dpi:float=100,             # resolution of the saved figures
                  seed:int=0,                # seed of the plotted samples
                 )->dict:                    # name -> matplotlib Figure
-    "Per-target Pearson R histogram, predicted-vs-measured jointplot and regplots, and tracks; saved when out_dir is given."
+    """Per-target Pearson R histogram, predicted-vs-measured jointplot and regplots, and tracks; saved when out_dir is
+    given."""
     import matplotlib.pyplot as plt
+
     from genomenn.plots import jointplot, regplot, save_figure
     from genomenn.seqplots import track_plot
     acc, figs = res.acc, {}
@@ -262,7 +274,8 @@ def eval_figures(res:EvalResult,            # `evaluate`'s result
     figs['jointplot'] = g.figure
     best = res.ranked()
     names = [f"{w}: {acc.identifier[t]} (index {acc['index'][t]})" for w, t in zip(('best', 'median', 'worst'), best)]
-    fig, axs = plt.subplots(1, max(len(best), 1), figsize=(4.5*max(len(best), 1), 4.5), squeeze=False, layout='constrained')
+    fig, axs = plt.subplots(1, max(len(best), 1), figsize=(4.5*max(len(best), 1), 4.5), squeeze=False,
+                            layout='constrained')
     for ax, t, name in zip(axs[0], best, names):
         regplot(res.sample_targets[:, t], res.sample_preds[:, t], ax=ax, sample=max_points, seed=seed, alpha=0.3,
                 point_size=4, x_label='measured', y_label='predicted', title=name)
@@ -270,11 +283,13 @@ def eval_figures(res:EvalResult,            # `evaluate`'s result
     figs['regplots'] = fig
     k = len(res.track_preds)
     if k and best:
-        fig, axs = plt.subplots(k*len(best), 1, figsize=(10, 0.6 + 1.5*k*len(best)), squeeze=False, layout='constrained')
+        fig, axs = plt.subplots(k*len(best), 1, figsize=(10, 0.6 + 1.5*k*len(best)), squeeze=False,
+                                layout='constrained')
         for s in range(k):
             track_plot(res.track_preds[s], res.track_targets[s], list(axs[s*len(best):(s+1)*len(best), 0]), target=best,
                        target_names=[str(i) for i in acc.identifier], pool_width=pool_width,
-                       title=f'{res.split} sequence {s}: predicted (line) and measured (grey); best, median, worst target')
+                       title=f'{res.split} sequence {s}: predicted (line) and measured (grey); best, '
+                             'median, worst target')
         figs['tracks'] = fig
     if out_dir is not None:
         out = Path(out_dir); out.mkdir(parents=True, exist_ok=True)
@@ -303,7 +318,8 @@ def run_eval(params_file:str|Path,      # params file of the model (JSON or lega
     res.files['acc.txt'] = write_acc(res.acc, out/'acc.txt')
     if figures:
         import matplotlib.pyplot as plt
-        from genomenn.data import read_statistics
+
+        from genomenn.tfrecords import read_statistics
         pw = read_statistics(data_dir).get('pool_width') or 1
         for f in eval_figures(res, out, pool_width=int(pw)).values(): plt.close(f)
     summary = eval_summary(res, params_file=params_file, model_file=model_file, data_dir=data_dir, head=head,
@@ -314,7 +330,8 @@ def run_eval(params_file:str|Path,      # params file of the model (JSON or lega
 def _finite(v): return None if v is None or not np.isfinite(v) else float(v)
 
 def eval_summary(res:EvalResult, **settings)->dict:
-    "A JSON-ready summary: settings, counts, NaN targets, mean/median of each metric, best/median/worst targets, speed, files."
+    """A JSON-ready summary: settings, counts, NaN targets, mean/median of each metric, best/median/worst targets,
+    speed, files."""
     import genomenn
     acc = res.acc
     stat = {c: {'mean': _finite(np.nanmean(acc[c])) if acc[c].notna().any() else None,
@@ -322,7 +339,8 @@ def eval_summary(res:EvalResult, **settings)->dict:
             for c in ACC_METRICS if c in acc}
     pick = lambda t: {'index': int(acc['index'][t]), 'identifier': str(acc.identifier[t]),
                       **{c: _finite(acc[c][t]) for c in ACC_METRICS if c in acc}}
-    settings = {k: (str(v) if isinstance(v, Path) else list(v) if isinstance(v, tuple) else v) for k, v in settings.items()}
+    settings = {k: (str(v) if isinstance(v, Path) else list(v) if isinstance(v, tuple) else v) for k,
+                v in settings.items()}
     total = settings.pop('total_seconds', None)
     return {'summary': res.summary_line(), 'settings': settings, 'split': res.split, 'num_seqs': res.num_seqs,
             'num_positions': res.num_positions, 'num_targets': len(acc), 'ensemble_members': res.members,

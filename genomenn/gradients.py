@@ -4,20 +4,30 @@
 
 # %% ../nbs/03_gradients.ipynb 3
 from __future__ import annotations
-import os, tempfile, warnings, contextlib
-from fractions import Fraction
+
+import contextlib
+import os
+import tempfile
+import warnings
 from dataclasses import dataclass, field
+from fractions import Fraction
 from pathlib import Path
-import numpy as np, tensorflow as tf, keras, h5py
+
+import h5py
+import keras
+import numpy as np
+import tensorflow as tf
 from tqdm.auto import tqdm
-from .data import dna_1hot, augment_tf, unaugment_preds_tf, ensemble_members, check_strand_pair
-from keras import layers as kl_
+
+from .data import augment_tf, check_strand_pair, dna_1hot, ensemble_members, unaugment_preds_tf
+from .utils import new_file_mode
 
 # %% auto 0
-__all__ = ['FILL', 'UNROLL_MAX', 'LOOP_BLOCK', 'Gradients', 'read_gradients', 'gradients', 'grad_x_input', 'taylor_ism']
+__all__ = ['FILL', 'UNROLL_MAX', 'LOOP_BLOCK', 'check_seqs', 'ModelParts', 'model_cache', 'check_targets', 'check_positions',
+           'Gradients', 'read_gradients', 'gradients', 'grad_x_input', 'taylor_ism']
 
 # %% ../nbs/03_gradients.ipynb 8
-def _seqs_1hot(seqs,            # one-hot (S, L, 4), or a DNA string / list of DNA strings
+def check_seqs(seqs,            # one-hot (S, L, 4), or a DNA string / list of DNA strings
                L:int|None,      # the model's input length (None: any)
                dtype,           # the model's input dtype
               )->np.ndarray:    # (S, L, 4)
@@ -65,7 +75,7 @@ def _pool_of(model, key, t, inp, L):
     try: return _cum_stride(t, inp, {})
     except Exception: return max(1, (L or 1) // (Pl or 1))
 
-class _Parts:
+class ModelParts:
     "Symbolic parts of `model`: input, output and the layer tensors, plus a Keras model returning all of them."
     def __init__(self, model, layers):
         seqnn = hasattr(model, 'model') and hasattr(model, 'layer_reprs')
@@ -80,7 +90,8 @@ class _Parts:
         inp, out = ins[0], outs[0]
         if len(inp.shape) != 3 or inp.shape[-1] != 4:
             raise ValueError(f"model: expected input shape (B, L, 4), got {tuple(inp.shape)}")
-        if len(out.shape) not in (2, 3): raise ValueError(f"model: expected output (B, P, T) or (B, T), got {tuple(out.shape)}")
+        if len(out.shape) not in (2, 3):
+            raise ValueError(f"model: expected output (B, P, T) or (B, T), got {tuple(out.shape)}")
         if isinstance(layers, (int, str, np.integer)) or hasattr(layers, '_keras_history'): layers = (layers,)
         self.km, self.inp, self.out, self.layers = km, inp, out, tuple(layers)
         self.L, self.flat = inp.shape[1], len(out.shape) == 2
@@ -99,10 +110,12 @@ class _Parts:
                                        f"names: {[l.name for l in km.layers]}")
             elif isinstance(key, str):
                 try: t = km.get_layer(key).output
-                except ValueError: raise ValueError(f"layers: no layer named {key!r}; names: {[l.name for l in km.layers]}")
+                except ValueError:
+                    raise ValueError(f"layers: no layer named {key!r}; names: {[l.name for l in km.layers]}")
             elif hasattr(key, '_keras_history'): t = key
             else: raise ValueError(f"layers: expected ints, layer names or Keras tensors, got {key!r}")
-            if len(t.shape) not in (2, 3): raise ValueError(f"layers: {key!r} has shape {tuple(t.shape)}, expected (B, P, U) or (B, U)")
+            if len(t.shape) not in (2, 3):
+                raise ValueError(f"layers: {key!r} has shape {tuple(t.shape)}, expected (B, P, U) or (B, U)")
             tensors.append(t)
         inner = []
         for t in tensors:
@@ -130,7 +143,8 @@ def _augment(x, shift:int, rc:bool):
     return tf.reverse(x, [1, 2]) if rc else x
 
 def _unmap(a, shift:int, rc:bool, pool:int, complement:bool):
-    "Map a member's array (..., P, U) into original coordinates: undo rc (positions, and units if `complement`), unshift."
+    """Map a member's array (..., P, U) into original coordinates: undo rc (positions, and units if `complement`),
+    unshift."""
     if rc: a = tf.reverse(a, [-2, -1] if complement else [-2])
     k = shift // pool                                    # original position j sits at j + k in the member
     if k:
@@ -141,13 +155,43 @@ def _unmap(a, shift:int, rc:bool, pool:int, complement:bool):
 class _Engine:
     "Compiled gradient steps for one model and layer list (cached per model)."
     def __init__(self, model, layers):
-        self.parts = _Parts(model, layers)
+        self.parts = ModelParts(model, layers)
         self.fns = {}
         self.strategy = getattr(self.parts.km, 'distribute_strategy', None) or tf.distribute.get_strategy()
 
+    def _backward(self, tape, y, sources, w, tsel, pair, members, C, B):
+        "The C targets' backward passes from one forward pass: [B*M, C, ...] per source (unrolled, or looped)."
+        T, flat = self.parts.T, self.parts.flat
+        def block(ts, K):  # K unrolled input-only backward passes sharing the forward pass: [B*M, K, ...] per source
+            # an rc member predicts target t in its strand-paired track pair[t]; index -1 (padding) stays -1
+            ts_rc = tf.where(ts >= 0, tf.gather(pair, tf.maximum(ts, 0)), ts)
+            per_c = []
+            for c in range(K):
+                oh = tf.one_hot(tf.stack([ts_rc[c] if r else ts[c] for _, r in members]), T, dtype=y.dtype)  # [M, T]
+                oh = tf.tile(oh, [B, 1])                                                                    # [B*M, T]
+                og = w * oh if flat else w[:, :, None] * oh[:, None]
+                per_c.append(tape.gradient(y, sources, output_gradients=og,
+                                           unconnected_gradients=tf.UnconnectedGradients.ZERO))
+            return [tf.stack([gs[s] for gs in per_c], 1) for s in range(len(sources))]
+        if C <= UNROLL_MAX: return block(tsel, C)
+        # a loop over blocks bounds the graph size
+        nb = -(-C // LOOP_BLOCK); K = -(-C // nb)                         # nb blocks of K <= LOOP_BLOCK, little padding
+        tpad = tf.concat([tsel, -tf.ones([nb * K - C], tsel.dtype)], 0)
+        tas = tuple(tf.TensorArray(sv.dtype, size=nb) for sv in sources)
+        def loop(i, *tas):
+            blk = block(tpad[i * K:(i + 1) * K], K)
+            return (i + 1,) + tuple(ta.write(i, b) for ta, b in zip(tas, blk))
+        tas = tf.while_loop(lambda i, *_: i < nb, loop, (tf.constant(0),) + tas)[1:]
+        stacked = []
+        for ta in tas:
+            a = ta.stack()                                                  # [nb, B*M, K, ...]
+            a = tf.transpose(a, [1, 0] + list(range(2, len(a.shape))))
+            stacked.append(tf.reshape(a, tf.concat([[tf.shape(a)[0], nb * K], tf.shape(a)[3:]], 0))[:, :C])
+        return stacked
+
     def _body(self, x, tsel, posw, pair, members, C, training, sum_members):
         p = self.parts
-        T, M = p.T, len(members)
+        M = len(members)
         B, L = tf.shape(x)[0], x.shape[1] if x.shape[1] is not None else tf.shape(x)[1]
         xa = _augment(x, *members[0]) if M == 1 else \
             tf.reshape(tf.stack([_augment(x, s, r) for s, r in members], 1), [-1, L, 4])     # rows b * M + m
@@ -158,31 +202,7 @@ class _Engine:
         y, sources = outs[0], [xa] + outs[1:]
         w = tf.tile(tf.stack([tf.reverse(posw, [0]) if r else posw for _, r in members]), [B, 1])  # [B*M, P]
         w = tf.cast(w, y.dtype)
-        def block(ts, K):  # K unrolled input-only backward passes sharing the forward pass: [B*M, K, ...] per source
-            # an rc member predicts target t in its strand-paired track pair[t]; index -1 (padding) stays -1
-            ts_rc = tf.where(ts >= 0, tf.gather(pair, tf.maximum(ts, 0)), ts)
-            per_c = []
-            for c in range(K):
-                oh = tf.one_hot(tf.stack([ts_rc[c] if r else ts[c] for _, r in members]), T, dtype=y.dtype)  # [M, T]
-                oh = tf.tile(oh, [B, 1])                                                                    # [B*M, T]
-                og = w * oh if p.flat else w[:, :, None] * oh[:, None]
-                per_c.append(tape.gradient(y, sources, output_gradients=og,
-                                           unconnected_gradients=tf.UnconnectedGradients.ZERO))
-            return [tf.stack([gs[s] for gs in per_c], 1) for s in range(len(sources))]
-        if C <= UNROLL_MAX: stacked = block(tsel, C)
-        else:                                                               # a loop over blocks bounds the graph size
-            nb = -(-C // LOOP_BLOCK); K = -(-C // nb)                     # nb blocks of K <= LOOP_BLOCK, little padding
-            tpad = tf.concat([tsel, -tf.ones([nb * K - C], tsel.dtype)], 0)
-            tas = tuple(tf.TensorArray(sv.dtype, size=nb) for sv in sources)
-            def loop(i, *tas):
-                blk = block(tpad[i * K:(i + 1) * K], K)
-                return (i + 1,) + tuple(ta.write(i, b) for ta, b in zip(tas, blk))
-            tas = tf.while_loop(lambda i, *_: i < nb, loop, (tf.constant(0),) + tas)[1:]
-            stacked = []
-            for ta in tas:
-                a = ta.stack()                                              # [nb, B*M, K, ...]
-                a = tf.transpose(a, [1, 0] + list(range(2, len(a.shape))))
-                stacked.append(tf.reshape(a, tf.concat([[tf.shape(a)[0], nb * K], tf.shape(a)[3:]], 0))[:, :C])
+        stacked = self._backward(tape, y, sources, w, tsel, pair, members, C, B)
         del tape
         def per_member(a):  # [B*M, ...] -> M arrays [B, ...]
             if M == 1: return [a]
@@ -193,9 +213,11 @@ class _Engine:
             return tf.stack(per_m, 1)
         grads, reprs = [], []
         for l, s in enumerate(p.src):
-            gs, rs = per_member(stacked[s]), per_member(sources[s])             # M x [B, C, P_l, U_l], M x [B, P_l, U_l]
+            # M x [B, C, P_l, U_l], M x [B, P_l, U_l]
+            gs, rs = per_member(stacked[s]), per_member(sources[s])
             if p.flat_l[l]:                                                      # no position axis: nothing to map
-                grads.append(combine([g[:, :, None, :] for g in gs])); reprs.append(combine([r[:, None, :] for r in rs]))
+                grads.append(combine([g[:, :, None, :] for g in gs]))
+                reprs.append(combine([r[:, None, :] for r in rs]))
                 continue
             grads.append(combine([_unmap(g, sh, rc, p.pools[l], s == 0) for g, (sh, rc) in zip(gs, members)]))
             reprs.append(combine([_unmap(r, sh, rc, p.pools[l], s == 0) for r, (sh, rc) in zip(rs, members)]))
@@ -241,7 +263,7 @@ def _bn_inference(km):
     finally:
         for l in bns: l.trainable = True
 
-def _model_cache(model)->dict:
+def model_cache(model)->dict:
     "A dict stored on `model` itself (so compiled graphs live and die with it); empty and unstored if impossible."
     c = getattr(model, '__dict__', {}).get('_genomenn_cache')
     if c is None:
@@ -254,12 +276,12 @@ def _engine(model, layers):
     "The cached `_Engine` of `model` for `layers` (traced graphs are reused across calls)."
     key = ('gradients',) + tuple(k if isinstance(k, (int, str, np.integer)) else id(k) for k in
                                  ((layers,) if isinstance(layers, (int, str, np.integer)) else layers))
-    cache = _model_cache(model)
+    cache = model_cache(model)
     if key not in cache: cache[key] = _Engine(model, layers)
     return cache[key]
 
 # %% ../nbs/03_gradients.ipynb 16
-def _check_targets(targets, T):
+def check_targets(targets, T):
     "Target indices (T',) from None (all), an int or a sequence of ints."
     if targets is None: return np.arange(T, dtype=np.int32)
     t = np.atleast_1d(np.asarray(targets))
@@ -269,8 +291,9 @@ def _check_targets(targets, T):
         raise ValueError(f"targets: indices must be in 0..{T-1} (the model has {T} targets), got {t.tolist()}")
     return t.astype(np.int32)
 
-def _check_positions(positions, P):
-    "Positions summed in the objective: None (all P), 'center' (the 2 central bins) or indices; returns (weights (P,), indices)."
+def check_positions(positions, P):
+    """Positions summed in the objective: None (all P), 'center' (the 2 central bins) or indices; returns (weights (P,),
+    indices)."""
     if positions is None: idx = np.arange(P)
     elif isinstance(positions, str):
         if positions != 'center': raise ValueError(f"positions: expected None, 'center' or indices, got {positions!r}")
@@ -280,7 +303,8 @@ def _check_positions(positions, P):
         if idx.ndim != 1 or idx.size == 0 or not np.issubdtype(idx.dtype, np.integer):
             raise ValueError(f"positions: expected None, 'center' or a non-empty list of ints, got {positions!r}")
         if idx.min() < 0 or idx.max() >= P:
-            raise ValueError(f"positions: indices must be in 0..{P-1} (the model predicts {P} positions), got {idx.tolist()}")
+            raise ValueError(f"positions: indices must be in 0..{P-1} (the model predicts {P} positions), got "
+                             f"{idx.tolist()}")
     return np.bincount(idx, minlength=P).astype(np.float64), idx.astype(np.int64)
 
 def _check_members(shifts, rc, mc_samples, L):
@@ -315,7 +339,8 @@ class Gradients:
         "Close the HDF5 file (when written with `out=`)."
         if self.file is not None: self.file.close()
 
-def _layer_names(layers): return [str(k if isinstance(k, (int, str, np.integer)) else getattr(k, 'name', k)) for k in layers]
+def _layer_names(layers):
+    return [str(k if isinstance(k, (int, str, np.integer)) else getattr(k, 'name', k)) for k in layers]
 
 def _is_index(k): return isinstance(k, (int, np.integer)) and not isinstance(k, (bool, np.bool_))
 
@@ -359,13 +384,14 @@ def gradients(model,                   # keras.Model (B, L, 4) -> (B, P, T) or (
               out:str|Path|None=None,  # HDF5 path: stream the results to disk (written atomically)
               verbose:bool=True,       # progress bar
              )->Gradients:
-    "Gradient of each target's prediction summed over `positions` w.r.t. each layer, averaged over an exact rc/shift/MC-dropout ensemble."
+    """Gradient of each target's prediction summed over `positions` w.r.t. each layer, averaged over an exact
+    rc/shift/MC-dropout ensemble."""
     eng = _engine(model, layers)
     p = eng.parts
-    X = _seqs_1hot(seqs, p.L, p.dtype)
+    X = check_seqs(seqs, p.L, p.dtype)
     S, L = X.shape[:2]
-    tsel = _check_targets(targets, p.T)
-    posw, pos = _check_positions(positions, p.P)
+    tsel = check_targets(targets, p.T)
+    posw, pos = check_positions(positions, p.P)
     members = _check_members(shifts, rc, mc_samples, L)
     if rc and (getattr(model, 'head_maps', None) or [None])[0] is not None:
         raise ValueError("rc: a contact-map head's reverse-complement members reorder its triangle, which gradients "
@@ -400,12 +426,15 @@ def gradients(model,                   # keras.Model (B, L, 4) -> (B, P, T) or (
         with tqdm(total=S, disable=not verbose, desc='gradients', unit='seq') as bar:
             while s0 < S:
                 s1 = min(S, s0 + seq_per)
-                try: _block(eng, X[s0:s1], s0, s1, tsel, posw, pair, C, training, return_all, sh_m, rc_m, mem_per, covs, arr)
+                try:
+                    _block(eng, X[s0:s1], s0, s1, tsel, posw, pair, C, training, return_all, sh_m, rc_m, mem_per, covs,
+                           arr)
                 except tf.errors.ResourceExhaustedError:
                     if seq_per > 1: seq_per //= 2
                     elif mem_per > 1: mem_per = -(-mem_per // 2)
                     else: raise
-                    msg = f"gradients: out of memory; retrying with batch_size={seq_per} sequences x {mem_per} members per call"
+                    msg = (f"gradients: out of memory; retrying with batch_size={seq_per} sequences x {mem_per} "
+                           "members per call")
                     warnings.warn(msg, ResourceWarning); bar.write(msg) if verbose else None
                     continue
                 bar.update(s1 - s0); s0 = s1
@@ -415,6 +444,7 @@ def gradients(model,                   # keras.Model (B, L, 4) -> (B, P, T) or (
             f['targets'] = tsel; f['positions'] = pos
             f['members'] = np.array([[s, r, k] for s, r, k in members], np.int64).reshape(-1, 3)
             f.close(); f = None
+            os.chmod(tmp, new_file_mode())   # the user's umask, not mkstemp's 0600
             os.replace(tmp, out); tmp = None
             return read_gradients(out)
     finally:
@@ -464,7 +494,7 @@ def _grads_seqs(grads, seqs):
     else:
         G = np.asarray(grads)
         if seqs is None: raise ValueError("seqs: required when grads is an array")
-        X = _seqs_1hot(seqs, None, G.dtype)
+        X = check_seqs(seqs, None, G.dtype)
     if G.ndim != 4 or G.shape[-1] != 4:
         raise ValueError(f"grads: expected input gradients (S, T, L, 4), got shape {G.shape}")
     if X.shape != (G.shape[0],) + G.shape[2:]:
@@ -484,7 +514,3 @@ def taylor_ism(grads,          # a `Gradients` (its input layer is used) or inpu
     "First-order (Taylor) estimate of saturation mutagenesis from input gradients; the reference base gets 0."
     G, X = _grads_seqs(grads, seqs)
     return G - (G * X[:, None]).sum(-1, keepdims=True)
-
-# %% ../nbs/03_gradients.ipynb 35
-from .utils import reexport
-reexport(globals(), {'ism': 'genomenn.ism'})

@@ -4,17 +4,22 @@
 
 # %% ../nbs/03a_ism.ipynb 2
 from __future__ import annotations
-import numpy as np, tensorflow as tf, keras
+
+import keras
+import numpy as np
+import tensorflow as tf
 from keras import layers as kl_
 from tqdm.auto import tqdm
-from .gradients import _seqs_1hot, _Parts, _model_cache, _check_targets, _check_positions
+
+from .gradients import ModelParts, check_positions, check_seqs, check_targets, model_cache
 
 # %% auto 0
 __all__ = ['ism']
 
 # %% ../nbs/03a_ism.ipynb 5
 def _receptive_field(km, L, P, dtype, n=4, seed=0):
-    "Reach (A, B) in bp of an output bin's input support before its first and after its last base, from input gradients."
+    """Reach (A, B) in bp of an output bin's input support before its first and after its last base, from input
+    gradients."""
     c = L // P; q = P // 2
     x = tf.constant(np.eye(4, dtype=dtype)[np.random.default_rng(seed).integers(0, 4, (n, L))])
     sup = []
@@ -37,7 +42,8 @@ def _crop_model(km, W):
         return keras.Model(inp, h)
     return keras.models.clone_model(km, input_tensors=inp, clone_function=lambda l: l)
 
-_POSITIONWISE = (kl_.Activation, kl_.Dense, kl_.BatchNormalization, kl_.Dropout, kl_.SpatialDropout1D, kl_.GaussianNoise,
+_POSITIONWISE = (kl_.Activation, kl_.Dense, kl_.BatchNormalization, kl_.Dropout, kl_.SpatialDropout1D,
+                 kl_.GaussianNoise,
                  kl_.GaussianDropout, kl_.ReLU, kl_.LeakyReLU, kl_.ELU)
 
 def _chain_layers(km):
@@ -86,10 +92,12 @@ def _chain_apply(kind, l, region):
     return f(region, l.pool_size[0], l.strides[0], 'valid')
 
 def _region(ref, sidx, start, R, lo, win):
-    "Values of positions start..start+R-1: the substitution's changed span `win` (from `lo`), else the reference; 0 off the ends."
+    """Values of positions start..start+R-1: the substitution's changed span `win` (from `lo`), else the reference; 0
+    off the ends."""
     pos = start[:, None] + tf.range(R)[None]                                       # [K, R]
     P, w = tf.shape(ref)[1], tf.shape(win)[1]
-    refv = tf.gather_nd(ref, tf.stack([tf.broadcast_to(sidx[:, None], tf.shape(pos)), tf.clip_by_value(pos, 0, P - 1)], -1))
+    refv = tf.gather_nd(ref, tf.stack([tf.broadcast_to(sidx[:, None], tf.shape(pos)), tf.clip_by_value(pos, 0, P - 1)],
+                                      -1))
     rel = pos - lo[:, None]
     winv = tf.gather(win, tf.clip_by_value(rel, 0, w - 1), batch_dims=1)
     v = tf.where(((rel >= 0) & (rel < w))[:, :, None], winv, refv)
@@ -98,8 +106,9 @@ def _region(ref, sidx, start, R, lo, win):
 class _ISM:
     "Compiled mutant predictions for one model: full-length mutants, and mutants on receptive-field windows."
     def __init__(self, model):
-        self.parts = p = _Parts(model, (0,))
-        self.window = None                   # (W, c, reach, compiled fn) once the windowed path is set up; False if unusable
+        self.parts = p = ModelParts(model, (0,))
+        # (W, c, reach, compiled fn) once the windowed path is set up; False if unusable
+        self.window = None
         self.chain = None                    # (refs, step) compiled for chain models; False if unusable
         self.checked = {}                    # path name -> agreed with full-length mutants
         @tf.function(reduce_retracing=True)
@@ -145,7 +154,8 @@ class _ISM:
             outp = lo[:, None] + tf.range(w)[None]
             yref = tf.gather_nd(acts[-1], tf.stack([tf.broadcast_to(sidx[:, None], tf.shape(outp)),
                                                     tf.clip_by_value(outp, 0, P - 1)], -1))
-            wq = tf.where((outp >= 0) & (outp < P), tf.gather(posw, tf.clip_by_value(outp, 0, P - 1)), tf.zeros([], posw.dtype))
+            wq = tf.where((outp >= 0) & (outp < P), tf.gather(posw, tf.clip_by_value(outp, 0, P - 1)),
+                          tf.zeros([], posw.dtype))
             d = tf.cast(tf.gather(win - yref, tsel, axis=2), tf.float64)
             return tf.einsum('kqt,kq->kt', d, wq)
         self.chain = (refs, step)
@@ -176,7 +186,8 @@ class _ISM:
         except Exception: return False
         if AB is None: return False
         A, B = AB
-        W = c * -(-(2 * (A + B) + 3 * c) // c)                  # holds every bin a substitution reaches, and their inputs
+        # holds every bin a substitution reaches, and their inputs
+        W = c * -(-(2 * (A + B) + 3 * c) // c)
         if W >= p.L: return False
         try: cm = _crop_model(p.km, W)
         except Exception: return False
@@ -228,7 +239,7 @@ class _ISM:
 
 def _ism_engine(km):
     "The cached `_ISM` of a keras.Model."
-    cache = _model_cache(km)
+    cache = model_cache(km)
     if 'ism' not in cache: cache['ism'] = _ISM(km)
     return cache['ism']
 
@@ -254,12 +265,13 @@ def ism(model,                  # keras.Model (B, L, 4) -> (B, P, T) or (B, T), 
        )->np.ndarray:           # (S, T', L, 4): change of the summed prediction; reference 0, NaN outside the window
     "Saturation mutagenesis: the change of each target's summed prediction for every single-base substitution."
     km = model.model if hasattr(model, 'model') and hasattr(model, 'layer_reprs') else model
-    if not isinstance(km, keras.Model): raise ValueError(f"model: expected a keras.Model or a SeqNN, got {type(model).__name__}")
+    if not isinstance(km, keras.Model):
+        raise ValueError(f"model: expected a keras.Model or a SeqNN, got {type(model).__name__}")
     eng = _ism_engine(km); p = eng.parts
-    X = _seqs_1hot(seqs, p.L, p.dtype)
+    X = check_seqs(seqs, p.L, p.dtype)
     S, L = X.shape[:2]
-    tsel = _check_targets(targets, p.T)
-    posw, _ = _check_positions(positions, p.P)
+    tsel = check_targets(targets, p.T)
+    posw, _ = check_positions(positions, p.P)
     a, b = _window(window, L)
     if batch_size is not None and (not isinstance(batch_size, (int, np.integer)) or isinstance(batch_size, bool)
                                    or batch_size < 1):
@@ -276,7 +288,8 @@ def ism(model,                  # keras.Model (B, L, 4) -> (B, P, T) or (B, T), 
                 k = np.unique(np.linspace(0, np.searchsorted(sidx, sidx[0] + 1) - 1, 24).astype(int))
                 args = (X, sidx[k], pos[k], base[k], np.arange(p.T, dtype=np.int32), np.ones(p.P), 64, None)
                 want, got = eng.run_full(*args), fn(*args)
-                eng.checked[fn.__name__] = bool(np.allclose(got, want, rtol=1e-3, atol=1e-4 * (np.abs(want).max() + 1e-12)))
+                eng.checked[fn.__name__] = bool(np.allclose(got, want, rtol=1e-3,
+                                                            atol=1e-4 * (np.abs(want).max() + 1e-12)))
             if fast is True or eng.checked[fn.__name__]: run = fn; break
     if fast is True and run == eng.run_full:
         raise ValueError("fast: this model allows neither layer-by-layer nor windowed mutants (it needs (B, P, T) "

@@ -4,9 +4,11 @@
 
 # %% ../nbs/04a_keras_metrics.ipynb 2
 from __future__ import annotations
+
+import keras
 import numpy as np
 import tensorflow as tf
-import keras
+
 from .metrics import CoMoments, Moments
 
 # %% auto 0
@@ -64,7 +66,8 @@ class _KerasCoMoments(keras.metrics.Metric):
             if a.shape.rank == 0 or a.shape[-1] not in (None, T):
                 raise ValueError(f"{n}: expected shape (..., {T}), got {tuple(a.shape)}")
         if not y_true.shape.is_compatible_with(y_pred.shape):
-            raise ValueError(f"y_true and y_pred: expected the same shape, got {tuple(y_true.shape)} and {tuple(y_pred.shape)}")
+            raise ValueError(f"y_true and y_pred: expected the same shape, got {tuple(y_true.shape)} and "
+                             f"{tuple(y_pred.shape)}")
         x, y = (tf.reshape(tf.cast(a, tf.float64), (-1, T)) for a in (y_pred, y_true))
         if sample_weight is None: w = tf.ones_like(x)
         else:

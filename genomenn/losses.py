@@ -4,8 +4,9 @@
 
 # %% ../nbs/10a_losses.ipynb 2
 from __future__ import annotations
-import numpy as np
+
 import keras
+import numpy as np
 from keras import ops
 
 # %% auto 0

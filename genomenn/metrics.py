@@ -4,8 +4,10 @@
 
 # %% ../nbs/04_metrics.ipynb 3
 from __future__ import annotations
+
 import warnings
 from typing import NamedTuple
+
 import numpy as np
 from scipy.stats import rankdata
 
@@ -171,7 +173,8 @@ def _mask_nan(names, flat, w, ignore_nan, shape):
         if np.isinf(a).any(): raise ValueError(f"{n}: expected finite values, got inf")
         isn = np.isnan(a)
         if not ignore_nan:
-            raise ValueError(f"{n}: got {isn.sum()} NaN value(s) in shape {shape}; pass ignore_nan=True to leave them out")
+            raise ValueError(f"{n}: got {isn.sum()} NaN value(s) in shape {shape}; pass ignore_nan=True to "
+                             "leave them out")
         nan = isn if nan is None else nan | isn
     if nan is None: return flat, w
     return [None if a is None else np.where(nan, 0, a) for a in flat], np.where(nan, 0., 1. if w is None else w)
@@ -180,7 +183,8 @@ def _mask_nan(names, flat, w, ignore_nan, shape):
 def _undefined(bad:np.ndarray, why:str, per_target:bool):
     "Warn which targets have no value."
     if not bad.any(): return
-    which = f"{int(bad.sum())} of {bad.size} targets (index {np.flatnonzero(bad)[:10].tolist()}{'...' if bad.sum() > 10 else ''})" \
+    more = '...' if bad.sum() > 10 else ''
+    which = f"{int(bad.sum())} of {bad.size} targets (index {np.flatnonzero(bad)[:10].tolist()}{more})" \
         if per_target else 'the pooled data'
     warnings.warn(f"{why} for {which}: result is NaN", MetricWarning, stacklevel=3)
 
@@ -217,7 +221,8 @@ class _Streaming:
     def merge(self, other):
         "Fold the data of `other` (same kind, same targets) into this object."
         if not self._compatible(other) or other.per_target != self.per_target:
-            raise ValueError(f"other: expected a {type(self).__name__} with per_target={self.per_target}, got {other!r}")
+            raise ValueError(f"other: expected a {type(self).__name__} with per_target={self.per_target}, "
+                             f"got {other!r}")
         if other.state is None: return self
         if self.state is not None and self.num_targets != other.num_targets:
             raise ValueError(f"other: expected {self.num_targets} targets, got {other.num_targets}")
@@ -234,7 +239,8 @@ class _Streaming:
         return np.float64(np.nan)
 
     def __repr__(self):
-        return f"{type(self).__name__}(per_target={self.per_target}, ignore_nan={self.ignore_nan}, num_targets={self.num_targets})"
+        return (f"{type(self).__name__}(per_target={self.per_target}, ignore_nan={self.ignore_nan}, "
+                f"num_targets={self.num_targets})")
 
 # %% ../nbs/04_metrics.ipynb 16
 class Mean(_Streaming):
@@ -361,7 +367,8 @@ class SpearmanR:
             out.state = Moments(*(np.concatenate(f) for f in zip(*parts)))
         return out.pearsonr()
 
-    def __repr__(self): return f"SpearmanR(per_target={self.per_target}, ignore_nan={self.ignore_nan}, num_targets={self.num_targets})"
+    def __repr__(self):
+        return f"SpearmanR(per_target={self.per_target}, ignore_nan={self.ignore_nan}, num_targets={self.num_targets})"
 
 # %% ../nbs/04_metrics.ipynb 24
 def variance(data:np.ndarray,       # (..., T) values
@@ -403,7 +410,3 @@ def pearsonr(preds:np.ndarray, targets:np.ndarray, weights=None, per_target:bool
 def spearmanr(preds:np.ndarray, targets:np.ndarray, weights=None, per_target:bool=False, *, ignore_nan:bool=False):
     "Spearman correlation of `preds` and `targets` (..., T), `weights` a 0/1 mask: float, or (T,) when per_target."
     return SpearmanR(per_target, ignore_nan=ignore_nan).update(preds, targets, weights).result()
-
-# %% ../nbs/04_metrics.ipynb 27
-from .utils import reexport
-reexport(globals(), {'R2Metric': 'genomenn.keras_metrics', 'PearsonRMetric': 'genomenn.keras_metrics'})

@@ -4,27 +4,41 @@
 
 # %% ../nbs/02_model.ipynb 3
 from __future__ import annotations
-import os, json, uuid, warnings
+
+import json
+import os
+import uuid
+import warnings
 from fractions import Fraction
 from pathlib import Path
+
+import keras
 import numpy as np
 import pandas as pd
 import tensorflow as tf
-import keras
-from keras import layers as kl
-from .params import (ParamsError, HParams, JobParams, read_params, make_hparams, validate_model, head_names)
-from .blocks import (Layers, build_block, check_buildable, activate, legacy_conv, Link, GLOBAL_ARGS, UnbuildableError)
-import genomenn.attention, genomenn.unet, genomenn.blocks_2d  # their blocks join the registry
-from .blocks_2d import triu_rc_order
-from .unet import takes_unet_repr, find_unet_repr
-from .metrics import CoMoments
-from .checkpoints import load_checkpoint, save_checkpoint, is_tf2_checkpoint
-from .data import augment_tf, unaugment_preds_tf, ensemble_members, check_strand_pair
-from tqdm.auto import tqdm
-from .keras_metrics import PearsonRMetric
-from .losses import LOSSES, make_loss
-from .utils import reexport
 from fastcore.basics import patch
+from keras import layers as kl
+from tqdm.auto import tqdm
+
+from . import attention, blocks_2d, unet  # noqa: F401 (their blocks join the registry)
+from genomenn.blocks import (
+    GLOBAL_ARGS,
+    Layers,
+    Link,
+    UnbuildableError,
+    activate,
+    build_block,
+    check_buildable,
+    legacy_conv,
+)
+from .blocks_2d import triu_rc_order
+from .checkpoints import is_tf2_checkpoint, load_checkpoint, save_checkpoint
+from .data import augment_tf, check_strand_pair, ensemble_members, unaugment_preds_tf
+from .keras_metrics import PearsonRMetric
+from .losses import make_loss
+from .metrics import CoMoments
+from .params import HParams, JobParams, ParamsError, head_names, make_hparams, read_params, validate_model
+from .unet import find_unet_repr, takes_unet_repr
 
 # %% auto 0
 __all__ = ['SeqNN', 'synthetic_params', 'make_learning_rate', 'make_optimizer', 'augment_batches']
@@ -38,11 +52,13 @@ def _parse_params(params, num_targets, source):
         if isinstance(params, JobParams): return 'legacy', make_hparams(params, num_targets=num_targets), None, source
     if isinstance(params, HParams): return 'legacy', params, None, source
     if not isinstance(params, dict):
-        raise ValueError(f"params: expected a params file, a params dict, a model section or an HParams, got {type(params).__name__}")
+        raise ValueError("params: expected a params file, a params dict, a model section or an HParams, got "
+                         f"{type(params).__name__}")
     if 'model' in params:
         if not isinstance(params.get('train', {}), dict): raise ParamsError("must be an object", source, 'train')
         if isinstance(params['model'], dict) and 'trunk' not in params['model']:
-            raise UnbuildableError("a model without a 'trunk' (Saluki, basenji's RnaNN) is not supported yet", source, 'model.trunk')
+            raise UnbuildableError("a model without a 'trunk' (Saluki, basenji's RnaNN) is not supported yet", source,
+                                   'model.trunk')
         return 'json', validate_model(params['model'], source), dict(params.get('train', {})), source
     if 'trunk' in params: return 'json', validate_model(params, source), {}, source
     job = params if isinstance(params, JobParams) else JobParams(params, path=source)
@@ -66,7 +82,8 @@ class SeqNN:
                  *,
                  num_targets:int|None=None,   # legacy params without `num_targets` need it
                  dtype:str='float32',         # dtype of every layer ('float64' for finite-difference checks)
-                 gelu:str='tanh',             # GELU form: 'tanh' (basenji since 2022, baskerville) or 'sigmoid' (older basenji checkpoints)
+                 # GELU form: 'tanh' (basenji since 2022, baskerville) or 'sigmoid' (older basenji checkpoints)
+                 gelu:str='tanh',
                  preact:bool=True,            # legacy layers: Basenji's pre-activation order (False: the 2017 order)
                  source:str|None=None,        # the params file, named in messages (set from a path)
                 ):
@@ -119,7 +136,8 @@ class SeqNN:
             blocks = m[h] if isinstance(m[h], list) else [m[h]]
             tri = None
             for j, b in enumerate(blocks):
-                lb, where = Layers(f"{h}{j}_", self.dtype, self.gelu), f'model.{h}' + (f'[{j}]' if isinstance(m[h], list) else '')
+                lb, where = Layers(f"{h}{j}_", self.dtype,
+                                   self.gelu), f'model.{h}' + (f'[{j}]' if isinstance(m[h], list) else '')
                 if b['name'] == 'upper_tri': tri = (y.shape[1], b.get('diagonal_offset', 2))  # as basenji's preds_triu
                 y = build_block(y, b, globals_=glob, lb=lb, where=where, path=self.source,
                                 unet_repr=self._skip(saved, y, b, where))
@@ -139,7 +157,8 @@ class SeqNN:
         "Warn where the model keys of a contact-map model (basenji's akita scripts) disagree with its blocks."
         src, d = self.source or 'params', self.diagonal_offset
         if m.get('diagonal_offset', d) != d:
-            warnings.warn(f"{src}: model.diagonal_offset {m['diagonal_offset']} differs from the upper_tri block's {d}; "
+            warnings.warn(f"{src}: model.diagonal_offset {m['diagonal_offset']} differs from the "
+                          f"upper_tri block's {d}; "
                           f"the model keeps the pairs above diagonal {d}")
         if m.get('target_length') is None: return
         n = m['target_length'] - 2*m.get('target_crop', 0) - d
@@ -156,7 +175,8 @@ class SeqNN:
     def _build_legacy(self, hp, preact):
         where = lambda k: dict(path=self.source or getattr(hp, 'path', None), key=k)
         if hp.target_classes != 1:
-            raise ParamsError(f"target_classes {hp.target_classes}: only 1 (regression) is supported", **where('target_classes'))
+            raise ParamsError(f"target_classes {hp.target_classes}: only 1 (regression) is supported",
+                              **where('target_classes'))
         if hp.batch_renorm:
             warnings.warn("batch_renorm: Keras 3 has no batch renormalisation; plain batch normalisation is used")
         inp = x = self._input(hp.seq_length)
@@ -176,11 +196,13 @@ class SeqNN:
         x = self.trunk_output = activate(x, hp.nonlinearity, lb)
         buf = hp.batch_buffer or 0
         if buf % self._pool:
-            raise ParamsError(f"{buf} bp is not a multiple of the model's pooling {self._pool}", **where('batch_buffer'))
+            raise ParamsError(f"{buf} bp is not a multiple of the model's pooling {self._pool}",
+                              **where('batch_buffer'))
         crop = buf//self._pool
         if crop:
             if 2*crop >= x.shape[1]:
-                raise ParamsError(f"{buf} bp from each side leaves nothing of {hp.seq_length} bp", **where('batch_buffer'))
+                raise ParamsError(f"{buf} bp from each side leaves nothing of {hp.seq_length} bp",
+                                  **where('batch_buffer'))
             x = lb(kl.Cropping1D, crop)(x)
         reg = keras.regularizers.L1(hp.final_l1_scale) if hp.final_l1_scale else None
         x = lb(kl.Dense, hp.sum_targets, kernel_initializer='he_normal', kernel_regularizer=reg)(x)
@@ -241,13 +263,12 @@ def synthetic_params(seq_length:int=1024,   # L, a multiple of 32
                       'trunk': [{'name': 'conv_dna', 'filters': filters, 'kernel_size': 15, 'pool_size': 4},
                                 {'name': 'conv_tower', 'filters_init': filters, 'filters_mult': 1.25, 'kernel_size': 5,
                                  'pool_size': 2, 'repeat': 3},
-                                {'name': 'dilated_residual', 'filters': filters//2, 'rate_mult': 2, 'repeat': 2, 'dropout': 0.1},
+                                {'name': 'dilated_residual', 'filters': filters//2, 'rate_mult': 2, 'repeat': 2,
+                                 'dropout': 0.1},
                                 {'name': 'conv_block', 'filters': filters*3//2, 'dropout': 0.05}],
                       'head': {'name': 'final', 'units': num_targets, 'activation': 'softplus'}}}
 
 # %% ../nbs/02_model.ipynb 20
-reexport(globals(), {'LOSSES': 'genomenn.losses', 'make_loss': 'genomenn.losses'})  # their home; known from here too
-
 def make_learning_rate(train:dict, learning_rate:float|None=None):
     "The learning rate of a `train` section: a float, or a schedule with baskerville's linear `warmup_steps`."
     lr = float(learning_rate if learning_rate is not None else train.get('learning_rate', 0.01))
@@ -264,8 +285,10 @@ def make_optimizer(train:dict,                    # a params `train` section
     lr = make_learning_rate(train, learning_rate)
     clip = {}
     if train.get('global_clipnorm'): clip['global_clipnorm'] = float(train['global_clipnorm'])
-    elif train.get('clip_norm') or train.get('clipnorm'): clip['clipnorm'] = float(train.get('clip_norm') or train['clipnorm'])
-    b = dict(beta_1=train.get('adam_beta1', 0.9), beta_2=train.get('adam_beta2', 0.999), epsilon=train.get('adam_eps', 1e-7))
+    elif train.get('clip_norm') or train.get('clipnorm'):
+        clip['clipnorm'] = float(train.get('clip_norm') or train['clipnorm'])
+    b = dict(beta_1=train.get('adam_beta1', 0.9), beta_2=train.get('adam_beta2', 0.999),
+             epsilon=train.get('adam_eps', 1e-7))
     if name in ('sgd', 'momentum'): return keras.optimizers.SGD(lr, momentum=train.get('momentum', 0.99), **clip)
     if name == 'adam': return keras.optimizers.Adam(lr, **b, **clip)
     if name == 'nadam': return keras.optimizers.Nadam(lr, **b, **clip)
@@ -284,14 +307,16 @@ def _as_dataset(data, name, batch_size, shuffle=False, seed=None):
     if callable(ds): return ds(batch_size=batch_size, shuffle_buffer=len(data) if shuffle else 0, seed=seed)
     if isinstance(data, (tuple, list)) and len(data) == 2:
         X, Y = (np.asarray(a) for a in data)
-        if len(X) != len(Y): raise ValueError(f"{name}: expected as many targets as sequences, got {len(X)} and {len(Y)}")
+        if len(X) != len(Y):
+            raise ValueError(f"{name}: expected as many targets as sequences, got {len(X)} and {len(Y)}")
         d = tf.data.Dataset.from_tensor_slices((X.astype('float32'), Y.astype('float32')))
         if shuffle: d = d.shuffle(len(X), seed=seed, reshuffle_each_iteration=True)
         return d.batch(batch_size)
-    raise ValueError(f"{name}: expected a tf.data.Dataset, SeqDataset, SyntheticData or (seqs, targets), got {type(data).__name__}")
+    raise ValueError(f"{name}: expected a tf.data.Dataset, SeqDataset, SyntheticData or (seqs, targets), got "
+                     f"{type(data).__name__}")
 
 @patch
-def _fit_targets(self:SeqNN, data, name, head=0, batch_size=32, shuffle=False, seed=None):
+def training_dataset(self:SeqNN, data, name, head=0, batch_size=32, shuffle=False, seed=None):
     "`data` as a dataset of (seqs, targets) matching head `head`'s predictions (targets cropped and transformed)."
     ds = _as_dataset(data, name, batch_size, shuffle, seed)
     spec = ds.element_spec
@@ -307,7 +332,8 @@ def _fit_targets(self:SeqNN, data, name, head=0, batch_size=32, shuffle=False, s
     elif got == want: squeeze = False
     else:
         raise ValueError(f"{name}: targets (B, {', '.join(map(str, got))}) do not fit the model's predictions "
-                         f"(B, {', '.join(map(str, out))})" + (f" with {c} positions cropped from each side" if c else ''))
+                         f"(B, {', '.join(map(str, out))})"
+                         + (f" with {c} positions cropped from each side" if c else ''))
     hp, dt = getattr(self, 'hp', None), self.dtype
     def fix(x, y, *rest):
         y = tf.cast(y, dt)
@@ -344,7 +370,8 @@ def ensemble_fn(self:SeqNN, *,
     cache = self.__dict__.setdefault('_ensembles', {})
     if key not in cache:
         m, sp = self._model(head), None if pair is None else tf.constant(pair)
-        tri = self.head_maps[head]   # a contact-map head: an rc member's map pairs reorder (basenji's SwitchReverseTriu)
+        # a contact-map head: an rc member's map pairs reorder (basenji's SwitchReverseTriu)
+        tri = self.head_maps[head]
         order = None if tri is None else tf.constant(triu_rc_order(*tri))
         def back(y, r):
             if order is None or not r: return unaugment_preds_tf(y, r, sp)
@@ -372,7 +399,9 @@ def predict(self:SeqNN, seqs,                 # one-hot (S, L, 4), DNA strings, 
     fn = self.ensemble_fn(head=head, rc=rc, shifts=shifts, strand_pair=strand_pair)  # checks head, shifts, pairs
     if isinstance(seqs, tf.data.Dataset) or hasattr(seqs, 'dataset'):
         ds = _as_dataset(seqs, 'seqs', batch_size).map(lambda x, *rest: tf.cast(x, self.dtype))
-    else: ds = tf.data.Dataset.from_tensor_slices(self._seqs_array(seqs)).batch(batch_size)  # arrays would be cast to float32
+    else:
+        # arrays would be cast to float32
+        ds = tf.data.Dataset.from_tensor_slices(self._seqs_array(seqs)).batch(batch_size)
     # one compiled call per batch (Keras' predict loop costs more here)
     out = [fn(x).numpy() for x in tqdm(ds, disable=not verbose, desc='predict', unit='batch')]
     if not out: raise ValueError("seqs: no sequences")
@@ -388,7 +417,8 @@ def augment_batches(ds,                 # batches (x (B, L, 4), y (B, P, T) or (
     "Basenji's training-time augmentation (`augment_rc`, `augment_shift`): one random rc and shift per batch."
     if not rc and not shift: return ds
     pair = None if strand_pair is None else tf.constant(strand_pair, tf.int32)
-    gen = tf.random.Generator.from_seed(seed) if seed is not None else tf.random.Generator.from_non_deterministic_state()
+    gen = (tf.random.Generator.from_seed(seed) if seed is not None
+           else tf.random.Generator.from_non_deterministic_state())
     def aug(x, y, *rest):
         if shift:
             s = gen.uniform([], -shift, shift + 1, dtype=tf.int32)
@@ -438,13 +468,16 @@ def compile(self:SeqNN, *, head:int=0, loss:str|None=None, optimizer=None, learn
     return self
 
 @patch
-def _augment(self:SeqNN, ds, head, strand_pair, seed):
+def augment_dataset(self:SeqNN, ds, head, strand_pair, seed):
     "The training batches with the params' `augment_rc` and `augment_shift` (JSON `model` or legacy keys)."
-    if self.architecture == 'json': rc, shift = self.params.get('augment_rc', False), self.params.get('augment_shift', 0)
+    if self.architecture == 'json':
+        rc, shift = self.params.get('augment_rc', False), self.params.get('augment_shift', 0)
     else:  # legacy keys: the largest of the shift offsets bounds a uniform shift
-        rc, shift = self.hp.augment_with_complement, max((abs(s) for s in self.hp.shift_augment_offsets or ()), default=0)
+        rc, shift = self.hp.augment_with_complement, max((abs(s) for s in self.hp.shift_augment_offsets or ()),
+                                                         default=0)
     if isinstance(shift, bool) or not isinstance(shift, int) or not 0 <= shift < self.seq_length:
-        raise ParamsError(f"expected an integer number of bp in 0..{self.seq_length - 1}, got {shift!r}", self.source, 'augment_shift')
+        raise ParamsError(f"expected an integer number of bp in 0..{self.seq_length - 1}, got {shift!r}", self.source,
+                          'augment_shift')
     pair = None if strand_pair is None else check_strand_pair(strand_pair, self.output_shape(head)[-1])
     return augment_batches(ds, bool(rc), shift, pair, seed)
 
@@ -468,9 +501,9 @@ def fit(self:SeqNN, train,                   # training data: dataset, SeqDatase
     m = self._model(head); tp = self.train_params
     if not getattr(m, 'compiled', False): self.compile(head=head)
     bs = int(batch_size or tp.get('batch_size', 32))
-    tr = self._fit_targets(train, 'train', head, bs, shuffle=True, seed=seed)
-    if augment: tr = self._augment(tr, head, strand_pair, seed)
-    va = None if valid is None else self._fit_targets(valid, 'valid', head, bs)
+    tr = self.training_dataset(train, 'train', head, bs, shuffle=True, seed=seed)
+    if augment: tr = self.augment_dataset(tr, head, strand_pair, seed)
+    va = None if valid is None else self.training_dataset(valid, 'valid', head, bs)
     epochs = int(epochs or tp.get('train_epochs_max', tp.get('train_epochs', 10)))
     monitor = 'val_loss' if va is not None else 'loss'
     cbs = [keras.callbacks.EarlyStopping(monitor=monitor, patience=int(patience or tp.get('patience', 20)),
@@ -497,7 +530,7 @@ def evaluate(self:SeqNN, data,             # dataset, SeqDataset, SyntheticData 
     steps = self.__dict__.setdefault('_eval_steps', {})   # one traced function per head, reused
     if head not in steps: steps[head] = tf.function(lambda x: m(x, training=False), reduce_retracing=True)
     step = steps[head]
-    for x, y in self._fit_targets(data, 'data', head, batch_size):
+    for x, y in self.training_dataset(data, 'data', head, batch_size):
         p = step(x)
         cm.update(np.asarray(p, np.float64), y.numpy().astype(np.float64))
         tot += float(lossf(y, p))*len(x); n += len(x)
@@ -509,7 +542,8 @@ def evaluate(self:SeqNN, data,             # dataset, SeqDataset, SyntheticData 
 def save(self:SeqNN, path,
          head:int=0,        # a basenji/baskerville '.h5' holds the trunk and this one head
         )->Path:
-    "Write the weights atomically: '.weights.h5' keeps every head; another '.h5' name writes basenji/baskerville's layout."
+    """Write the weights atomically: '.weights.h5' keeps every head; another '.h5' name writes basenji/baskerville's
+    layout."""
     path = Path(path)
     if path.name.endswith('.weights.h5'): _save_weights(self._all, path)
     elif path.suffix in ('.h5', '.hdf5'): save_checkpoint(self._model(head), path)
@@ -519,7 +553,8 @@ def save(self:SeqNN, path,
 
 @patch
 def restore(self:SeqNN, path,
-            head:int|None=None,  # genomenn files: None = all heads, i = head i alone; their files: the head loaded (default 0)
+            # genomenn files: None = all heads, i = head i alone; their files: the head loaded (default 0)
+            head:int|None=None,
             *,
             trunk:bool=False,    # their files: load the trunk alone (transfer to new targets)
            )->SeqNN:
@@ -529,14 +564,17 @@ def restore(self:SeqNN, path,
     if is_tf2_checkpoint(path):  # their layout: the trunk and one head, matched by structure, all or nothing
         load_checkpoint(self._model(head or 0), path, layers=self.model_trunk if trunk else None)
         return self
-    if trunk: raise ValueError(f"trunk: {path} is a genomenn weights file (all heads); trunk=True reads basenji/baskerville checkpoints")
+    if trunk:
+        raise ValueError(f"trunk: {path} is a genomenn weights file (all heads); trunk=True reads "
+                         "basenji/baskerville checkpoints")
     m = self._all if head is None else self._model(head)
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter('always')
         try: m.load_weights(path)
         except (ValueError, KeyError) as e:
             raise ValueError(f"{path}: the weights do not fit this model: {e}") from None
-    skipped = [str(w.message) for w in caught if 'freshly-initialized' in str(w.message) or 'Skipping' in str(w.message)]
+    skipped = [str(w.message) for w in caught
+               if 'freshly-initialized' in str(w.message) or 'Skipping' in str(w.message)]
     if skipped: raise ValueError(f"{path}: the weights do not fit this model: {skipped[0]}")
     for w in caught: warnings.warn_explicit(w.message, w.category, w.filename, w.lineno)
     return self

@@ -4,9 +4,14 @@
 
 # %% ../nbs/00_params.ipynb 3
 from __future__ import annotations
-import json, re, difflib, warnings, dataclasses
-from dataclasses import dataclass, field, fields, asdict
+
+import difflib
+import json
+import re
+import warnings
+from dataclasses import asdict, dataclass, field, fields
 from pathlib import Path
+
 import numpy as np
 
 # %% auto 0
@@ -191,11 +196,13 @@ def _num(job, key, default, kind=float, positive=False, nonneg=False, frac=False
     if isinstance(val, list):
         if key in LIST_KEYS: return val
         if all(v == val[0] for v in val):
-            warnings.warn(f"{getattr(job,'path',None) or 'params'}: key '{key}' given {len(val)} times with the same value; using it")
+            warnings.warn(f"{getattr(job,'path',None) or 'params'}: key '{key}' given {len(val)} times with the same "
+                          "value; using it")
             val = val[0]
         else:
             lines = getattr(job, 'lines', {}).get(key, [])
-            raise ParamsError(f"given {len(val)} times with different values {val}" + (f" (lines {lines})" if lines else ''), **_where(job, key))
+            where = f" (lines {lines})" if lines else ''
+            raise ParamsError(f"given {len(val)} times with different values {val}" + where, **_where(job, key))
     if isinstance(val, bool): val = int(val)
     if not isinstance(val, (int, float)) or (kind is int and isinstance(val, float) and not float(val).is_integer()):
         raise ParamsError(f"expected {'an integer' if kind is int else 'a number'}, got {val!r}", **_where(job, key))
@@ -220,7 +227,8 @@ def layer_extend(job, key, default, layers, kind=int, **checks)->list:
     var = job.get(key, [])
     if not isinstance(var, list): var, default = [var], var
     if len(var) > layers:
-        raise ParamsError(f"{len(var)} values for {layers} layers (the layer count is set by cnn_filters)", **_where(job, key, layers))
+        raise ParamsError(f"{len(var)} values for {layers} layers (the layer count is set by cnn_filters)",
+                          **_where(job, key, layers))
     out = []
     for i, v in enumerate(list(var) + [default]*(layers - len(var))):
         out.append(_num({key: v} if i >= len(var) else _Sub(job, key, i), key, default, kind, **checks))
@@ -241,7 +249,8 @@ _DRES_DEFAULTS = dict(conv_dna_filters=256, conv_dna_filter_size=13, conv_dna_st
     conv_reduce_pool=2, conv_reduce_dropout=0., conv_reduce_width_max=None, conv_dilate_filters=128,
     conv_dilate_rate_mult=2, conv_dilate_rate_max=64, conv_dilate_dropout=0., conv_final_filters=1024,
     conv_final_dropout=0.)
-_KNOWN = set(f.name for f in fields(HParams)) | set(_ALIASES) | _CNN_KEYS | set(_DRES_DEFAULTS) - {'arch', 'extra', 'cnn_params'}
+_KNOWN = set(f.name for f in fields(HParams)) | set(_ALIASES) | _CNN_KEYS | set(_DRES_DEFAULTS) - {'arch', 'extra',
+                                                                                                   'cnn_params'}
 
 def _cnn_arch(job):
     nf = job.get('cnn_filters', [])
@@ -274,7 +283,8 @@ def _dres_arch(job, target_pool, dense):
     while width < a['conv_reduce_width_max']:  # reduce: grow the filters, pool until the target width
         filters *= a['conv_reduce_filters_mult']
         cps.append(ConvParams(filters=int(np.round(filters)), filter_size=a['conv_reduce_filter_size'],
-                              stride=a['conv_reduce_stride'], pool=a['conv_reduce_pool'], dropout=a['conv_reduce_dropout']))
+                              stride=a['conv_reduce_stride'], pool=a['conv_reduce_pool'],
+                              dropout=a['conv_reduce_dropout']))
         width *= cps[-1].pool*cps[-1].stride
     filters, rate = int(np.round(filters)), 1
     while rate <= a['conv_dilate_rate_max']:
@@ -302,7 +312,8 @@ def make_hparams(job:dict,              # from `read_job_params` (or any dict of
     hp = HParams()
     nt = job.get('num_targets', num_targets)
     if nt is None:
-        raise ParamsError("missing: the file does not say how many targets; pass make_hparams(job, num_targets=...)", path, 'num_targets')
+        raise ParamsError("missing: the file does not say how many targets; pass make_hparams(job, num_targets=...)",
+                          path, 'num_targets')
     nt = nt if isinstance(nt, list) else [nt]
     for i, v in enumerate(nt):
         if isinstance(v, bool) or not isinstance(v, int) or v <= 0:
@@ -322,7 +333,8 @@ def make_hparams(job:dict,              # from `read_job_params` (or any dict of
     for k in ('learning_rate', 'momentum', 'adam_beta1', 'adam_beta2', 'adam_eps', 'learning_decay_rate',
               'cnn_l2_scale', 'final_l1_scale', 'augment_mutation', 'plateau_delta', 'stop_early_plateau_delta'):
         setattr(hp, k, g(k, float, nonneg=True))
-    if hp.learning_rate <= 0: raise ParamsError(f"must be positive, got {hp.learning_rate}", **_where(job, 'learning_rate'))
+    if hp.learning_rate <= 0:
+        raise ParamsError(f"must be positive, got {hp.learning_rate}", **_where(job, 'learning_rate'))
     hp.grad_clip, hp.target_clip = g('grad_clip', float, positive=True), g('target_clip', float, positive=True)
     for k in ('learning_decay_steps', 'num_plateau_steps', 'stop_early_num_plateau_steps', 'patience'):
         setattr(hp, k, g(k, positive=True))
@@ -332,7 +344,8 @@ def make_hparams(job:dict,              # from `read_job_params` (or any dict of
               'pool_by_averaging', 'pool_by_unfolding'):
         setattr(hp, k, _bool(job, k, getattr(hp, k)))
     if hp.pool_by_averaging and hp.pool_by_unfolding:
-        raise ParamsError("pool_by_averaging and pool_by_unfolding cannot both be set", **_where(job, 'pool_by_unfolding'))
+        raise ParamsError("pool_by_averaging and pool_by_unfolding cannot both be set",
+                          **_where(job, 'pool_by_unfolding'))
     so = job.get('shift_augment_offsets')
     hp.shift_augment_offsets = None if so is None else [int(v) for v in (so if isinstance(so, list) else [so])]
     hp.architecture = _str(job, 'architecture', 'cnn')
@@ -386,7 +399,8 @@ def _check_block(block, where, path):
                           " (not a Basenji/baskerville block)"), path, where)
 
 def head_names(model:dict)->list:
-    "The head keys of a JSON `model` section (`head`, `head_<name>`) in natural order, as basenji's and baskerville's SeqNN order them."
+    """The head keys of a JSON `model` section (`head`, `head_<name>`) in natural order, as basenji's and baskerville's
+    SeqNN order them."""
     keys = [k for k in model if k == 'head' or k.startswith('head_')]
     return sorted(keys, key=lambda k: [int(t) if t.isdigit() else t for t in re.split(r'(\d+)', k)])  # head_2 < head_10
 
@@ -426,7 +440,8 @@ def read_params(path:str|Path,  # a params file: JSON or legacy text, detected f
     if text.lstrip().startswith('{'):
         try: params = json.loads(text)
         except json.JSONDecodeError as e:
-            raise ParamsError(f"invalid JSON: {e.msg} at line {e.lineno} column {e.colno}", path, line=e.lineno) from None
+            raise ParamsError(f"invalid JSON: {e.msg} at line {e.lineno} column {e.colno}", path,
+                              line=e.lineno) from None
         if not isinstance(params, dict) or 'model' not in params:
             raise ParamsError("a JSON params file needs a 'model' section", path, 'model')
         if 'train' in params and not isinstance(params['train'], dict):

@@ -8,16 +8,20 @@ __all__ = ['BASES', 'ism_importance', 'attribution_logo', 'ism_heatmap', 'track_
 # %% ../nbs/05a_seqplots.ipynb 3
 from pathlib import Path
 from typing import Sequence
-import numpy as np, pandas as pd
-import matplotlib as mpl, matplotlib.pyplot as plt
+
 import logomaker
-from .plots import _numeric, _out_path, save_figure, _check_cor, correlation, cor_text
+import matplotlib as mpl
+import matplotlib.pyplot as plt
+import numpy as np
+import pandas as pd
+
+from .plots import check_cor, check_numeric, check_out_path, cor_text, save_figure
 
 # %% ../nbs/05a_seqplots.ipynb 8
 BASES = 'ACGT'
 
 def _check_1hot_like(a, name, ref_shape=None)->np.ndarray:
-    a = _numeric(a, name)
+    a = check_numeric(a, name)
     if a.ndim != 2 or a.shape[1] != 4 or (ref_shape is not None and a.shape != tuple(ref_shape)):
         want = f'{tuple(ref_shape)}' if ref_shape is not None else '(L, 4)'
         raise ValueError(f"{name}: expected shape {want}, got {a.shape}")
@@ -25,7 +29,8 @@ def _check_1hot_like(a, name, ref_shape=None)->np.ndarray:
 
 def _window(L, start, window, name='window'):
     "(a, b): the positions to draw, in the coordinates where attr[0] sits at `start`."
-    if isinstance(start, bool) or not isinstance(start, (int, np.integer)): raise ValueError(f"start: expected an int, got {start!r}")
+    if isinstance(start, bool) or not isinstance(start, (int, np.integer)):
+        raise ValueError(f"start: expected an int, got {start!r}")
     if window is None: return int(start), int(start) + L
     a, b = (int(v) for v in window)
     if not start <= a < b <= start + L:
@@ -46,21 +51,26 @@ def _intervals(highlight, name='highlight'):
 def ism_importance(ism:np.ndarray,       # ISM scores (L, 4): prediction(mutant) - prediction(reference)
                    seq_1hot:np.ndarray,  # the reference sequence (L, 4), one-hot
                   )->np.ndarray:         # (L, 4): minus the mean effect of the 3 substitutions, on the reference base
-    "Per-base importance from saturation mutagenesis: how much the prediction drops, on average, when the reference base is mutated."
+    """Per-base importance from saturation mutagenesis: how much the prediction drops, on average, when the reference
+    base is mutated."""
     ism = _check_1hot_like(ism, 'ism'); seq = _check_1hot_like(seq_1hot, 'seq_1hot', ism.shape)
     alt = 1.0 - seq
     n_alt = alt.sum(1, keepdims=True)
-    mean_alt = np.divide((ism * alt).sum(1, keepdims=True), n_alt, out=np.zeros_like(n_alt, dtype=np.float64), where=n_alt > 0)
+    mean_alt = np.divide((ism * alt).sum(1, keepdims=True), n_alt, out=np.zeros_like(n_alt, dtype=np.float64),
+                         where=n_alt > 0)
     return -mean_alt * seq
 
 def attribution_logo(attr:np.ndarray,                # attributions (L, 4), bases A,C,G,T (e.g. gradient x input)
                      ax:plt.Axes|None=None,          # draw here; None makes a new figure of `figsize`
                      *,
-                     seq_1hot:np.ndarray|None=None,  # one-hot sequence (L, 4): attr is multiplied by it (gradient x input)
-                     ism:bool=False,                 # attr holds ISM scores; heights from `ism_importance(attr, seq_1hot)`
+                     # one-hot sequence (L, 4): attr is multiplied by it (gradient x input)
+                     seq_1hot:np.ndarray|None=None,
+                     # attr holds ISM scores; heights from `ism_importance(attr, seq_1hot)`
+                     ism:bool=False,
                      start:int=0,                    # coordinate of attr[0] (x axis numbering)
                      window:tuple|None=None,         # (a, b): draw positions a..b-1 only
-                     highlight:Sequence|None=None,   # [(start, end), ...] half-open intervals (e.g. motif sites) to shade
+                     # [(start, end), ...] half-open intervals (e.g. motif sites) to shade
+                     highlight:Sequence|None=None,
                      highlight_color='gold',         # colour of the shading
                      highlight_alpha:float=0.35,     # opacity of the shading
                      color_scheme:str='classic',     # logomaker colour scheme
@@ -72,7 +82,7 @@ def attribution_logo(attr:np.ndarray,                # attributions (L, 4), base
                      dpi:float|None=None,            # resolution when saving
                     )->plt.Axes:
     "Sequence logo of per-base attributions over a window, letters above/below zero, with highlighted intervals."
-    out = _out_path(out)
+    out = check_out_path(out)
     attr = _check_1hot_like(attr, 'attr')
     if ism:
         if seq_1hot is None: raise ValueError("seq_1hot: ism=True needs the reference sequence (L, 4), got None")
@@ -81,7 +91,8 @@ def attribution_logo(attr:np.ndarray,                # attributions (L, 4), base
         vals, ylab = attr * _check_1hot_like(seq_1hot, 'seq_1hot', attr.shape), 'gradient x input'
     else: vals, ylab = attr, 'attribution'
     a, b = _window(len(attr), start, window)
-    df = pd.DataFrame(np.nan_to_num(np.asarray(vals[a - start:b - start], np.float64)), columns=list(BASES), index=np.arange(a, b))
+    df = pd.DataFrame(np.nan_to_num(np.asarray(vals[a - start:b - start], np.float64)), columns=list(BASES),
+                      index=np.arange(a, b))
     own = ax is None
     if own: _, ax = plt.subplots(figsize=figsize)
     logo = logomaker.Logo(df, ax=ax, color_scheme=color_scheme)
@@ -91,7 +102,9 @@ def attribution_logo(attr:np.ndarray,                # attributions (L, 4), base
             if gl.patch is not None: gl.patch.set_gid(f'logo:{c}:{pos}')
     for s, e in _intervals(highlight):
         s, e = max(s, a), min(e, b)                      # clipped to the window; outside it nothing is drawn
-        if s < e: ax.axvspan(s - 0.5, e - 0.5, color=highlight_color, alpha=highlight_alpha, lw=0, zorder=-1, gid=f'highlight:{s}:{e}')
+        if s < e:
+            ax.axvspan(s - 0.5, e - 0.5, color=highlight_color, alpha=highlight_alpha, lw=0, zorder=-1,
+                       gid=f'highlight:{s}:{e}')
     ax.axhline(0, color='0.3', lw=0.5)
     logo.style_spines(visible=False); logo.style_spines(spines=['left', 'bottom'], visible=True)
     ax.set_xlim(a - 0.5, b - 0.5)
@@ -121,8 +134,9 @@ def ism_heatmap(ism:np.ndarray,                  # ISM scores (L, 4): prediction
                 out:str|Path|None=None,          # save here when given (format from the suffix)
                 dpi:float|None=None,             # resolution when saving
                )->plt.Axes:
-    "Heatmap of saturation mutagenesis: one row per base (A,C,G,T), one column per position, 0 at the colour map's centre."
-    out = _out_path(out)
+    """Heatmap of saturation mutagenesis: one row per base (A,C,G,T), one column per position, 0 at the colour map's
+    centre."""
+    out = check_out_path(out)
     ism = _check_1hot_like(ism, 'ism')
     seq = None if seq_1hot is None else _check_1hot_like(seq_1hot, 'seq_1hot', ism.shape)
     a, b = _window(len(ism), start, window)
@@ -141,7 +155,9 @@ def ism_heatmap(ism:np.ndarray,                  # ISM scores (L, 4): prediction
         ax.scatter(pos + a, base, s=6, color='black', gid='genomenn-ref')
     for s, e in _intervals(highlight):
         s, e = max(s, a), min(e, b)
-        if s < e: ax.add_patch(mpl.patches.Rectangle((s - 0.5, -0.5), e - s, 4, fill=False, ec=highlight_color, lw=2, gid=f'highlight:{s}:{e}'))
+        if s < e:
+            ax.add_patch(mpl.patches.Rectangle((s - 0.5, -0.5), e - s, 4, fill=False, ec=highlight_color, lw=2,
+                                               gid=f'highlight:{s}:{e}'))
     ax.set_xlim(a - 0.5, b - 0.5); ax.set_ylim(3.5, -0.5); ax.set_xlabel(x_label); ax.set_ylabel(y_label)
     if colorbar: ax.figure.colorbar(im, ax=ax, label=colorbar_label, fraction=0.03, pad=0.01)
     if title is not None: ax.set_title(title)
@@ -166,11 +182,11 @@ def track_plot(preds:np.ndarray,                  # predictions (P,) or (P, T)
                dpi:float|None=None,               # resolution when saving
               )->plt.Axes|list:
     "Measured (filled) and predicted (line) coverage per bin, one panel per target, with their correlation."
-    out = _out_path(out)
-    cor = _check_cor(cor)
-    preds = _numeric(preds, 'preds')
+    out = check_out_path(out)
+    cor = check_cor(cor)
+    preds = check_numeric(preds, 'preds')
     if preds.ndim not in (1, 2): raise ValueError(f"preds: expected shape (P,) or (P, T), got {preds.shape}")
-    targets = _numeric(targets, 'targets', preds.shape)
+    targets = check_numeric(targets, 'targets', preds.shape)
     if preds.ndim == 1: preds, targets = preds[:, None], targets[:, None]
     P, T = preds.shape
     sel = list(range(T)) if target is None else ([target] if np.ndim(target) == 0 else list(target))
@@ -183,7 +199,8 @@ def track_plot(preds:np.ndarray,                  # predictions (P,) or (P, T)
     if isinstance(pool_width, bool) or not isinstance(pool_width, (int, np.integer)) or pool_width < 1:
         raise ValueError(f"pool_width: expected a positive int, got {pool_width!r}")
     if ax is None:
-        _, axs = plt.subplots(len(sel), 1, sharex=True, squeeze=False, figsize=figsize or (10, 0.6 + 1.6 * len(sel)), layout='constrained')
+        _, axs = plt.subplots(len(sel), 1, sharex=True, squeeze=False, figsize=figsize or (10, 0.6 + 1.6 * len(sel)),
+                              layout='constrained')
         axs = list(axs[:, 0])
     else:
         axs = [ax] if isinstance(ax, plt.Axes) else list(ax)

@@ -4,12 +4,21 @@
 
 # %% ../nbs/01a_tfrecords.ipynb 3
 from __future__ import annotations
-import json, os, re, shutil, uuid, warnings, zlib
-from dataclasses import replace
+
+import json
+import os
+import re
+import shutil
+import uuid
+import warnings
+import zlib
 from pathlib import Path
 from typing import NamedTuple
-import numpy as np, pandas as pd
-from .data import DataError, DataFileNotFoundError, _tf, codes_1hot, hot1_codes
+
+import numpy as np
+import pandas as pd
+
+from .data import DataError, DataFileNotFoundError, codes_1hot, hot1_codes, load_tensorflow
 
 # %% auto 0
 __all__ = ['read_statistics', 'tfrecord_files', 'tfrecord_compression', 'RecordLayout', 'record_layout', 'SeqDataset',
@@ -34,7 +43,8 @@ def _natural_key(p:Path): return [int(t) if t.isdigit() else t for t in re.split
 
 def tfrecord_files(data_dir:str|Path,       # Basenji data directory
                    split_label:str,         # 'train', 'valid', 'test', ...
-                   tfr_pattern:str|None=None,  # glob (may contain '{split}'), relative to data_dir/tfrecords, else data_dir
+                   # glob (may contain '{split}'), relative to data_dir/tfrecords, else data_dir
+                   tfr_pattern:str|None=None,
                   )->list:                  # Paths in natural order
     "TFRecord files of one split of a data directory."
     d = Path(data_dir)
@@ -68,7 +78,7 @@ def record_layout(record:bytes,   # one serialized tf.train.Example
                   where:str='record',  # name used in error messages
                  )->RecordLayout:
     "Detect the record layout from the sizes of its `sequence` and `target` features."
-    tf = _tf()
+    tf = load_tensorflow()
     feats = tf.train.Example.FromString(record).features.feature
     for k in ('sequence', 'target'):
         if k not in feats: raise DataError(f"{where}: no '{k}' feature (has {sorted(feats)})")
@@ -98,7 +108,7 @@ def record_layout(record:bytes,   # one serialized tf.train.Example
 
 def _parse_fn(layout:RecordLayout, seq_length, seq_depth, target_length, num_targets):
     "Parse one serialized example into (seq (L, 4) float32, target (P, T) float32)."
-    tf = _tf()
+    tf = load_tensorflow()
     feats = {'sequence': tf.io.FixedLenFeature([], tf.string),
              'target': (tf.io.FixedLenFeature([target_length*num_targets], tf.float32) if layout.target == 'float_list'
                         else tf.io.FixedLenFeature([], tf.string))}
@@ -132,7 +142,8 @@ class SeqDataset:
         self.stats = read_statistics(data_dir)
         st = self.stats
         self.seq_length, self.target_length, self.num_targets = st['seq_length'], st['target_length'], st['num_targets']
-        self.seq_depth, self.pool_width, self.crop_bp = st.get('seq_depth', 4), st.get('pool_width'), st.get('crop_bp', 0)
+        self.seq_depth, self.pool_width, self.crop_bp = st.get('seq_depth',
+                                                               4), st.get('pool_width'), st.get('crop_bp', 0)
         self.files = tfrecord_files(data_dir, split_label, tfr_pattern)
         self.compression = {f: tfrecord_compression(f) for f in self.files}
         self.layouts = {f: self._file_layout(f) for f in self.files}
@@ -148,7 +159,7 @@ class SeqDataset:
         self.dataset = self.make_dataset()
 
     def _file_layout(self, f:Path):
-        tf = _tf()
+        tf = load_tensorflow()
         try: first = list(tf.data.TFRecordDataset(str(f), self.compression[f]).take(1))
         except (tf.errors.DataLossError, tf.errors.OutOfRangeError) as e:
             raise DataError(f"{f}: cannot read the first record (truncated or not a {self.compression[f] or 'plain'} "
@@ -158,7 +169,7 @@ class SeqDataset:
                              self.seq_depth, where=str(f))
 
     def _records(self, files, parallel=True):
-        tf = _tf()
+        tf = load_tensorflow()
         parse = _parse_fn(self.layout, self.seq_length, self.seq_depth, self.target_length, self.num_targets)
         ds, run = None, []
         for i, f in enumerate(files):  # one TFRecordDataset per run of files with the same compression
@@ -170,7 +181,7 @@ class SeqDataset:
 
     def make_dataset(self):
         "The batched `tf.data.Dataset` (also `.dataset`)."
-        tf = _tf()
+        tf = load_tensorflow()
         files = list(self.files)
         if self.shuffle_buffer > 0:
             np.random.default_rng(self.seed).shuffle(files)
@@ -180,7 +191,7 @@ class SeqDataset:
         return ds.batch(self.batch_size).prefetch(tf.data.AUTOTUNE)
 
     def _read_file(self, f, fn):
-        tf = _tf()
+        tf = load_tensorflow()
         try:
             for item in self._records([f]).batch(16): fn(item)
         except (tf.errors.DataLossError, tf.errors.InvalidArgumentError) as e:
@@ -222,7 +233,8 @@ class SeqDataset:
     def __len__(self): return self.num_seqs
     def __repr__(self):
         return (f"SeqDataset({str(self.data_dir)!r}, {self.split_label!r}: {self.num_seqs} seqs in {len(self.files)} "
-                f"files, L={self.seq_length}, P={self.target_length}, T={self.num_targets}, layout={tuple(self.layout)})")
+                f"files, L={self.seq_length}, P={self.target_length}, T={self.num_targets}, "
+                f"layout={tuple(self.layout)})")
 
 # %% ../nbs/01a_tfrecords.ipynb 11
 def write_tfrecords(out_dir:str|Path,      # new (or empty) directory to create
@@ -234,7 +246,7 @@ def write_tfrecords(out_dir:str|Path,      # new (or empty) directory to create
                     target_names:list|None=None, target_descriptions:list|None=None,
                    )->Path:
     "Write sequences and targets as a Basenji-style TFRecord directory (ZLIB, statistics.json, targets.txt)."
-    tf = _tf()
+    tf = load_tensorflow()
     out = Path(out_dir)
     if out.exists() and (not out.is_dir() or any(out.iterdir())):
         raise DataError(f"out_dir: {out} exists and is not an empty directory; it is never overwritten")

@@ -4,18 +4,27 @@
 
 # %% ../nbs/10_train.ipynb 2
 from __future__ import annotations
-import json, os, shutil, time, uuid, warnings
+
+import json
+import os
+import shutil
+import time
+import uuid
 from dataclasses import dataclass
 from pathlib import Path
-import numpy as np, pandas as pd
-import tensorflow as tf, keras
-from tqdm.auto import tqdm
-from .data import DataError, strand_pairs
-from .tfrecords import SeqDataset, read_statistics
-from .model import SeqNN, make_optimizer
-from .losses import make_loss
-from .keras_metrics import PearsonRMetric, R2Metric
+
+import keras
+import numpy as np
+import pandas as pd
+import tensorflow as tf
 from fastcore.basics import patch
+from tqdm.auto import tqdm
+
+from .data import DataError, strand_pairs
+from .keras_metrics import PearsonRMetric, R2Metric
+from .losses import make_loss
+from .model import SeqNN, make_optimizer
+from .tfrecords import SeqDataset, read_statistics
 
 # %% auto 0
 __all__ = ['HeadData', 'check_data_dir', 'head_data', 'Trainer', 'plot_history', 'prepare_out_dir', 'make_strategy',
@@ -47,7 +56,8 @@ def check_data_dir(seqnn:SeqNN, data_dir, head:int=0)->dict:
 
 def head_data(seqnn:SeqNN, data_dirs:list,  # one Basenji data directory per head, in the params' head order
               train:dict|None=None,         # a params `train` section (default: the model's)
-              *, tfr_train:str|None=None, tfr_eval:str|None=None,  # TFRecord globs, as hound_train's --tfr_train/--tfr_eval
+              *, tfr_train:str|None=None,  # TFRecord globs, as hound_train's --tfr_train/--tfr_eval
+              tfr_eval:str|None=None,
               seed:int|None=None)->list:
     "One `HeadData` per data directory, checked against its head."
     train = seqnn.train_params if train is None else train
@@ -64,7 +74,8 @@ def head_data(seqnn:SeqNN, data_dirs:list,  # one Basenji data directory per hea
         info = tr.target_info
         pair = strand_pairs(info, Path(d)/'targets.txt') if info is not None and 'strand_pair' in info.columns else None
         if tr.num_seqs < bs:
-            raise DataError(f"{Path(d)/'statistics.json'}: {tr.num_seqs} training sequences, fewer than one batch of {bs}")
+            raise DataError(f"{Path(d)/'statistics.json'}: {tr.num_seqs} training sequences, fewer than "
+                            f"one batch of {bs}")
         out.append(HeadData(Path(d), tr, va, pair, tr.num_seqs // bs))
     return out
 
@@ -127,8 +138,8 @@ class Trainer:
         "Head `h`'s endless stream of full, shuffled, augmented training batches."
         d = self.data[h]
         ds = d.train.dataset.unbatch().repeat().batch(d.train.batch_size, drop_remainder=True)
-        ds = self.seqnn._fit_targets(ds, str(d.data_dir), h)
-        if self.augment: ds = self.seqnn._augment(ds, h, d.strand_pair, self.seed)
+        ds = self.seqnn.training_dataset(ds, str(d.data_dir), h)
+        if self.augment: ds = self.seqnn.augment_dataset(ds, h, d.strand_pair, self.seed)
         ds = ds.prefetch(tf.data.AUTOTUNE)
         return self.strategy.experimental_distribute_dataset(ds) if self.replicas > 1 else ds
 
@@ -176,12 +187,13 @@ def _next(self:Trainer, it, h, split='train'):
     except (tf.errors.DataLossError, tf.errors.InvalidArgumentError) as e:
         d = self.data[h]
         getattr(d, split).check(strict=False)   # raises DataError naming the damaged file
-        raise DataError(f"{d.data_dir}: reading the {split} records failed: {(e.message or str(e)).strip().splitlines()[-1]}") from None
+        raise DataError(f"{d.data_dir}: reading the {split} records failed: "
+                        f"{(e.message or str(e)).strip().splitlines()[-1]}") from None
 
 @patch
 def _validate(self:Trainer, h, max_batches=None):
     d = self.data[h]
-    it = iter(self.seqnn._fit_targets(d.valid.dataset, str(d.data_dir), h))
+    it = iter(self.seqnn.training_dataset(d.valid.dataset, str(d.data_dir), h))
     for i in range(max_batches or 10**12):
         try: x, y = self._next(it, h, 'valid')
         except StopIteration: break
@@ -200,7 +212,8 @@ def _epoch_row(self:Trainer, seconds)->dict:
 def _epoch_line(row, heads)->str:
     parts = [f"Epoch {row['epoch']} - {row['time_s']:.0f}s"]
     for n in heads:
-        parts.append(f"{n}: " + ' '.join(f"{k} {row[f'{n}_{k}']:.4f}" for k in ('train_loss', 'train_r', 'valid_loss', 'valid_r', 'valid_r2')))
+        parts.append(f"{n}: " + ' '.join(f"{k} {row[f'{n}_{k}']:.4f}" for k in ('train_loss', 'train_r', 'valid_loss',
+                                                                                'valid_r', 'valid_r2')))
     return ' - '.join(parts) + (' - best!' if row['best'] else '')
 
 @patch
@@ -256,16 +269,19 @@ def save(self:Trainer, best:bool=False):
 def load_state(self:Trainer, out_dir)->Trainer:
     "Resume from `out_dir/train_state`: weights, optimizer, epoch, early-stopping counters, random state."
     st = Path(out_dir)/'train_state'
-    if not (st/'state.json').is_file(): raise FileNotFoundError(f"out_dir: {out_dir} holds no training state to resume ({st/'state.json'})")
+    if not (st/'state.json').is_file():
+        raise FileNotFoundError(f"out_dir: {out_dir} holds no training state to resume ({st/'state.json'})")
     state = json.loads((st/'state.json').read_text())
     if state['heads'] != self.names:
         raise ValueError(f"{st/'state.json'}: trained heads {state['heads']}, this run trains {self.names}")
     self.seqnn.restore(st/'model.weights.h5')
     with np.load(st/'optimizer.npz') as z: arrays = [z[f'arr_{i}'] for i in range(len(z.files))]
     if len(arrays) != len(self.optimizer.variables):
-        raise ValueError(f"{st/'optimizer.npz'}: {len(arrays)} optimizer variables, this optimizer has {len(self.optimizer.variables)}")
+        raise ValueError(f"{st/'optimizer.npz'}: {len(arrays)} optimizer variables, this optimizer has "
+                         f"{len(self.optimizer.variables)}")
     for v, a in zip(self.optimizer.variables, arrays): v.assign(a)
-    self.epoch, self.best, self.unimproved, self.history = state['epoch'], state['best'], state['unimproved'], state['history']
+    self.epoch, self.best = state['epoch'], state['best']
+    self.unimproved, self.history = state['unimproved'], state['history']
     self.rng.bit_generator.state = state['rng']
     return self
 
@@ -285,7 +301,7 @@ def plot_history(history:pd.DataFrame,  # `Trainer.fit`'s history (or history.cs
                  ax=None, out=None,     # Axes to draw on; file to save (format from the suffix)
                 ):
     "Training (solid) and validation (dashed) loss per head against the epoch."
-    import matplotlib; import matplotlib.pyplot as plt
+    import matplotlib.pyplot as plt
     own = ax is None
     if own: fig, ax = plt.subplots(figsize=(5, 3.2))
     for i, n in enumerate(heads):
@@ -354,7 +370,8 @@ def train_model(params,                      # params file (JSON) or dict with `
     if isinstance(data_dirs, (str, Path)): data_dirs = [data_dirs]
     for d in data_dirs:
         if not Path(d).is_dir(): raise FileNotFoundError(f"data_dirs: {d} is not a directory")
-    if restore is not None and not Path(restore).is_file(): raise FileNotFoundError(f"restore: {restore} does not exist")
+    if restore is not None and not Path(restore).is_file():
+        raise FileNotFoundError(f"restore: {restore} does not exist")
     out = prepare_out_dir(out_dir, force, resume)
     if src is not None:
         if Path(src).resolve() != (out/'params.json').resolve(): shutil.copyfile(src, out/'params.json')

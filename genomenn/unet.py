@@ -4,13 +4,15 @@
 
 # %% ../nbs/02c_unet.ipynb 3
 from __future__ import annotations
+
 import inspect
 from fractions import Fraction
-import numpy as np
+
 import keras
-from keras import layers as kl, ops
+from keras import layers as kl
+
+from .blocks import BLOCKS, Layers, Scale, activate, apply_dropout, conv, normalize, register_block
 from .params import ParamsError
-from .blocks import Layers, register_block, activate, normalize, conv, Scale, BLOCKS
 
 # %% auto 0
 __all__ = ['upsample', 'unet_conv', 'fpn_unet', 'fpn1_unet', 'unet_concat', 'upsample_unet', 'tconv_nac', 'concat_unet',
@@ -26,7 +28,6 @@ def upsample(x, lb:Layers, stride:int=2):
 # %% ../nbs/02c_unet.ipynb 9
 def _l2(scale:float): return keras.regularizers.L2(scale) if scale else None
 
-def _dropout(x, lb:Layers, rate:float): return lb(kl.Dropout, float(rate))(x) if rate and rate > 0 else x
 
 def _sepconv(x, lb:Layers, filters:int, kernel_size:int):
     "The separable convolution of Basenji's U-net blocks: 'same' padding, Keras' default (Glorot) kernels, no penalty."
@@ -45,7 +46,8 @@ def unet_conv(inputs,                       # (B, L, C) the trunk so far
               kernel_initializer='he_normal', # of the dense kernels
               upsample_conv:bool=False,     # a dense layer on the input path too
               *, lb:Layers|None=None):
-    "baskerville's `unet_conv`: upsample the input, add the skip (dense to the input's channels), separable convolution: (B, stride*L, C)."
+    """baskerville's `unet_conv`: upsample the input, add the skip (dense to the input's channels), separable
+    convolution: (B, stride*L, C)."""
     lb = lb or Layers(); C = int(inputs.shape[-1])
     x1 = normalize(inputs, norm_type, bn_momentum, None, lb)
     x2 = normalize(unet_repr, norm_type, bn_momentum, None, lb)
@@ -54,7 +56,7 @@ def unet_conv(inputs,                       # (B, L, C) the trunk so far
     if upsample_conv: x1 = dense(x1)
     x2 = dense(x2)
     x = lb(kl.Add)([upsample(x1, lb, stride), x2])
-    return _dropout(_sepconv(x, lb, C, kernel_size), lb, dropout)
+    return apply_dropout(_sepconv(x, lb, C, kernel_size), lb, dropout)
 
 @register_block
 def fpn_unet(inputs, unet_repr, activation:str|None='relu', stride:int=2, l2_scale:float=0., dropout:float=0.,
@@ -71,13 +73,14 @@ def fpn1_unet(inputs,                       # (B, L, C)
               activation:str|None='relu', stride:int=2, l2_scale:float=0., dropout:float=0.,
               norm_type:str|None=None, bn_momentum:float=0.99, kernel_size:int=1, kernel_initializer='he_normal',
               *, lb:Layers|None=None):
-    "basenji's `fpn1_unet`: dense and upsample the input to the skip's channels, add the scaled skip, separable convolution: (B, stride*L, C')."
+    """basenji's `fpn1_unet`: dense and upsample the input to the skip's channels, add the scaled skip, separable
+    convolution: (B, stride*L, C')."""
     lb = lb or Layers(); C = int(unet_repr.shape[-1])
     x1 = activate(normalize(inputs, norm_type, bn_momentum, None, lb), activation, lb)
     x1 = lb(kl.Dense, C, kernel_initializer=kernel_initializer, kernel_regularizer=_l2(l2_scale))(x1)
     x1 = upsample(x1, lb, stride)
     x = lb(kl.Add)([x1, lb(Scale, 'ones')(unet_repr)])
-    return _dropout(_sepconv(x, lb, C, kernel_size), lb, dropout)
+    return apply_dropout(_sepconv(x, lb, C, kernel_size), lb, dropout)
 
 # %% ../nbs/02c_unet.ipynb 15
 @register_block
@@ -92,15 +95,16 @@ def unet_concat(inputs,                     # (B, L, C)
                 kernel_size:int=1,          # of the convolution
                 kernel_initializer='he_normal',
                 *, lb:Layers|None=None):
-    "baskerville's `unet_concat`: concatenate skip and upsampled input, dense (1.5 C'), convolution to C', add the skip: (B, stride*L, C')."
+    """baskerville's `unet_concat`: concatenate skip and upsampled input, dense (1.5 C'), convolution to C', add the
+    skip: (B, stride*L, C')."""
     lb = lb or Layers(); C = int(unet_repr.shape[-1])
     x1 = normalize(inputs, norm_type, bn_momentum, None, lb)
     x2 = normalize(unet_repr, norm_type, bn_momentum, None, lb)
     x = activate(lb(kl.Concatenate)([x2, upsample(x1, lb, stride)]), activation, lb)
     x = lb(kl.Dense, int(1.5*C), kernel_initializer=kernel_initializer, kernel_regularizer=_l2(l2_scale))(x)
-    x = activate(_dropout(x, lb, dropout), activation, lb)
+    x = activate(apply_dropout(x, lb, dropout), activation, lb)
     x = conv(x, lb, C, kernel_size, kernel_initializer=kernel_initializer, l2_scale=l2_scale)
-    return lb(kl.Add)([unet_repr, _dropout(x, lb, dropout)])
+    return lb(kl.Add)([unet_repr, apply_dropout(x, lb, dropout)])
 
 @register_block
 def upsample_unet(inputs, unet_repr, activation:str|None='relu', stride:int=2, l2_scale:float=0., dropout:float=0.,
@@ -126,13 +130,14 @@ def tconv_nac(inputs,                       # (B, L, C)
               kernel_initializer='he_normal',
               padding:str='same',           # accepted, as Basenji; always 'same'
               *, lb:Layers|None=None):
-    "Basenji's `tconv_nac`: normalisation, activation, transposed convolution (with bias) of `stride`, dropout: (B, stride*L, filters)."
+    """Basenji's `tconv_nac`: normalisation, activation, transposed convolution (with bias) of `stride`, dropout: (B,
+    stride*L, filters)."""
     lb = lb or Layers(); filters = int(inputs.shape[-1] if filters is None else filters)
     x = activate(normalize(inputs, norm_type, bn_momentum, None, lb), activation, lb)
     x = lb(kl.Conv1DTranspose, filters, int(kernel_size), strides=int(stride), padding='same', use_bias=True,
            kernel_initializer=kernel_initializer, kernel_regularizer=_l2(l2_scale))(x)
     if stride != 1: lb.pool = Fraction(lb.pool)/int(stride)
-    return _dropout(x, lb, dropout)
+    return apply_dropout(x, lb, dropout)
 
 @register_block
 def concat_unet(inputs,       # (B, L, C)
@@ -153,7 +158,8 @@ def find_unet_repr(reprs:list,      # representations saved so far (Basenji's `r
                    *, where=None,    # place in the params, for messages
                    path=None,        # params file, for messages
                   ):
-    "The skip a U-net block joins: the latest saved representation with `stride` times the positions of `inputs`, the last one saved left out."
+    """The skip a U-net block joins: the latest saved representation with `stride` times the positions of `inputs`, the
+    last one saved left out."""
     f = BLOCKS[block['name']]
     p = inspect.signature(f).parameters
     stride = block.get('stride', p['stride'].default) if 'stride' in p else 1

@@ -4,22 +4,41 @@
 
 # %% ../nbs/07_utils.ipynb 3
 from __future__ import annotations
-import importlib, os, re, signal, subprocess, tempfile, threading, time
+
+import os
+import re
+import signal
+import subprocess
+import tempfile
+import threading
+import time
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Sequence
 
 # %% auto 0
-__all__ = ['atomic_write', 'safe_filename', 'ExecResult', 'CommandsFailed', 'kill_group', 'pid_alive', 'exec_par', 'reexport']
+__all__ = ['new_file_mode', 'atomic_write', 'safe_filename', 'ExecResult', 'CommandsFailed', 'kill_group', 'pid_alive',
+           'exec_par']
 
 # %% ../nbs/07_utils.ipynb 6
+def new_file_mode()->int:
+    "The permission bits a new file gets under the user's umask (`0o666 & ~umask`), as `open` gives them."
+    try:
+        for line in Path('/proc/self/status').read_text().splitlines():   # Linux: read without changing it
+            if line.startswith('Umask:'): return 0o666 & ~int(line.split()[1], 8)
+    except OSError: pass
+    m = os.umask(0o022); os.umask(m)
+    return 0o666 & ~m
+
 def atomic_write(path:str|Path,     # file to write (its folder must exist)
                  data:str|bytes,    # content: text is written as UTF-8
                 )->Path:            # the path written
-    "Write `data` to `path` through a temporary file in the same folder and `os.replace`: readers never see a partial file."
+    """Write `data` to `path` through a temporary file in the same folder and `os.replace`: readers never see a partial
+    file; it gets the permissions of the user's umask, like any new file."""
     path = Path(path)
     fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f'.{path.name}.', suffix='.tmp')
     try:
+        os.fchmod(fd, new_file_mode())   # mkstemp creates 0600
         with os.fdopen(fd, 'wb') as f:
             f.write(data.encode('utf-8') if isinstance(data, str) else data)
             f.flush(); os.fsync(f.fileno())
@@ -161,12 +180,14 @@ class _Sessions:
 
 # %% ../nbs/07_utils.ipynb 19
 def _check_cmds(cmds):
-    if isinstance(cmds, (str, bytes)): raise ValueError(f'cmds: expected a list of commands, got the single string {cmds!r}')
+    if isinstance(cmds, (str, bytes)):
+        raise ValueError(f'cmds: expected a list of commands, got the single string {cmds!r}')
     cmds = list(cmds)
     for i, c in enumerate(cmds):
         ok = (isinstance(c, str) and c.strip()) or (isinstance(c, (list, tuple)) and len(c) > 0
               and all(isinstance(a, (str, os.PathLike)) for a in c))
-        if not ok: raise ValueError(f'cmds[{i}]: expected a shell string or a non-empty argv list of strings, got {c!r}')
+        if not ok:
+            raise ValueError(f'cmds[{i}]: expected a shell string or a non-empty argv list of strings, got {c!r}')
     return cmds
 
 # %% ../nbs/07_utils.ipynb 20
@@ -185,8 +206,10 @@ def exec_par(cmds:Sequence[str|list],  # shell strings (run by /bin/sh) or argv 
     cmds = _check_cmds(cmds)
     if max_proc is not None and (isinstance(max_proc, bool) or not isinstance(max_proc, int) or max_proc < 1):
         raise ValueError(f'max_proc: expected None or an integer >= 1, got {max_proc!r}')
-    if timeout is not None and not timeout > 0: raise ValueError(f'timeout: expected None or seconds > 0, got {timeout!r}')
-    if cwd is not None and not Path(cwd).is_dir(): raise ValueError(f'cwd: expected an existing folder, got {str(cwd)!r}')
+    if timeout is not None and not timeout > 0:
+        raise ValueError(f'timeout: expected None or seconds > 0, got {timeout!r}')
+    if cwd is not None and not Path(cwd).is_dir():
+        raise ValueError(f'cwd: expected an existing folder, got {str(cwd)!r}')
     if not cmds: return []
     log_dir = Path(log_dir) if log_dir is not None else Path(tempfile.mkdtemp(prefix='genomenn-exec-'))
     log_dir.mkdir(parents=True, exist_ok=True)
@@ -222,16 +245,3 @@ def exec_par(cmds:Sequence[str|list],  # shell strings (run by /bin/sh) or argv 
     failed = [r for r in results if not r.ok]
     if check and failed: raise CommandsFailed(failed, results)
     return results
-
-# %% ../nbs/07_utils.ipynb 28
-def reexport(namespace:dict,  # the old module's `globals()`
-             moved:dict,      # {name: new module's dotted name}
-            )->None:
-    "Make each name in `moved` importable from the module whose globals are `namespace`, loaded on first use."
-    mod = namespace.get('__name__', '?')
-    def __getattr__(name):
-        if name not in moved: raise AttributeError(f"module {mod!r} has no attribute {name!r}")
-        return getattr(importlib.import_module(moved[name]), name)
-    def __dir__(): return sorted([*namespace, *moved])
-    namespace.update(__getattr__=__getattr__, __dir__=__dir__,
-                     __all__=[*namespace.get('__all__', []), *(n for n in moved if n not in namespace.get('__all__', []))])

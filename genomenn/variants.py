@@ -4,13 +4,21 @@
 
 # %% ../nbs/12_variants.ipynb 2
 from __future__ import annotations
-import gzip, os, sys, uuid
+
+import gzip
+import os
+import sys
+import uuid
 from dataclasses import dataclass
 from pathlib import Path
-import numpy as np, pandas as pd, h5py
+
+import h5py
+import numpy as np
+import pandas as pd
 from scipy.special import rel_entr
 from tqdm.auto import tqdm
-from .data import DataError, Genome, read_targets, strand_pairs, bed_seqs, dna_1hot
+
+from .data import DataError, Genome, bed_seqs, dna_1hot, read_targets, strand_pairs
 
 # %% auto 0
 __all__ = ['SNP_STATS', 'PERCENTILES', 'VCFError', 'Variant', 'parse_vcf_line', 'check_variant', 'read_vcf', 'count_vcf',
@@ -48,7 +56,9 @@ def parse_vcf_line(line:str,       # a VCF data line
     "A `Variant` from one VCF data line, checked: five fields, a positive integer position, one base per allele."
     f = line.rstrip('\n\r').split('\t')
     if len(f) < 5: f = line.split()
-    if len(f) < 5: raise VCFError(f"{where}:{lineno}: expected at least 5 tab-separated fields (CHROM POS ID REF ALT), got {len(f)}")
+    if len(f) < 5:
+        raise VCFError(f"{where}:{lineno}: expected at least 5 tab-separated fields (CHROM POS ID REF "
+                       f"ALT), got {len(f)}")
     chrom, pos, vid, ref, alt = f[:5]
     try: pos = int(pos)
     except ValueError: raise VCFError(f"{where}:{lineno}: POS must be an integer, got {pos!r}") from None
@@ -87,7 +97,8 @@ def check_variant(v:Variant, genome:Genome, where:str='vcf')->Variant:
                        f"{', '.join(names[:5])}{', ...' if len(names) > 5 else ''})")
     v.chrom = c
     if v.pos > genome.chrom_sizes[c]:
-        raise VCFError(f"{where}:{v.line}: {v.id}: position {v.pos} is past the end of {c} ({genome.chrom_sizes[c]} bp)")
+        raise VCFError(f"{where}:{v.line}: {v.id}: position {v.pos} is past the end of {c} "
+                       f"({genome.chrom_sizes[c]} bp)")
     base = genome.fetch(c, v.pos - 1, v.pos)
     v.flipped, v.problem = False, ''
     if base == v.alt: v.flipped = True
@@ -128,7 +139,8 @@ def untransform_preds(preds:np.ndarray,       # predictions (..., T) of the trac
     if p.shape[-1] != T: raise ValueError(f"preds: expected a last axis of {T} tracks (targets), got shape {p.shape}")
     col = lambda c, d: np.asarray(targets[c], np.float32) if c in targets.columns else np.full(T, d, np.float32)
     cs, scale = col('clip_soft', np.inf), col('scale', 1.)
-    sq = np.array(['_sqrt' in str(s) for s in targets['sum_stat']]) if 'sum_stat' in targets.columns else np.zeros(T, bool)
+    sq = (np.array(['_sqrt' in str(s) for s in targets['sum_stat']]) if 'sum_stat' in targets.columns
+          else np.zeros(T, bool))
     if old:
         p = p / scale
         p = np.where(p > cs, cs + (p - cs)**2, p)
@@ -373,7 +385,8 @@ def _score_batch(h5, i, batch, model, genome, stats):
     sl = slice(i, i + B)
     h5['snp'][sl] = np.array([v.id for v in batch], 'S'); h5['chr'][sl] = np.array([v.chrom for v in batch], 'S')
     h5['pos'][sl] = [v.pos for v in batch]
-    h5['ref_allele'][sl] = np.array([v.ref for v in batch], 'S'); h5['alt_allele'][sl] = np.array([v.alt for v in batch], 'S')
+    h5['ref_allele'][sl] = np.array([v.ref for v in batch], 'S')
+    h5['alt_allele'][sl] = np.array([v.alt for v in batch], 'S')
     for s in stats: h5[s][sl] = sc[s]
     return i + B
 
@@ -392,7 +405,8 @@ def merge_scores(parts:list,    # shard `scores.h5` files, in VCF order
             with h5py.File(tmp, 'w') as out:
                 for k in per_variant + stats:
                     arrs = [h[k][()] for h in hs]
-                    dt = max((a.dtype for a in arrs), key=lambda d: d.itemsize) if arrs[0].dtype.kind == 'S' else arrs[0].dtype
+                    dt = max((a.dtype for a in arrs),
+                             key=lambda d: d.itemsize) if arrs[0].dtype.kind == 'S' else arrs[0].dtype
                     out.create_dataset(k, data=np.concatenate([a.astype(dt) for a in arrs]))
                 for k in ('target_ids', 'target_labels'): out.create_dataset(k, data=hs[0][k][()])
                 if pct: write_pct(out, stats)
@@ -435,8 +449,10 @@ def score_vcf_parallel(params, model_file, vcf, fasta, targets, out_dir,
     else:
         from genomenn.utils import exec_par
         base = [sys.executable, '-m', 'genomenn.cli', 'snp', str(params), str(model_file), str(vcf), '-f', str(fasta),
-                '-t', str(targets), '--stats', ','.join(stats), '--shifts', ','.join(map(str, shifts)), '--head', str(head),
-                '--batch-size', str(batch_size), '-q', '--no-pct'] + (['--rc'] if rc else []) + (['-u'] if untransform_old else [])
+                '-t', str(targets), '--stats', ','.join(stats), '--shifts', ','.join(map(str, shifts)), '--head',
+                str(head),
+                '--batch-size', str(batch_size), '-q',
+                '--no-pct'] + (['--rc'] if rc else []) + (['-u'] if untransform_old else [])
         exec_par([base + ['--shard', f'{i}/{processes}', '-o', str(d)] for i, d in enumerate(dirs)], max_proc=processes,
                  log_dir=sdir/'logs')
     dest = merge_scores([d/'scores.h5' for d in dirs], out/'scores.h5')
@@ -566,6 +582,7 @@ class VariantExplorer:
     "Variants x targets of a `scores.h5`: the tracks of the selection, predicted on demand (cached)."
     def __init__(self, scores, model:AlleleModel, fasta, vcf, stat:str|None=None, window:int=64):
         import ipywidgets as w
+
         from genomenn.widgets import Explorer
         with h5py.File(scores, 'r') as h5:
             self.ids = [s.decode() for s in h5['snp'][()]]

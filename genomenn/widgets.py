@@ -4,12 +4,18 @@
 
 # %% ../nbs/06_widgets.ipynb 3
 from __future__ import annotations
-import base64, html, io, warnings
+
+import base64
+import html
+import io
+import warnings
 from typing import Sequence
-import numpy as np
-import matplotlib.pyplot as plt
-from matplotlib.figure import Figure
+
 import ipywidgets as widgets
+import matplotlib.pyplot as plt
+import numpy as np
+from matplotlib.figure import Figure
+
 from .plots import jointplot, regplot
 from .seqplots import attribution_logo
 
@@ -66,7 +72,8 @@ class Explorer:
             warnings.simplefilter('always')
             fig, text = self.draw()
             try: png = _fig_png(fig, self.dpi)
-            finally: plt.close(fig)   # figures made through pyplot (seaborn's JointGrid) are released; others are unaffected
+            finally:
+                plt.close(fig)   # figures made through pyplot (seaborn's JointGrid) are released; others are unaffected
         self.figure, self.png, self.error = fig, png, None
         self.out.outputs = (_png_output(png, text),)
         notes = list(dict.fromkeys(str(w.message) for w in ws))
@@ -90,9 +97,11 @@ def _check_array(a, name:str, ndim:int, want:str):
 def _from_gradients(g, seqs, members, target_names, member_names):
     "attrs, seqs, members, target names and member names taken from a `Gradients` (its input layer 0)."
     layers = list(g.layers)
-    # the input layer is 0 (or '0', as `read_gradients` returns the layers of an HDF5 file)
+    # the input layer is index 0 (`read_gradients` gives indices as ints, even from older files; '0' is accepted too)
     li = next((i for i, k in enumerate(layers) if (isinstance(k, (int, np.integer)) and k == 0) or k == '0'), None)
-    if li is None: raise ValueError(f"attrs: expected a Gradients with the input layer 0 among its layers, got layers {tuple(layers)}")
+    if li is None:
+        raise ValueError("attrs: expected a Gradients with the input layer 0 among its layers, got layers "
+                         f"{tuple(layers)}")
     attrs = g.grads[li]
     if seqs is None: seqs = g.reprs[li]
     if members is None and getattr(g, 'grads_all', None) is not None: members = g.grads_all[li]
@@ -101,7 +110,8 @@ def _from_gradients(g, seqs, members, target_names, member_names):
         sel = [int(t) for t in np.ravel(sel)]
         T = g.preds.shape[-1] if getattr(g, 'preds', None) is not None else None
         if target_names is None: target_names = [f'target {t}' for t in sel]
-        elif len(target_names) == T != len(sel): target_names = [target_names[t] for t in sel]   # names of all T model targets
+        elif len(target_names) == T != len(sel):
+            target_names = [target_names[t] for t in sel]   # names of all T model targets
     mem = getattr(g, 'members', None)       # [(shift, rc, sample)], the order of the member axis
     if member_names is None and mem is not None and members is not None and len(mem) == members.shape[-1]:
         mc = any(k for _, _, k in mem)
@@ -111,15 +121,19 @@ def _from_gradients(g, seqs, members, target_names, member_names):
 def _motif_intervals(motifs, S:int, L:int)->list:
     "One list of (start, end) per sequence, checked against the sequence length."
     if motifs is None: return [[] for _ in range(S)]
-    if hasattr(motifs, 'columns'):           # a table of sites with seq, start, end columns (e.g. `SyntheticData.sites`)
+    if hasattr(motifs,  # a table of sites with seq, start, end columns (e.g. `SyntheticData.sites`)
+               'columns'):
         if not {'seq', 'start', 'end'} <= set(motifs.columns):
-            raise ValueError(f"motifs: expected a table with columns seq, start, end, got columns {list(motifs.columns)}")
+            raise ValueError("motifs: expected a table with columns seq, start, end, got columns "
+                             f"{list(motifs.columns)}")
         if len(motifs) and not 0 <= motifs['seq'].min() <= motifs['seq'].max() < S:
-            raise ValueError(f"motifs: expected seq indices in [0, {S}), got {motifs['seq'].min()}..{motifs['seq'].max()}")
+            raise ValueError(f"motifs: expected seq indices in [0, {S}), got "
+                             f"{motifs['seq'].min()}..{motifs['seq'].max()}")
         per = [[] for _ in range(S)]
         for i, s, e in zip(motifs['seq'], motifs['start'], motifs['end']): per[int(i)].append((s, e))
         motifs = per
-    if len(motifs) != S: raise ValueError(f"motifs: expected one list of (start, end) intervals per sequence ({S}), got {len(motifs)}")
+    if len(motifs) != S:
+        raise ValueError(f"motifs: expected one list of (start, end) intervals per sequence ({S}), got {len(motifs)}")
     out = []
     for i, ms in enumerate(motifs):
         ivs = []
@@ -137,7 +151,8 @@ class AttributionExplorer(Explorer):
     def __init__(self, attrs, seqs=None, *, target_names=None, seq_names=None, members=None, member_names=None,
                  motifs=None, ism=False, window=None, width=80, max_members=8, figsize=(12, 2.4), dpi=80):
         if hasattr(attrs, 'grads') and hasattr(attrs, 'layers'):
-            attrs, seqs, members, target_names, member_names = _from_gradients(attrs, seqs, members, target_names, member_names)
+            attrs, seqs, members, target_names, member_names = _from_gradients(attrs, seqs, members, target_names,
+                                                                               member_names)
         attrs = _check_array(attrs, 'attrs', 4, '(S, T, L, 4)')
         S, T, L, _ = attrs.shape
         if seqs is not None:
@@ -166,9 +181,12 @@ class AttributionExplorer(Explorer):
         if not 0 <= a < b <= L: raise ValueError(f"window: expected (a, b) with 0 <= a < b <= {L}, got {tuple(window)}")
         style = {'description_width': 'initial'}
         controls = {
-            'target': widgets.Dropdown(options=list(zip(self.target_names, range(T))), value=0, description='target', style=style),
-            'seq': widgets.Dropdown(options=list(zip(self.seq_names, range(S))), value=0, description='sequence', style=style),
-            'window': widgets.IntRangeSlider(value=(a, b), min=0, max=L, step=1, description='window', continuous_update=False,
+            'target': widgets.Dropdown(options=list(zip(self.target_names, range(T))), value=0, description='target',
+                                       style=style),
+            'seq': widgets.Dropdown(options=list(zip(self.seq_names, range(S))), value=0, description='sequence',
+                                    style=style),
+            'window': widgets.IntRangeSlider(value=(a, b), min=0, max=L, step=1, description='window',
+                                             continuous_update=False,
                                              style=style, layout=widgets.Layout(width='420px'))}
         if E: controls['ensemble'] = widgets.ToggleButtons(
             options=[('ensemble mean', 'mean'), (f'{self.member_names[0]} only', 'first'), ('all members', 'members')],
@@ -199,7 +217,8 @@ class AttributionExplorer(Explorer):
         axs = fig.subplots(len(rows), 1, sharex=True, squeeze=False)[:, 0]
         seq = None if self.seqs is None else np.asarray(self.seqs[s])
         for ax, (m, label) in zip(axs, rows):
-            attribution_logo(self._values(s, t, m), ax, seq_1hot=seq, ism=self.ism, window=(a, b), highlight=self.motifs[s],
+            attribution_logo(self._values(s, t, m), ax, seq_1hot=seq, ism=self.ism, window=(a, b),
+                             highlight=self.motifs[s],
                              y_label=label if len(rows) > 1 else None)
             if ax is not axs[-1]: ax.set_xlabel('')
         if len(rows) > 1:    # one y scale, so members compare by eye
@@ -212,14 +231,16 @@ class AttributionExplorer(Explorer):
         return fig, title
 
 # %% ../nbs/06_widgets.ipynb 12
-def attribution_explorer(attrs,                     # (S, T, L, 4) gradients (or ISM scores), or a `Gradients` with layer 0
+def attribution_explorer(attrs,  # (S, T, L, 4) gradients (or ISM scores), or a `Gradients` with layer 0
                          seqs:np.ndarray|None=None, # (S, L, 4) one-hot sequences: logos of gradient x input
                          *,
                          target_names:Sequence|None=None, # a name per target (T)
                          seq_names:Sequence|None=None,    # a name per sequence (S)
-                         members:np.ndarray|None=None,    # (S, T, L, 4, E) per-member attributions of an rc/shift ensemble
+                         # (S, T, L, 4, E) per-member attributions of an rc/shift ensemble
+                         members:np.ndarray|None=None,
                          member_names:Sequence|None=None, # a name per member (E)
-                         motifs=None,                     # sites to highlight: a table (seq, start, end) or per sequence [(start, end), ...]
+                         # sites to highlight: a table (seq, start, end) or per sequence [(start, end), ...]
+                         motifs=None,
                          ism:bool=False,                  # attrs are ISM scores (logo of `ism_importance`, needs seqs)
                          window:tuple|None=None,          # initial (a, b); default `width` positions around the peak
                          width:int=80,                    # width of the default window
@@ -242,8 +263,10 @@ class ScatterExplorer(Explorer):
         preds, targets = np.asarray(preds), np.asarray(targets)
         for a, name in ((preds, 'preds'), (targets, 'targets')):
             if a.dtype.kind not in 'biuf': raise ValueError(f"{name}: expected numbers, got dtype {a.dtype}")
-        if preds.ndim < 2 or 0 in preds.shape: raise ValueError(f"preds: expected shape (S, P, T) or (N, T), got {preds.shape}")
-        if targets.shape != preds.shape: raise ValueError(f"targets: expected shape {preds.shape} (like preds), got {targets.shape}")
+        if preds.ndim < 2 or 0 in preds.shape:
+            raise ValueError(f"preds: expected shape (S, P, T) or (N, T), got {preds.shape}")
+        if targets.shape != preds.shape:
+            raise ValueError(f"targets: expected shape {preds.shape} (like preds), got {targets.shape}")
         if plot not in PLOTS: raise ValueError(f"plot: expected one of {', '.join(map(repr, PLOTS))}, got {plot!r}")
         if not pseudocount > 0: raise ValueError(f"pseudocount: expected a number > 0, got {pseudocount!r}")
         T = preds.shape[-1]
@@ -255,7 +278,8 @@ class ScatterExplorer(Explorer):
         self.plot, self.pseudocount, self.seed, self.figsize, self.plot_kw = plot, pseudocount, seed, figsize, plot_kw
         style = {'description_width': 'initial'}
         controls = {
-            'target': widgets.Dropdown(options=list(zip(self.target_names, range(T))), value=0, description='target', style=style),
+            'target': widgets.Dropdown(options=list(zip(self.target_names, range(T))), value=0, description='target',
+                                       style=style),
             'log': widgets.Checkbox(value=bool(log), description=f'log2(x + {pseudocount:g})', indent=False,
                                     layout=widgets.Layout(width='auto')),
             'sample': widgets.IntSlider(value=min(N, int(sample)), min=1, max=N, description='sample',

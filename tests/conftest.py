@@ -1,6 +1,8 @@
 """Shared fixtures: the real files in ../shared/data (skipped when absent, required in CI)."""
-import os, subprocess
+import os
+import subprocess
 from pathlib import Path
+
 import pytest
 
 ROOT = Path(__file__).resolve().parent.parent

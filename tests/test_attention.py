@@ -1,17 +1,28 @@
 """Attention blocks (genomenn.attention): positional features, relative shift and multi-head attention against float64
 numpy written from the definitions, hand parameter counts, the registry, and the Enformer counts."""
-import json, os
+import json
+import os
+
 os.environ.setdefault('TF_CPP_MIN_LOG_LEVEL', '2')
+import keras
 import numpy as np
 import pytest
-import keras
-from genomenn.params import ParamsError
-from genomenn.blocks import build_block, block_args, block_names, Layers
-from genomenn.attention import (MultiheadAttention, positional_features, positional_features_central_mask,
-                                positional_features_exponential, positional_features_gamma, relative_shift,
-                                transformer, transformer_tower, swin_transformer)
-from scipy.special import gamma as gamma_fn
 from conftest import shared_path
+from scipy.special import gamma as gamma_fn
+
+from genomenn.attention import (
+    MultiheadAttention,
+    positional_features,
+    positional_features_central_mask,
+    positional_features_exponential,
+    positional_features_gamma,
+    relative_shift,
+    swin_transformer,
+    transformer,
+    transformer_tower,
+)
+from genomenn.blocks import Layers, block_args, block_names, build_block
+from genomenn.params import ParamsError
 
 F64 = 'float64'
 
@@ -88,7 +99,8 @@ def test_exponential_and_gamma_match_the_definition():
     d = np.arange(-63, 64)
     np.testing.assert_allclose(positional_features_exponential(d, 6, 64), np_exponential(d, 6, 64), rtol=1e-12)
     np.testing.assert_allclose(positional_features_gamma(d, 6, 64), np_gamma(d, 6, 64), rtol=1e-9, atol=1e-15)
-    np.testing.assert_allclose(positional_features_exponential(d, 6), np_exponential(d, 6, 64), rtol=1e-12)  # L = max|d| + 1
+    np.testing.assert_allclose(positional_features_exponential(d, 6), np_exponential(d, 6, 64),  # L = max|d| + 1
+                               rtol=1e-12)
 
 
 def test_positional_features_split_among_bases_and_signs():
@@ -122,18 +134,22 @@ def mha64(**kw):
 
 def test_mha_weights_order_shapes_and_count():
     l = mha64(); l.build((None, 8, 5))
-    assert [w.path.split('/')[-1] for w in l.weights] == ['r_w_bias', 'r_r_bias', 'kernel', 'kernel', 'kernel', 'kernel', 'bias', 'kernel']
-    assert [tuple(w.shape) for w in l.weights] == [(1, 2, 1, 4), (1, 2, 1, 4), (5, 8), (5, 8), (5, 6), (6, 6), (6,), (6, 8)]
+    assert [w.path.split('/')[-1] for w in l.weights] == ['r_w_bias', 'r_r_bias', 'kernel', 'kernel', 'kernel',
+                                                          'kernel', 'bias', 'kernel']
+    assert [tuple(w.shape) for w in l.weights] == [(1, 2, 1, 4), (1, 2, 1, 4), (5, 8), (5, 8), (5, 6), (6, 6), (6,),
+                                                   (6, 8)]
     assert l.count_params() == 2*8 + 5*8 + 5*8 + 5*6 + 6*6 + 6 + 6*8
     l0 = MultiheadAttention(value_size=3, key_size=4, heads=2, num_position_features=0); l0.build((None, 8, 5))
     assert len(l0.weights) == 7                                  # no positional projection without features
     l3 = MultiheadAttention(value_size=3, key_size=4, heads=2, qkv_width=3); l3.build((None, 8, 5))
     assert [tuple(w.shape) for w in l3.weights][2:4] == [(3, 5, 1), (1, 5, 8)]     # separable q: depthwise, pointwise
     assert MultiheadAttention(value_size=64, key_size=8, heads=1).num_position_features == 64
-    assert MultiheadAttention(value_size=63, key_size=8, heads=1, relative_position_functions=['central_mask', 'gamma']).num_position_features == 60
+    assert MultiheadAttention(value_size=63, key_size=8, heads=1,
+                              relative_position_functions=['central_mask', 'gamma']).num_position_features == 60
 
 
-@pytest.mark.parametrize('kw', [{}, {'content_position_bias': False}, {'seqlen_train': 20}, {'relative_position_symmetric': True}])
+@pytest.mark.parametrize('kw', [{}, {'content_position_bias': False}, {'seqlen_train': 20},
+                                {'relative_position_symmetric': True}])
 def test_mha_forward_matches_numpy(kw):
     l = mha64(zero_initialize=False, **kw)
     x = rand(2, 8, 5, seed=3)
@@ -190,8 +206,10 @@ def test_registry_and_build_block():
     assert {'transformer', 'transformer_tower', 'swin_transformer'} <= block_names()
     assert {'repeat', 'block_type', 'key_size', 'mha_l2_scale', 'seqlen_train'} <= block_args('transformer_tower')
     i = keras.Input((16, 8))
-    y = build_block(i, {'name': 'transformer_tower', 'key_size': 4, 'heads': 2, 'repeat': 2, 'num_position_features': 4},
-                    globals_={'activation': 'gelu', 'norm_type': 'batch', 'l2_scale': 1e-8, 'kernel_initializer': 'lecun_normal'})
+    y = build_block(i, {'name': 'transformer_tower', 'key_size': 4, 'heads': 2, 'repeat': 2,
+                        'num_position_features': 4},
+                    globals_={'activation': 'gelu', 'norm_type': 'batch', 'l2_scale': 1e-8,
+                              'kernel_initializer': 'lecun_normal'})
     assert tuple(y.shape) == (None, 16, 8)
     with pytest.raises(ParamsError, match='unknown argument'):
         build_block(i, {'name': 'transformer', 'key_size': 4, 'splits': 2})

@@ -1,13 +1,22 @@
 """run_notebooks: grid naming, manifest, resume, failures, parameter checks, GPU slots, retries, Dask, interrupts."""
-import json, os, signal, subprocess, sys, textwrap, time
+import json
+import os
+import signal
+import subprocess
+import sys
+import textwrap
+import time
 from pathlib import Path
+
 import nbformat
 import pandas as pd
 import pytest
-from hypothesis import given, settings, strategies as st
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
 import genomenn
 import genomenn.batch as gb
-from genomenn.batch import run_notebooks, expand_params, run_name, read_manifest, check_params
+from genomenn.batch import expand_params, read_manifest, run_name, run_notebooks
 from genomenn.utils import pid_alive
 
 ROOT = Path(genomenn.__file__).resolve().parent.parent
@@ -96,7 +105,9 @@ def test_failed_run_kept_and_batch_continues(tmp_path):
 
 def test_unknown_parameter_rejected_before_any_run(tmp_path):
     out = tmp_path/'never'
-    with pytest.raises(ValueError, match=r"unknown parameter 'sconds' \(did you mean 'seconds'\?\).*its parameters are: a, b, seconds, fail"):
+    with pytest.raises(ValueError,
+                       match=r"unknown parameter 'sconds' \(did you mean 'seconds'\?\).*its parameters are: a, "
+                             r"b, seconds, fail"):
         run_notebooks(EXAMPLE, {'a': [1, 2], 'sconds': [1]}, out)
     with pytest.raises(ValueError, match=r"unknown parameters 'x', 'y'"):
         run_notebooks(EXAMPLE, [{'a': 1}, {'x': 1, 'y': 2}], out)
@@ -128,7 +139,8 @@ def test_kernel_startup_collisions_are_retried(tmp_path, monkeypatch):
     real, calls = gb._execute, []
     def flaky(spec):
         calls.append(spec['name'])
-        if calls.count(spec['name']) == 1: raise RuntimeError('Kernel died before replying to kernel_info')   # a port collision
+        if calls.count(spec['name']) == 1:
+            raise RuntimeError('Kernel died before replying to kernel_info')   # a port collision
         return real(spec)
     monkeypatch.setattr(gb, '_execute', flaky)
     df = run_notebooks(EXAMPLE, [{'a': 11}], tmp_path/'o', progress=False)
@@ -137,15 +149,17 @@ def test_kernel_startup_collisions_are_retried(tmp_path, monkeypatch):
     monkeypatch.setattr(gb, '_execute', lambda spec: (_ for _ in ()).throw(OSError('disk full')))
     df = run_notebooks(EXAMPLE, [{'a': 12}], tmp_path/'o', progress=False)
     assert list(df.attempts) == [1] and df.error[0] == 'OSError: disk full'
-    monkeypatch.setattr(gb, '_execute', lambda spec: (_ for _ in ()).throw(RuntimeError('ZMQError: Address already in use')))
+    monkeypatch.setattr(gb, '_execute',
+                        lambda spec: (_ for _ in ()).throw(RuntimeError('ZMQError: Address already in use')))
     df = run_notebooks(EXAMPLE, [{'a': 13}], tmp_path/'o', progress=False, retries=1)
     assert list(df.attempts) == [2] and list(df.status) == ['failed'] and 'Address already in use' in df.error[0]
 
 
 def test_dask_local_cluster_same_grid_same_manifest(tmp_path):
     distributed = pytest.importorskip('distributed')
-    with distributed.LocalCluster(n_workers=1, threads_per_worker=2, processes=False, protocol='tcp', host='127.0.0.1',
-                                  dashboard_address=None) as cluster, distributed.Client(cluster.scheduler_address) as client:
+    with (distributed.LocalCluster(n_workers=1, threads_per_worker=2, processes=False, protocol='tcp', host='127.0.0.1',
+                                   dashboard_address=None) as cluster,
+          distributed.Client(cluster.scheduler_address) as client):
         assert cluster.scheduler_address.startswith('tcp://127.0.0.1:')
         out = tmp_path/'runs'
         df = run_notebooks(EXAMPLE, GRID, out, max_proc=2, gpus=['0', '1'], executor=client, progress=False)
@@ -178,7 +192,8 @@ def test_interrupt_kills_kernels_and_records_it(tmp_path):
     proc = subprocess.Popen([sys.executable, '-c', script], env=env, stderr=subprocess.PIPE)
     try:
         def two_kernels():
-            return len([p for p in _descendants(proc.pid) if b'ipykernel' in Path(f'/proc/{p}/cmdline').read_bytes()]) >= 2
+            kernels = [p for p in _descendants(proc.pid) if b'ipykernel' in Path(f'/proc/{p}/cmdline').read_bytes()]
+            return len(kernels) >= 2
         end = time.monotonic() + 60
         while not two_kernels():
             assert proc.poll() is None and time.monotonic() < end, 'kernels did not start'

@@ -1,14 +1,27 @@
 """The block registry (genomenn.blocks): numbers against float64 numpy references, Basenji's schedules, errors."""
 import os
+
 os.environ.setdefault('TF_CPP_MIN_LOG_LEVEL', '2')
+import keras
 import numpy as np
 import pytest
-import keras
 from keras import layers as kl
-from genomenn.params import ParamsError, ConvParams, BLOCK_VOCABULARY
+
 from genomenn import blocks as B
-from genomenn.blocks import (Layers, build_block, check_buildable, block_args, tower_filters, dilation_rates,
-                             legacy_conv, GELU, Link, WheezeExcite, block_names)
+from genomenn.blocks import (
+    GELU,
+    Layers,
+    Link,
+    WheezeExcite,
+    block_args,
+    block_names,
+    build_block,
+    check_buildable,
+    dilation_rates,
+    legacy_conv,
+    tower_filters,
+)
+from genomenn.params import BLOCK_VOCABULARY, ConvParams, ParamsError
 
 F64 = 'float64'
 
@@ -41,7 +54,8 @@ def run(m, X):
 
 
 def gelu_np(x):
-    "GELU's tanh approximation, as basenji (since 2022) and baskerville compute it (tf.keras.activations.gelu(approximate=True))."
+    """GELU's tanh approximation, as basenji (since 2022) and baskerville compute it
+    (tf.keras.activations.gelu(approximate=True))."""
     return 0.5*x*(1 + np.tanh(np.sqrt(2/np.pi)*(x + 0.044715*x**3)))
 
 
@@ -57,7 +71,8 @@ def test_registry_has_the_required_blocks():
 
 def test_gelu_is_the_tanh_approximation_with_the_sigmoid_form_as_an_option():
     x = np.linspace(-6, 6, 101)
-    np.testing.assert_allclose(np.asarray(GELU(dtype=F64)(x)), gelu_np(x), rtol=1e-7, atol=1e-8)  # Keras rounds sqrt(2/pi)
+    np.testing.assert_allclose(np.asarray(GELU(dtype=F64)(x)), gelu_np(x), rtol=1e-7,  # Keras rounds sqrt(2/pi)
+                               atol=1e-8)
     np.testing.assert_allclose(np.asarray(GELU('sigmoid', dtype=F64)(x)), gelu_sigmoid_np(x), rtol=1e-12)
     from scipy.special import erf
     exact = 0.5*x*(1 + erf(x/np.sqrt(2)))
@@ -211,9 +226,9 @@ def test_legacy_conv_errors():
 
 def test_build_block_passes_model_globals_the_block_accepts():
     lb = Layers('g_', F64)
-    y = build_block(sym(64, 4), {'name': 'conv_dna', 'filters': 8, 'kernel_size': 5, 'pool_size': 2},
-                    globals_={'activation': 'gelu', 'norm_type': 'batch', 'bn_momentum': 0.8, 'l2_scale': 1e-4,
-                              'kernel_initializer': 'lecun_normal'}, lb=lb)
+    build_block(sym(64, 4), {'name': 'conv_dna', 'filters': 8, 'kernel_size': 5, 'pool_size': 2},
+                globals_={'activation': 'gelu', 'norm_type': 'batch', 'bn_momentum': 0.8, 'l2_scale': 1e-4,
+                          'kernel_initializer': 'lecun_normal'}, lb=lb)
     assert lb._n == {'conv': 0, 'bn': 0, 'gelu': 0, 'maxpool': 0}
     # a block's own key wins over the global (conv_dna with norm_type null, as baskerville's files)
     lb2 = Layers('h_', F64)
@@ -243,7 +258,9 @@ def test_batch_norm_boolean_of_older_files():
 
 def test_build_block_errors_name_the_block_place_and_file():
     i = keras.Input((32, 4))
-    with pytest.raises(ParamsError, match=r"p\.json: key 'model\.trunk\[3\]': block 'conv_tower': unknown argument\(s\) \['filter_init'\]"):
+    with pytest.raises(ParamsError,
+                       match=r"p\.json: key 'model\.trunk\[3\]': block 'conv_tower': unknown argument\(s\) "
+                             r"\['filter_init'\]"):
         build_block(i, {'name': 'conv_tower', 'filter_init': 8}, where='model.trunk[3]', path='p.json')
     with pytest.raises(ParamsError, match="did you mean 'dilated_residual'"):
         build_block(i, {'name': 'dilated_resid'})
@@ -253,11 +270,15 @@ def test_build_block_errors_name_the_block_place_and_file():
         build_block(i, {'name': 'Cropping1D', 'cropping': 16})
     with pytest.raises(ParamsError, match="block 'conv_block': key 'activation': unknown activation 'swish2'"):
         build_block(i, {'name': 'conv_block', 'activation': 'swish2'})
-    with pytest.raises(ParamsError, match=r"key 'model\.trunk\[2\]': block 'conv_block': softmax pooling: the length 32 is not a multiple of pool_size 3"):
+    with pytest.raises(ParamsError,
+                       match=r"key 'model\.trunk\[2\]': block 'conv_block': softmax pooling: the length 32 is not a "
+                             r"multiple of pool_size 3"):
         build_block(i, {'name': 'conv_block', 'pool_size': 3, 'pool_type': 'softmax'}, where='model.trunk[2]')
-    with pytest.raises(ParamsError, match=r"key 'model\.head\[0\]': block 'squeeze_excite': unknown argument\(s\) \['ratio'\]"):
+    with pytest.raises(ParamsError,
+                       match=r"key 'model\.head\[0\]': block 'squeeze_excite': unknown argument\(s\) \['ratio'\]"):
         build_block(i, {'name': 'squeeze_excite', 'ratio': 4}, where='model.head[0]')
-    with pytest.raises(ParamsError, match=r"key 'model\.trunk\[1\]': block 'Conv1D': unknown argument\(s\) \['kernel'\]"):
+    with pytest.raises(ParamsError,
+                       match=r"key 'model\.trunk\[1\]': block 'Conv1D': unknown argument\(s\) \['kernel'\]"):
         build_block(i, {'name': 'Conv1D', 'filters': 4, 'kernel': 3}, where='model.trunk[1]')
     with pytest.raises(ParamsError, match='a block must be an object'):
         build_block(i, ['conv_block'])
@@ -292,6 +313,7 @@ def test_block_args_of_towers_include_the_repeated_block():
 def test_float64_layers():
     lb = Layers('x_', F64)
     i = keras.Input((16, 4), dtype=F64)
-    m = keras.Model(i, B.conv_tower(i, filters_init=4, filters_mult=2, kernel_size=3, repeat=2, norm_type='batch', lb=lb))
+    m = keras.Model(i, B.conv_tower(i, filters_init=4, filters_mult=2, kernel_size=3, repeat=2, norm_type='batch',
+                                    lb=lb))
     assert all(l.dtype_policy.name == F64 for l in m.layers[1:])
     assert run(m, rand(1, 16, 4)).dtype == np.float64

@@ -1,14 +1,18 @@
-"""Akita's 2-D blocks (genomenn.blocks_2d): shapes, hand-counted weights, numbers against float64 numpy from the definitions."""
-import os, warnings
+"""Akita's 2-D blocks (genomenn.blocks_2d): shapes, hand-counted weights, numbers against float64 numpy from the
+definitions."""
+import os
+import warnings
+
 os.environ.setdefault('TF_CPP_MIN_LOG_LEVEL', '2')
+import keras
 import numpy as np
 import pytest
-import keras
-from genomenn.params import BLOCK_VOCABULARY
-from genomenn.blocks import Layers, build_block, block_names, block_args
-from genomenn.blocks_2d import triu_index, triu_rc_order, OneToTwo, UpperTri
-from genomenn.model import SeqNN
 from conftest import shared_path
+
+from genomenn.blocks import Layers, block_args, block_names, build_block
+from genomenn.blocks_2d import UpperTri, triu_index, triu_rc_order
+from genomenn.model import SeqNN
+from genomenn.params import BLOCK_VOCABULARY
 
 F64 = 'float64'
 
@@ -44,7 +48,8 @@ def test_registry_has_every_2d_name():
     ('multiply1', lambda a, b: (a + 1)*(b + 1) - 1, 3), ('concat', lambda a, b: np.concatenate([a, b], -1), 6)])
 def test_one_to_two(op, f, width):
     x = rand(2, 7, 3)
-    xj, xi = np.broadcast_to(x[:, None], (2, 7, 7, 3)), np.broadcast_to(x[:, :, None], (2, 7, 7, 3))  # [i, j]: bin j, bin i
+    xj, xi = np.broadcast_to(x[:, None], (2, 7, 7, 3)), np.broadcast_to(x[:, :, None],  # [i, j]: bin j, bin i
+                                                                        (2, 7, 7, 3))
     m, y, _ = run([{'name': 'one_to_two', 'operation': op.upper() if op == 'max' else op}], x)
     assert y.shape == (2, 7, 7, width) and m.count_params() == 0
     np.testing.assert_allclose(y, f(xj, xi), rtol=1e-12, atol=1e-12)
@@ -64,7 +69,8 @@ def test_geodot_to_2d():
 
 
 def test_one_to_two_errors():
-    with pytest.raises(ValueError, match="got 'multipy'"): run([{'name': 'one_to_two', 'operation': 'multipy'}], rand(1, 4, 2))
+    with pytest.raises(ValueError, match="got 'multipy'"):
+        run([{'name': 'one_to_two', 'operation': 'multipy'}], rand(1, 4, 2))
     with pytest.raises(ValueError, match=r'expected a 1-D representation \(B, P, C\), got \(None, 4, 4, 2\)'):
         run([{'name': 'one_to_two'}], rand(1, 4, 4, 2))
 
@@ -175,9 +181,11 @@ def test_dilated_residual_2d():
 
 def test_small_akita_head():
     "The Akita head on 24 bins: count by hand, (n - d)(n - d + 1)/2 pairs."
-    head = [{'name': 'one_to_two'}, {'name': 'concat_dist_2d'}, {'name': 'conv_block_2d', 'filters': 6, 'kernel_size': 3},
+    head = [{'name': 'one_to_two'}, {'name': 'concat_dist_2d'},
+            {'name': 'conv_block_2d', 'filters': 6, 'kernel_size': 3},
             {'name': 'symmetrize_2d'},
-            {'name': 'dilated_residual_2d', 'filters': 4, 'kernel_size': 3, 'rate_mult': 1.75, 'repeat': 2, 'dropout': 0.1},
+            {'name': 'dilated_residual_2d', 'filters': 4, 'kernel_size': 3, 'rate_mult': 1.75, 'repeat': 2,
+             'dropout': 0.1},
             {'name': 'cropping_2d', 'cropping': 3}, {'name': 'upper_tri', 'diagonal_offset': 2},
             {'name': 'final', 'units': 5, 'activation': 'linear'}]
     m, y, _ = run(head, rand(2, 24, 8), globals_={'norm_type': 'batch'})

@@ -1,15 +1,16 @@
 """More Basenji-family blocks (genomenn.blocks): each checked for shape, a hand count of its parameters and a numeric
 property against float64 numpy written from Basenji's definition."""
 import os
+
 os.environ.setdefault('TF_CPP_MIN_LOG_LEVEL', '2')
-import warnings
+import keras
 import numpy as np
 import pytest
-import keras
 from keras import layers as kl
-from genomenn.params import ParamsError
+
 from genomenn import blocks as B
-from genomenn.blocks import Layers, build_block, SoftmaxPool1D, SqueezeExcite, GlobalContext, ConcatPosition
+from genomenn.blocks import ConcatPosition, GlobalContext, Layers, SoftmaxPool1D, SqueezeExcite, build_block
+from genomenn.params import ParamsError
 
 F64 = 'float64'
 
@@ -87,7 +88,8 @@ def test_conv_next_against_numpy():
     # separable conv (depthwise K*C, pointwise C*F, bias F), layer norm 2F, dense F -> E*F, dense E*F -> F
     assert m.count_params() == K*C + C*F + F + 2*F + (F*E*F + E*F) + (E*F*F + F)
     wl = [weights(l) for l in m.layers if l.weights]
-    assert [type(l).__name__ for l in m.layers if l.weights] == ['SeparableConv1D', 'LayerNormalization', 'Dense', 'Dense']
+    assert [type(l).__name__ for l in m.layers if l.weights] == ['SeparableConv1D', 'LayerNormalization', 'Dense',
+                                                                 'Dense']
     X = rand(2, 14, C)
     np.testing.assert_allclose(run(m, X), np_conv_next(X, wl, residual=True), rtol=1e-9, atol=1e-10)
     assert m.output.shape[1:] == (14, F)
@@ -252,7 +254,9 @@ def test_factor_inverse_reads_its_components(tmp_path):
     np.testing.assert_allclose(run(m, X), X @ comp, rtol=1e-12)
     assert m.count_params() == 0 and m.output.shape[1:] == (5, 4)
     missing = str(tmp_path/'nope.npy')
-    with pytest.raises(ParamsError, match=rf"key 'model.head\[1\]': block 'factor_inverse': key 'components_file': components file not found: '{missing}'"):
+    with pytest.raises(ParamsError,
+                       match=r"key 'model.head\[1\]': block 'factor_inverse': key 'components_file': components file "
+                             rf"not found: '{missing}'"):
         build_block(sym(5, 6), {'name': 'factor_inverse', 'components_file': missing}, where='model.head[1]')
     with pytest.raises(ParamsError, match="the input has 3 channels but .* has 6 factors"):
         model('factor_inverse', 5, 3, components_file=str(f))
@@ -313,4 +317,5 @@ def test_new_blocks_are_registered():
     need = {'conv_next', 'convnext_tower', 'squeeze_excite', 'global_context', 'center_slice', 'center_average',
             'concat_position', 'factor_inverse', 'exp', 'conv_tower_v1', 'Conv1D', 'Dense', 'Flatten', 'Cropping1D'}
     assert need <= B.block_names()
-    assert {'se', 'pool_type'} <= B.block_args('conv_dna') and {'dense_expansion', 'num_convs'} <= B.block_args('convnext_tower')
+    assert {'se', 'pool_type'} <= B.block_args('conv_dna') and {'dense_expansion',
+                                                                'num_convs'} <= B.block_args('convnext_tower')

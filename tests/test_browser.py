@@ -5,11 +5,24 @@ Needs Debian's chromium at /usr/bin/chromium (or GENOMENN_CHROMIUM), the playwri
 download is not used), jupyterlab and the ipywidgets lab extension (jupyterlab_widgets). Skipped when one is missing,
 unless GENOMENN_REQUIRE_BROWSER=1 or GENOMENN_REQUIRE_SHARED=1 (as in CI), which make it fail instead.
 Nothing outside tmp_path is written: Jupyter's config, data, runtime, settings, workspaces and IPython dirs and the
-browser's XDG dirs are temporary, and the server runs in its own process group, shut down by its API and then killed as a group.
+browser's XDG dirs are temporary, and the server runs in its own process group, shut down by its API and then killed
+as a group.
 """
-import base64, importlib.util, io, json, os, secrets, shutil, signal, socket, subprocess, sys, time
-import urllib.error, urllib.request
+import base64
+import importlib.util
+import io
+import json
+import os
+import secrets
+import signal
+import socket
+import subprocess
+import sys
+import time
+import urllib.error
+import urllib.request
 from pathlib import Path
+
 import pytest
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -24,8 +37,10 @@ IMG = f'{EXPLORER} .widget-output img'
 def _missing()->list:
     "What the browser test needs and cannot find."
     miss = []
-    if not (os.path.isfile(CHROMIUM) and os.access(CHROMIUM, os.X_OK)): miss.append(f'chromium at {CHROMIUM} (apt-get install chromium)')
-    for mod, pkg in (('playwright', 'playwright'), ('jupyterlab', 'jupyterlab'), ('jupyterlab_widgets', 'ipywidgets>=8 (jupyterlab_widgets)'),
+    if not (os.path.isfile(CHROMIUM) and os.access(CHROMIUM, os.X_OK)):
+        miss.append(f'chromium at {CHROMIUM} (apt-get install chromium)')
+    for mod, pkg in (('playwright', 'playwright'), ('jupyterlab', 'jupyterlab'),
+                     ('jupyterlab_widgets', 'ipywidgets>=8 (jupyterlab_widgets)'),
                      ('ipykernel', 'ipykernel'), ('PIL', 'pillow')):
         if importlib.util.find_spec(mod) is None: miss.append(f'python package {pkg}')
     return miss
@@ -44,12 +59,14 @@ NOTEBOOK_CELLS = [
     "rng = np.random.default_rng(0)\n"
     "seqs = np.eye(4, dtype=np.float32)[rng.integers(0, 4, (3, 60))]\n"
     "grads = rng.standard_normal((3, 3, 60, 4)).astype(np.float32)\n"
-    "ex = attribution_explorer(grads, seqs, target_names=['alpha', 'beta', 'gamma'], window=(0, 30), motifs=[[(5, 12)]] * 3)\n"
+    "ex = attribution_explorer(grads, seqs, target_names=['alpha', 'beta', 'gamma'], window=(0, 30), "
+    "motifs=[[(5, 12)]] * 3)\n"
     "ex",
 ]
 
 def _write_notebook(path:Path):
-    cells = [{'cell_type': 'code', 'execution_count': None, 'id': f'cell{i}', 'metadata': {}, 'outputs': [], 'source': src}
+    cells = [{'cell_type': 'code', 'execution_count': None, 'id': f'cell{i}', 'metadata': {}, 'outputs': [],
+              'source': src}
              for i, src in enumerate(NOTEBOOK_CELLS)]
     nb = {'cells': cells, 'nbformat': 4, 'nbformat_minor': 5,
           'metadata': {'kernelspec': {'name': 'python3', 'display_name': 'Python 3 (ipykernel)', 'language': 'python'},
@@ -71,13 +88,17 @@ class Lab:
             {'disabledExtensions': {'@jupyterlab/apputils-extension:announcements': True}}))
         # the kernel is this interpreter (a python3 kernelspec found first, ahead of any system-wide one)
         kdir = tmp/'data'/'kernels'/'python3'; kdir.mkdir(parents=True)
-        (kdir/'kernel.json').write_text(json.dumps({'argv': [sys.executable, '-m', 'ipykernel_launcher', '-f', '{connection_file}'],
+        (kdir/'kernel.json').write_text(json.dumps({'argv': [sys.executable, '-m', 'ipykernel_launcher', '-f',
+                                                             '{connection_file}'],
                                                     'display_name': 'Python 3 (ipykernel)', 'language': 'python'}))
         self.env = {k: v for k, v in os.environ.items() if not k.startswith(('JUPYTER', 'IPYTHON'))} | {
-            'JUPYTER_CONFIG_DIR': str(cfg), 'JUPYTER_DATA_DIR': str(tmp/'data'), 'JUPYTER_RUNTIME_DIR': str(tmp/'runtime'),
-            'JUPYTERLAB_SETTINGS_DIR': str(cfg/'lab'/'user-settings'), 'JUPYTERLAB_WORKSPACES_DIR': str(cfg/'lab'/'workspaces'),
+            'JUPYTER_CONFIG_DIR': str(cfg), 'JUPYTER_DATA_DIR': str(tmp/'data'),
+            'JUPYTER_RUNTIME_DIR': str(tmp/'runtime'),
+            'JUPYTERLAB_SETTINGS_DIR': str(cfg/'lab'/'user-settings'),
+            'JUPYTERLAB_WORKSPACES_DIR': str(cfg/'lab'/'workspaces'),
             'IPYTHONDIR': str(tmp/'ipython'),
-            'PYTHONPATH': os.pathsep.join([str(ROOT)] + [p for p in os.environ.get('PYTHONPATH', '').split(os.pathsep) if p]),
+            'PYTHONPATH': os.pathsep.join([str(ROOT)] + [p for p in os.environ.get('PYTHONPATH',
+                                                                                   '').split(os.pathsep) if p]),
             'TF_CPP_MIN_LOG_LEVEL': '2'}
         self.log = tmp/'lab.log'
 
@@ -98,7 +119,8 @@ class Lab:
             self.port = _free_port()
             cmd = [sys.executable, '-m', 'jupyterlab', '--no-browser', '--ip=127.0.0.1', f'--port={self.port}',
                    '--port-retries=0', f'--IdentityProvider.token={self.token}', '--allow-root',
-                   '--LabApp.news_url=None', '--LabApp.extension_manager=readonly', '--LabApp.expose_app_in_browser=True',
+                   '--LabApp.news_url=None', '--LabApp.extension_manager=readonly',
+                   '--LabApp.expose_app_in_browser=True',
                    f'--ServerApp.root_dir={self.root}']
             with open(self.log, 'ab') as log:
                 self.proc = subprocess.Popen(cmd, env=self.env, cwd=self.root, stdout=log, stderr=subprocess.STDOUT,
@@ -151,8 +173,10 @@ KERNEL_PRINT = """async (code) => {
   const panel = window.jupyterapp.shell.currentWidget;
   const future = panel.sessionContext.session.kernel.requestExecute({code});
   let text = '';
-  future.onIOPub = (msg) => { if (msg.header.msg_type === 'stream') text += msg.content.text;
-                              if (msg.header.msg_type === 'error') text += msg.content.ename + ': ' + msg.content.evalue; };
+  future.onIOPub = (msg) => {
+    if (msg.header.msg_type === 'stream') text += msg.content.text;
+    if (msg.header.msg_type === 'error') text += msg.content.ename + ': ' + msg.content.evalue;
+  };
   await future.done;
   return text;
 }"""
@@ -162,8 +186,9 @@ def _png(src:str)->bytes:
     return base64.b64decode(src.split(',', 1)[1])
 
 def test_explorer_in_jupyterlab(lab):
-    from playwright.sync_api import sync_playwright, TimeoutError as PlaywrightTimeout
     from PIL import Image
+    from playwright.sync_api import TimeoutError as PlaywrightTimeout
+    from playwright.sync_api import sync_playwright
     with sync_playwright() as p:
         # chromium keeps crash reports and a dconf cache under XDG dirs: those go under tmp_path too
         xdg = {f'XDG_{k}_HOME': str(lab.tmp/'xdg'/k.lower()) for k in ('CONFIG', 'CACHE', 'DATA')}
@@ -174,16 +199,19 @@ def test_explorer_in_jupyterlab(lab):
             page.goto(lab.url(f'lab/tree/explorer.ipynb?token={lab.token}'))
             # the execution indicator says idle before the kernel exists, and a run-all sent then is dropped:
             # wait for the status bar's "... | Idle" AND the server's view of a connected idle kernel
-            page.wait_for_function("() => /\\|\\s*Idle/.test(document.querySelector('.jp-StatusBar-Widget')?.innerText || '')")
+            page.wait_for_function("() => /\\|\\s*Idle/"
+                                   ".test(document.querySelector('.jp-StatusBar-Widget')?.innerText || '')")
             _wait(lambda: _kernel_idle(lab), 'an idle, connected kernel', lab)
-            assert not page.evaluate("() => window.jupyterapp.hasPlugin('@jupyterlab/apputils-extension:announcements')")
+            plugin = '@jupyterlab/apputils-extension:announcements'
+            assert not page.evaluate(f"() => window.jupyterapp.hasPlugin('{plugin}')")
             page.evaluate("() => window.jupyterapp.commands.execute('runmenu:run-all')")
 
             # the widget is rendered: its dropdowns, the window slider and an image in its Output
             try: page.wait_for_selector(IMG, state='visible')
             except PlaywrightTimeout:
                 outs = page.locator('.jp-OutputArea-output').all_inner_texts()
-                pytest.fail(f'no explorer image appeared; cell outputs: {outs}; server log ends with:\n{lab.log_tail()}')
+                pytest.fail(f'no explorer image appeared; cell outputs: {outs}; '
+                            f'server log ends with:\n{lab.log_tail()}')
             selects = page.locator(f'{EXPLORER} .widget-dropdown select')
             assert selects.count() == 2                                          # target, sequence
             assert page.locator(f'{EXPLORER} .widget-hslider').count() == 1      # window (IntRangeSlider)
@@ -194,12 +222,16 @@ def test_explorer_in_jupyterlab(lab):
 
             # change the target in the page: the kernel redraws, the image in the page changes
             selects.nth(0).select_option(label='beta')
-            page.wait_for_function("([sel, old]) => { const i = document.querySelector(sel); return i && i.src !== old; }",
+            page.wait_for_function("([sel, old]) => { const i = document.querySelector(sel); return i && "
+                                   "i.src !== old; }",
                                    arg=[IMG, before])
             png1 = _png(page.locator(IMG).get_attribute('src'))
             assert png1 != png0 and Image.open(io.BytesIO(png1)).size[0] > 300
-            # the kernel's explorer saw the change and drew the new target (asked through the page's own kernel connection)
-            state = page.evaluate(KERNEL_PRINT, "print(ex.controls['target'].value, ex.redraws, ex.figure.axes[0].get_title(), sep='|')")
+            # the kernel's explorer saw the change and drew the new target
+            # (asked through the page's own kernel connection)
+            state = page.evaluate(KERNEL_PRINT,
+                                  "print(ex.controls['target'].value, ex.redraws, "
+                                  "ex.figure.axes[0].get_title(), sep='|')")
             assert state.strip() == '1|2|seq 0 | beta | 0-30', state
             assert page.locator(f'{EXPLORER} .genomenn-status').inner_text().strip() == ''     # no error shown
         finally:

@@ -2,23 +2,35 @@
 structure into genomenn models (files written here in their layout, with their kind of layer names), all or nothing,
 and written in their layout."""
 import os
+
 os.environ.setdefault('TF_CPP_MIN_LOG_LEVEL', '2')
-import json, re, warnings
+import json
+import re
+import warnings
 from collections import Counter
-from pathlib import Path
-import numpy as np
+
 import h5py
-import pytest
 import keras
+import numpy as np
+import pytest
 from conftest import shared_path
+
+from genomenn.checkpoints import (
+    graph_order,
+    layer_weights,
+    load_checkpoint,
+    model_config,
+    read_checkpoint,
+    save_checkpoint,
+    weighted_layers,
+)
 from genomenn.model import SeqNN
-from genomenn.checkpoints import (read_checkpoint, model_config, graph_order, layer_weights, weighted_layers,
-                                  load_checkpoint, save_checkpoint)
 
 # The tutorial model of basenji (conv_block, conv_tower, dilated_residual, conv_block, final) at 2048 bp.
 SMALL = {'seq_length': 2048, 'activation': 'gelu', 'norm_type': 'batch', 'bn_momentum': 0.9,
          'trunk': [{'name': 'conv_block', 'filters': 16, 'kernel_size': 15, 'pool_size': 8},
-                   {'name': 'conv_tower', 'filters_init': 16, 'filters_mult': 1.125, 'kernel_size': 5, 'pool_size': 4, 'repeat': 2},
+                   {'name': 'conv_tower', 'filters_init': 16, 'filters_mult': 1.125, 'kernel_size': 5, 'pool_size': 4,
+                    'repeat': 2},
                    {'name': 'dilated_residual', 'filters': 8, 'rate_mult': 2, 'repeat': 3, 'dropout': 0.25},
                    {'name': 'conv_block', 'filters': 16, 'dropout': 0.05}],
          'head': {'name': 'final', 'units': 3, 'activation': 'softplus'}}
@@ -166,7 +178,8 @@ def test_trunk_from_a_full_checkpoint(tmp_path, source, x):
     head_before = values(head)
     pairs = load_checkpoint(t.models[0], path, layers=t.model_trunk)
     assert len(pairs) == 20
-    np.testing.assert_allclose(t.model_trunk.predict(x, verbose=0), s.model_trunk.predict(x, verbose=0), rtol=1e-6, atol=1e-6)
+    np.testing.assert_allclose(t.model_trunk.predict(x, verbose=0), s.model_trunk.predict(x, verbose=0), rtol=1e-6,
+                               atol=1e-6)
     for a, b in zip(head_before, values(head)): np.testing.assert_array_equal(a, b)
 
 def test_trunk_only_checkpoint(tmp_path, source):

@@ -1,11 +1,14 @@
 """The genomenn command line: --version, --help, value parsing and `genomenn batch` end to end."""
-import json, sys
+import json
+import sys
 from pathlib import Path
+
 import pandas as pd
 import pytest
-import genomenn
-from genomenn.cli import main, parse_value, parse_assignment, read_grid, build_parser
 from conftest import run
+
+import genomenn
+from genomenn.cli import build_parser, main, parse_assignment, parse_value, read_grid
 
 ROOT = Path(genomenn.__file__).resolve().parent.parent
 EXAMPLE = ROOT/'nbs'/'pipelines'/'example.ipynb'
@@ -23,7 +26,8 @@ def test_version_and_help():
     assert r.returncode == 0 and 'batch' in r.stdout and 'usage: genomenn' in r.stdout
     r = cli('batch', '--help')
     assert r.returncode == 0
-    for opt in ('-p KEY=V1,V2', '--grid FILE', '-o DIR', '-j N', '--gpus', '--scheduler ADDRESS', '--no-resume'): assert opt in r.stdout
+    for opt in ('-p KEY=V1,V2', '--grid FILE', '-o DIR', '-j N', '--gpus', '--scheduler ADDRESS', '--no-resume'):
+        assert opt in r.stdout
     r = cli()
     assert r.returncode == 0 and 'usage: genomenn' in r.stdout
 
@@ -68,7 +72,8 @@ def test_read_grid(tmp_path):
 
 def test_batch_runs_records_failures_and_resumes(tmp_path, capsys):
     out = tmp_path/'runs'
-    code = main(['batch', str(EXAMPLE), '-p', 'a=5', '-p', 'fail=false,true', '-o', str(out), '-j', '2', '--gpus', '0,1', '-q'])
+    code = main(['batch', str(EXAMPLE), '-p', 'a=5', '-p', 'fail=false,true', '-o', str(out), '-j', '2', '--gpus',
+                 '0,1', '-q'])
     text = capsys.readouterr().out
     assert code == 1   # one run failed
     assert text.startswith('2 runs: 1 completed (0 already done), 1 failed') and 'failing on purpose' in text

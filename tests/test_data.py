@@ -1,11 +1,22 @@
 """genomenn.data: one-hot coding, FASTA/BED on real files, Basenji TFRecords of both layouts, synthetic data."""
-import gzip, json, os, re, shutil
+import gzip
+import json
+import os
+import re
+import shutil
 from pathlib import Path
-import numpy as np, pandas as pd, pytest
-from hypothesis import given, settings, strategies as st
-from scipy.stats import norm
+
+import numpy as np
+import pandas as pd
+import pytest
 from conftest import shared_path
+from hypothesis import given, settings
+from hypothesis import strategies as st
+from scipy.stats import norm
+
 from genomenn.data import *
+from genomenn.synthetic import MOTIFS, synthetic_dataset
+from genomenn.tfrecords import SeqDataset
 
 COMP = {'A': 'T', 'C': 'G', 'G': 'C', 'T': 'A', 'N': 'N'}
 def ref_rc(s): return ''.join(COMP[c] for c in reversed(s.upper()))
@@ -165,7 +176,9 @@ def test_cache_fallback_and_plain_gzip(tmp_path, monkeypatch):
 
 def test_read_only_mount(tmp_path):
     "A real read-only file system (bind mount in a private mount namespace); skipped where that is not allowed."
-    import subprocess, sys, textwrap
+    import subprocess
+    import sys
+    import textwrap
     ro = tmp_path/'ro'; ro.mkdir()
     (ro/'g.fa').write_text('>c1\nACGTACGTNN\nGG\n')
     with gzip.open(ro/'p.fa.gz', 'wt') as f: f.write('>c1\nACGT\n')
@@ -179,7 +192,9 @@ def test_read_only_mount(tmp_path):
     script = (f"mount --bind {ro} {ro} && mount -o remount,ro,bind {ro} && "
               f"if touch {ro}/probe 2>/dev/null; then exit 77; fi && exec {sys.executable} -c \"$0\"")
     env = {**os.environ, 'GENOMENN_CACHE_DIR': str(tmp_path/'cache')}
-    try: r = subprocess.run(['unshare', '-m', 'sh', '-c', script, code], capture_output=True, text=True, env=env, timeout=120)
+    try:
+        r = subprocess.run(['unshare', '-m', 'sh', '-c', script, code], capture_output=True, text=True, env=env,
+                           timeout=120)
     except FileNotFoundError: pytest.skip('unshare not available')
     if r.returncode != 0 and 'pyfaidx' not in r.stdout:
         pytest.skip(f'cannot make a read-only mount here (exit {r.returncode}): {r.stderr.strip()[:200]}')
@@ -265,7 +280,8 @@ def test_baskerville_shuffle_pattern_and_element_spec():
     np.testing.assert_array_equal(np.concatenate(a), np.concatenate(b))
     np.testing.assert_allclose(np.sort(np.concatenate(a)), np.sort(ref), rtol=1e-6)
     sd = SeqDataset(d, 'train', tfr_pattern='train-9.tfr')
-    assert sd.num_seqs == 9 and [f.name for f in sd.files] == ['train-9.tfr'] and sum(sd.check(strict=False).values()) == 4
+    assert sd.num_seqs == 9 and [f.name for f in sd.files] == ['train-9.tfr']
+    assert sum(sd.check(strict=False).values()) == 4
     spec = SeqDataset(d, 'valid', batch_size=2).dataset.element_spec
     assert tuple(spec[0].shape) == (None, 131072, 4) and tuple(spec[1].shape) == (None, 2048, 74)
 
@@ -295,7 +311,8 @@ def test_missing_statistics_and_bad_statistics(tmp_path):
     assert isinstance(e.value, FileNotFoundError)
     stats = json.loads((d/'statistics.json').read_text())
     (tmp_path/'statistics.json').write_text(json.dumps({**stats, 'num_targets': 73}))
-    with pytest.raises(ValueError, match=r"valid-2.tfr: 'target' has 303104 bytes; statistics.json implies 299008 \(float16\)"):
+    with pytest.raises(ValueError,
+                       match=r"valid-2.tfr: 'target' has 303104 bytes; statistics.json implies 299008 \(float16\)"):
         SeqDataset(tmp_path, 'valid')
     (tmp_path/'statistics.json').write_text(json.dumps({**stats, 'seq_length': 1000}))
     with pytest.raises(ValueError, match=r"'sequence' has 131072 bytes; statistics.json \(seq_length=1000\)"):
@@ -412,7 +429,8 @@ def test_read_targets_of_the_baskerville_data_directory():
     assert len(t) == 74 and list(t.index) == list(range(74))
     assert list(t.columns) == list(TARGETS_COLUMNS)
     np.testing.assert_array_equal(t['strand_pair'].to_numpy(), raw['strand_pair'].to_numpy())
-    np.testing.assert_allclose(t[['clip', 'clip_soft', 'scale']].to_numpy(float), raw[['clip', 'clip_soft', 'scale']].to_numpy(float))
+    np.testing.assert_allclose(t[['clip', 'clip_soft', 'scale']].to_numpy(float),
+                               raw[['clip', 'clip_soft', 'scale']].to_numpy(float))
     assert (t['identifier'] == raw['identifier']).all() and (t['description'] == raw['description']).all()
     pair = strand_pairs(t)
     assert (pair != np.arange(74)).sum() == 54 and (pair[pair] == np.arange(74)).all()

@@ -1,10 +1,15 @@
 """`genomenn demo` end to end from a plain (non-editable) install, `genomenn params show`, and the demo's refusals."""
-import json, shutil, sys
+import json
+import shutil
+import sys
 from pathlib import Path
-import numpy as np, pandas as pd
+
+import numpy as np
+import pandas as pd
 import pytest
-import genomenn
 from conftest import run
+
+import genomenn
 
 ROOT = Path(genomenn.__file__).resolve().parent.parent
 # held-out bars of the quick demo (measured: Pearson R 0.82-0.95 on the motif targets, AUROC 0.89-1.00)
@@ -20,7 +25,8 @@ def installed(tmp_path_factory):
     shutil.copytree(ROOT/'genomenn', src/'genomenn', ignore=shutil.ignore_patterns('__pycache__', 'pipelines'))
     shutil.copytree(ROOT/'nbs'/'pipelines', src/'nbs'/'pipelines')
     target = tmp/'site'
-    try: import setuptools  # noqa: F401  (build here, without fetching build requirements)
+    try:
+        import setuptools  # noqa: F401  (build here, without fetching build requirements)
     except ImportError: isolation = []
     else: isolation = ['--no-build-isolation']
     r = run([sys.executable, '-m', 'pip', 'install', '-q', '--no-deps', *isolation, '--target', target, src], cwd=tmp)
@@ -31,7 +37,8 @@ def installed(tmp_path_factory):
 def test_pipelines_ship_inside_the_package(installed, tmp_path):
     shipped = sorted(p.name for p in (installed/'genomenn'/'pipelines').glob('*.ipynb'))
     assert shipped == sorted(p.name for p in (ROOT/'nbs'/'pipelines').glob('*.ipynb')) and 'demo.ipynb' in shipped
-    assert (installed/'genomenn'/'pipelines'/'demo.ipynb').read_bytes() == (ROOT/'nbs'/'pipelines'/'demo.ipynb').read_bytes()
+    shipped = (installed/'genomenn'/'pipelines'/'demo.ipynb').read_bytes()
+    assert shipped == (ROOT/'nbs'/'pipelines'/'demo.ipynb').read_bytes()
     r = run([sys.executable, '-c', 'import genomenn.cli as c; print(c.__file__); print(c.pipeline_notebook("demo"))'],
             pythonpath=installed, cwd=tmp_path)
     mod, nb = r.stdout.split()
@@ -65,7 +72,8 @@ def test_demo_quick_end_to_end(installed, tmp_path):
     assert {'train', 'gradients', 'ism'} <= set(s['timings_s'])
 
     from PIL import Image
-    sizes = {'jointplot.png': (600, 600), 'regplot.png': (1200, 800), 'logos.png': (1100, 920), 'tracks.png': (1000, 1020)}
+    sizes = {'jointplot.png': (600, 600), 'regplot.png': (1200, 800), 'logos.png': (1100, 920),
+             'tracks.png': (1000, 1020)}
     for f, size in sizes.items():
         with Image.open(out/f) as im:
             im.load()
@@ -76,8 +84,9 @@ def test_demo_quick_end_to_end(installed, tmp_path):
 
     # the figures are reproducible from the files the demo wrote: params.json + best weights on the same test split
     from scipy.stats import pearsonr
-    from genomenn.data import synthetic_dataset
+
     from genomenn.model import SeqNN
+    from genomenn.synthetic import synthetic_dataset
     te = synthetic_dataset(n=3000, seq_length=512, seed=0).split(valid=0.1, test=0.1).test
     net = SeqNN(out/'params.json').restore(out/'train'/'model_best.weights.h5')
     p = net.predict(te.seqs, batch_size=64).astype(np.float64)
@@ -148,16 +157,20 @@ def test_params_show(tmp_path):
     assert r.returncode == 0 and 'model summary: not available' in r.stdout and 'transformer_dense' in r.stdout
     r = cli('params', 'show', tmp_path/'missing.json')
     assert r.returncode == 2 and 'does not exist' in r.stderr
-    bad = tmp_path/'bad.json'; bad.write_text('{"model": {"seq_length": 100, "trunk": [{"name": "conv_dna", "filters": "x"}]}}')
+    bad = tmp_path/'bad.json'
+    bad.write_text('{"model": {"seq_length": 100, "trunk": [{"name": "conv_dna", "filters": "x"}]}}')
     r = cli('params', 'show', bad)
     assert r.returncode == 2 and str(bad) in r.stderr
     r = cli('params')
-    assert r.returncode == 2 and 'required: COMMAND' in r.stderr.replace('the following arguments are required', 'required')
+    assert r.returncode == 2 and 'required: COMMAND' in r.stderr.replace('the following arguments are required',
+                                                                         'required')
 
 
 def test_readme_commands_parse():
     "Every `genomenn ...` command shown in the README is accepted by the command line's parser."
-    import re, shlex
+    import re
+    import shlex
+
     from genomenn.cli import build_parser
     blocks = re.findall(r'```sh\n(.*?)```', (ROOT/'README.md').read_text(), re.S)
     cmds = [l.strip() for b in blocks for l in b.splitlines() if l.strip().startswith('genomenn ')]
@@ -168,7 +181,8 @@ def test_readme_commands_parse():
 
 
 def test_demo_with_chosen_targets_no_ensemble_and_no_ism(tmp_path):
-    "Settings a user changes with -p: a target subset, no rc, one shift, no ISM (small and short, so not a quality check)."
+    """Settings a user changes with -p: a target subset, no rc, one shift, no ISM (small and short, so not a quality
+    check)."""
     out = tmp_path/'d'
     r = cli('demo', '-q', '-o', out, '-p', 'n_seqs=600', '-p', 'seq_length=256', '-p', 'epochs=2', '-p', 'filters=16',
             '-p', 'targets=["CTCF","GC_background"]', '-p', 'rc=false', '-p', 'shifts=[0]', '-p', 'n_ism=0')

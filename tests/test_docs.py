@@ -203,7 +203,8 @@ def test_search_finds_a_function(browser, server):
         hit = page.locator(f'.md-search-result__item a[href*="api/plots.html"][href$="#{SEARCH_FOR}"]').first
         try: hit.wait_for(state='attached')
         except PlaywrightTimeout:
-            found = page.eval_on_selector_all('.md-search-result__item a', 'els => els.map(e => e.getAttribute("href"))')
+            found = page.eval_on_selector_all('.md-search-result__item a',
+                                              'els => els.map(e => e.getAttribute("href"))')
             meta = page.locator('.md-search-result__meta').inner_text()
             pytest.fail(f'search for {SEARCH_FOR!r} did not find api/plots.html#{SEARCH_FOR}; it says {meta!r}, '
                         f'links {found}; failed requests {page.failed}')

@@ -1,12 +1,19 @@
 """`genomenn eval` / genomenn.evaluate: hound_eval's own tables reproduced for the shared Borzoi-lite checkpoint,
 metrics against scipy/sklearn on the saved predictions, the figures' content, bad input, and the batch pipeline."""
-import contextlib, io, json, re, sys
+import contextlib
+import io
+import json
+import re
+import sys
 from pathlib import Path
-import numpy as np, pandas as pd
+
+import numpy as np
+import pandas as pd
 import pytest
+from conftest import run, shared_path
+
 import genomenn
 from genomenn.cli import main
-from conftest import shared_path, run
 
 ROOT = Path(genomenn.__file__).resolve().parent.parent
 TOL = 2e-3           # the acceptance bar; measured: 7e-6 (Pearson, R2), 2.5e-5 (Spearman)
@@ -24,7 +31,8 @@ def cli(*args):
 
 @pytest.fixture(scope='module')
 def real(tmp_path_factory):
-    "genomenn eval of the shared checkpoint on the tiny hg38 test split: plain (--rank --save) and --rc --shifts=-1,0,1 --rank."
+    """genomenn eval of the shared checkpoint on the tiny hg38 test split: plain (--rank --save) and --rc
+    --shifts=-1,0,1 --rank."""
     p, m, d = shared_path(*PARAMS), shared_path(*MODEL), shared_path(*DATA)
     tmp = tmp_path_factory.mktemp('eval')
     outs = {}
@@ -41,7 +49,8 @@ def test_hound_eval_tables_reproduced(real, name):
     out, stdout = real[name]
     ref = pd.read_csv(shared_path('reference', 'hound_eval_subset', name, 'acc.txt'), sep='\t')
     ours = pd.read_csv(out/'acc.txt', sep='\t')
-    assert list(ours.columns) == list(ref.columns) == ['index', 'pearsonr', 'spearmanr', 'r2', 'identifier', 'description']
+    assert list(ours.columns) == list(ref.columns) == ['index', 'pearsonr', 'spearmanr', 'r2', 'identifier',
+                                                       'description']
     for c in ('index', 'identifier', 'description'): assert ours[c].tolist() == ref[c].tolist()
     for c in ('pearsonr', 'spearmanr', 'r2'):
         r, o = ref[c].to_numpy(float), ours[c].to_numpy(float)
@@ -65,7 +74,8 @@ def test_saved_predictions_and_metrics_against_scipy_sklearn(real):
     import h5py
     from scipy.stats import pearsonr, spearmanr
     from sklearn.metrics import r2_score
-    from genomenn.data import SeqDataset
+
+    from genomenn.tfrecords import SeqDataset
     out, _ = real['plain']
     with h5py.File(out/'preds.h5') as f: preds = f['preds'][:]
     with h5py.File(out/'targets.h5') as f: targets = f['targets'][:]
@@ -84,7 +94,8 @@ def test_saved_predictions_and_metrics_against_scipy_sklearn(real):
 def test_figures_content(real):
     import matplotlib.pyplot as plt
     from PIL import Image
-    from genomenn.evaluate import evaluate, eval_figures
+
+    from genomenn.evaluate import eval_figures, evaluate
     from genomenn.model import SeqNN
     out, _ = real['plain']
     for f in ('pearsonr_hist', 'jointplot', 'regplots', 'tracks'):
@@ -95,12 +106,15 @@ def test_figures_content(real):
     np.testing.assert_allclose(res.acc.pearsonr, acc.pearsonr, atol=5.1e-6)   # the same run as the CLI's
     figs = eval_figures(res, pool_width=32, max_points=50_000)
     h = figs['pearsonr_hist'].axes[0]
-    assert sum(b.get_height() for b in h.patches) == 69 and 'Pearson R of 69 targets' in h.get_title() and '5 NaN' in h.get_title()
+    assert sum(b.get_height() for b in h.patches) == 69
+    assert 'Pearson R of 69 targets' in h.get_title() and '5 NaN' in h.get_title()
     j = figs['jointplot']
     assert len(j.axes[0].collections[0].get_offsets()) == 50_000               # 2 x 2048 x 74 values, sampled
     assert '50,000 of 303,104 sampled values' in j._suptitle.get_text()
-    r = acc.pearsonr.to_numpy(float); order = np.flatnonzero(np.isfinite(r))[np.argsort(-r[np.isfinite(r)], kind='stable')]
-    want = [f"{w}: {acc.identifier[t]} (index {t})" for w, t in zip(('best', 'median', 'worst'), order[[0, len(order)//2, -1]])]
+    r = acc.pearsonr.to_numpy(float)
+    order = np.flatnonzero(np.isfinite(r))[np.argsort(-r[np.isfinite(r)], kind='stable')]
+    want = [f"{w}: {acc.identifier[t]} (index {t})" for w,
+            t in zip(('best', 'median', 'worst'), order[[0, len(order)//2, -1]])]
     assert [a.get_title() for a in figs['regplots'].axes] == want
     assert len(figs['regplots'].axes[0].collections[0].get_offsets()) == 4096   # every position of the best target
     tr = figs['tracks'].axes
@@ -113,8 +127,9 @@ def test_figures_content(real):
 def tiny(tmp_path_factory):
     "A tiny model (params.json, model.h5) and data directory: 256 bp, 8 positions, 3 targets."
     import keras
-    from genomenn.data import write_tfrecords
+
     from genomenn.model import SeqNN, synthetic_params
+    from genomenn.tfrecords import write_tfrecords
     tmp = tmp_path_factory.mktemp('tiny')
     params = synthetic_params(256, num_targets=3, filters=8)
     (tmp/'params.json').write_text(json.dumps(params))
@@ -128,12 +143,13 @@ def tiny(tmp_path_factory):
 
 def test_bad_input_names_the_file(tiny, tmp_path):
     import shutil
-    from genomenn.data import write_tfrecords
+
     p, m, d = tiny/'params.json', tiny/'model0.h5', tiny/'data'
     # a model whose targets do not match the data directory
     p4 = tmp_path/'params4.json'
     p4.write_text(json.dumps({**json.loads(p.read_text()), 'model': {**json.loads(p.read_text())['model'],
-                                                                     'head': {'name': 'final', 'units': 4, 'activation': 'softplus'}}}))
+                                                                     'head': {'name': 'final', 'units': 4,
+                                                                              'activation': 'softplus'}}}))
     from genomenn.model import SeqNN
     SeqNN(p4).save(tmp_path/'m4.h5')
     code, _, err = cli('eval', p4, tmp_path/'m4.h5', d, '-o', tmp_path/'o')
@@ -162,12 +178,14 @@ def test_bad_input_names_the_file(tiny, tmp_path):
 def test_rc_ensemble_uses_strand_pairs(tiny, tmp_path):
     "With --rc the reverse-complement member's strand-paired tracks are swapped back (pairs from targets.txt)."
     import shutil
+
     from genomenn.evaluate import evaluate
-    from genomenn.model import SeqNN
     from genomenn.metrics import pearsonr
-    from genomenn.data import SeqDataset
+    from genomenn.model import SeqNN
+    from genomenn.tfrecords import SeqDataset
     d = tmp_path/'data'; shutil.copytree(tiny/'data', d)
-    t = pd.read_csv(d/'targets.txt', sep='\t', index_col=0); t['strand_pair'] = [1, 0, 2]; t.to_csv(d/'targets.txt', sep='\t')
+    t = pd.read_csv(d/'targets.txt', sep='\t', index_col=0); t['strand_pair'] = [1, 0, 2]
+    t.to_csv(d/'targets.txt', sep='\t')
     net = SeqNN(tiny/'params.json').restore(tiny/'model0.h5')
     seqs, y = SeqDataset(d, 'test').numpy()
     res = evaluate(net, d, rc=True, shifts=(-1, 0, 1))

@@ -1,12 +1,22 @@
 """gradients: finite differences per ensemble member, exact ISM, HDF5 streaming, distribution, OOM retry, bad input."""
-import os, subprocess, sys, textwrap, warnings
+import os
+import subprocess
+import sys
+import textwrap
+import warnings
+
 os.environ.setdefault('TF_CPP_MIN_LOG_LEVEL', '2')
-import numpy as np, pytest, tensorflow as tf, keras
+import keras
+import numpy as np
+import pytest
+import tensorflow as tf
 from keras import layers as kl
-from genomenn.data import hot1_augment, dna_1hot, hot1_dna
+
 from genomenn import gradients as G
 from genomenn import ism as I
-from genomenn.gradients import gradients, ism, taylor_ism, grad_x_input, read_gradients, Gradients
+from genomenn.data import dna_1hot, hot1_augment
+from genomenn.gradients import grad_x_input, gradients, read_gradients, taylor_ism
+from genomenn.ism import ism
 
 
 def conv_model(L=32, T=3, pool=2, dropout=0., dtype='float64', seed=0, bn=False):
@@ -221,7 +231,8 @@ def test_mc_samples_members_differ_only_with_dropout():
 
 def test_hdf5_out_equals_in_memory(m64, tmp_path):
     X = rand_1hot(5, 32, seed=10)
-    kw = dict(layers=(0, 'pool1'), rc=True, shifts=(-1, 2), targets=[1, 2], return_all=True, batch_size=2, verbose=False)
+    kw = dict(layers=(0, 'pool1'), rc=True, shifts=(-1, 2), targets=[1, 2], return_all=True, batch_size=2,
+              verbose=False)
     a = gradients(m64, X, **kw)
     out = tmp_path / 'g.h5'
     b = gradients(m64, X, out=out, **kw)
@@ -367,7 +378,8 @@ def test_distributed_equals_single_device(tmp_path):
 
 def test_bad_inputs(m64):
     X = rand_1hot(2, 32)
-    with pytest.raises(ValueError, match=r'seqs: expected one-hot \(S, 32, 4\).*\(2, 32, 3\)'): gradients(m64, X[..., :3])
+    with pytest.raises(ValueError, match=r'seqs: expected one-hot \(S, 32, 4\).*\(2, 32, 3\)'):
+        gradients(m64, X[..., :3])
     with pytest.raises(ValueError, match=r'seqs: expected length 32.*\(2, 30, 4\)'): gradients(m64, X[:, :30])
     with pytest.raises(ValueError, match=r'targets: indices must be in 0..2.*\[3\]'): gradients(m64, X, targets=[3])
     with pytest.raises(ValueError, match=r"layers: no layer named 'nope'"): gradients(m64, X, layers=(0, 'nope'))
@@ -395,8 +407,9 @@ def test_trained_model_attributions_find_planted_motifs():
     in it costs about the same (flat ISM) while the gradient is a local slope. Seeds are fixed, so the run is
     repeatable on one machine; the margins keep it from depending on one trajectory elsewhere.
     """
-    from genomenn.data import synthetic_dataset
     from sklearn.metrics import roc_auc_score
+
+    from genomenn.synthetic import synthetic_dataset
     d = synthetic_dataset(n=2000, seq_length=512, pool_width=32, seed=0)
     keras.utils.set_random_seed(0)
     x = kl.Input((512, 4))
@@ -443,7 +456,8 @@ def test_progress_bar_only_when_verbose(m64, capsys):
 
 
 def test_strand_pairs_swap_the_tracks_of_reverse_complement_members(m64):
-    "With strand_pair, an rc member's objective for target t is its prediction of track pair[t] (baskerville's SwitchReverse)."
+    """With strand_pair, an rc member's objective for target t is its prediction of track pair[t] (baskerville's
+    SwitchReverse)."""
     X = rand_1hot(2, 32, seed=11)
     pair = [1, 0, 2]                       # tracks 0 and 1 are a +/- pair, track 2 is unstranded
     pos = [0, 3, 4]

@@ -1,16 +1,38 @@
 """genomenn.metrics against independent references: float64 two-pass numpy, scikit-learn, scipy, Keras evaluate."""
-import os, sys, json, math, subprocess, textwrap, warnings
+import json
+import math
+import os
+import subprocess
+import sys
+import textwrap
+import warnings
+
 os.environ.setdefault('TF_CPP_MIN_LOG_LEVEL', '2')
 import numpy as np
 import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+from hypothesis.extra import numpy as hnp
 from numpy.testing import assert_allclose
 from scipy import stats
 from sklearn.metrics import r2_score
-from hypothesis import given, settings, strategies as st, HealthCheck
-from hypothesis.extra import numpy as hnp
 
-from genomenn.metrics import (Mean, Variance, CoMoments, R2, PearsonR, SpearmanR, MetricWarning, variance, r2,
-                              pearsonr, spearmanr, per_target_mean, per_target_variance, R2Metric, PearsonRMetric)
+from genomenn.keras_metrics import PearsonRMetric, R2Metric
+from genomenn.metrics import (
+    R2,
+    CoMoments,
+    Mean,
+    MetricWarning,
+    SpearmanR,
+    Variance,
+    pearsonr,
+    per_target_mean,
+    per_target_variance,
+    r2,
+    spearmanr,
+    variance,
+)
+
 
 # ---------------------------------------------------------------- references (float64, two passes, per target)
 def ref_stats(p, t, w=None):
@@ -50,7 +72,8 @@ def test_float64_matches_sklearn_scipy_and_two_pass():
     rng, p, t = tracks(0)
     T = t.shape[-1]; P2, T2 = p.reshape(-1, T), t.reshape(-1, T)
     assert_allclose(r2(p, t, per_target=True), r2_score(T2, P2, multioutput='raw_values'), rtol=1e-10)
-    assert_allclose(pearsonr(p, t, per_target=True), [stats.pearsonr(P2[:, j], T2[:, j])[0] for j in range(T)], rtol=1e-10)
+    assert_allclose(pearsonr(p, t, per_target=True), [stats.pearsonr(P2[:, j], T2[:, j])[0] for j in range(T)],
+                    rtol=1e-10)
     assert_allclose(r2(p, t), r2_score(t.ravel(), p.ravel()), rtol=1e-10)
     assert_allclose(pearsonr(p, t), stats.pearsonr(p.ravel(), t.ravel())[0], rtol=1e-10)
     ref = ref_stats(p, t)
@@ -58,7 +81,8 @@ def test_float64_matches_sklearn_scipy_and_two_pass():
     assert_allclose(per_target_variance(t), ref['var_t'], rtol=1e-10)
     assert_allclose(variance(t), np.var(t.ravel()), rtol=1e-10)
     assert_allclose(variance(t, per_target=True), ref['var_t'], rtol=1e-10)
-    assert_allclose(spearmanr(p, t, per_target=True), [stats.spearmanr(P2[:, j], T2[:, j])[0] for j in range(T)], rtol=1e-10)
+    assert_allclose(spearmanr(p, t, per_target=True), [stats.spearmanr(P2[:, j], T2[:, j])[0] for j in range(T)],
+                    rtol=1e-10)
     assert_allclose(spearmanr(p, t), stats.spearmanr(p.ravel(), t.ravel())[0], rtol=1e-10)
 
 def test_streaming_equals_one_shot_on_batches():
@@ -120,8 +144,10 @@ def test_weighted_r2_matches_sklearn():
     rng, p, t = tracks(3)
     w = rng.uniform(0, 2, (24, 50, 1)); sw = np.broadcast_to(w, t.shape).reshape(-1, 5)[:, 0]
     T = t.shape[-1]; P2, T2 = p.reshape(-1, T), t.reshape(-1, T)
-    assert_allclose(r2(p, t, w, per_target=True), r2_score(T2, P2, sample_weight=sw, multioutput='raw_values'), rtol=1e-10)
-    assert_allclose(r2(p, t, w), r2_score(t.ravel(), p.ravel(), sample_weight=np.broadcast_to(w, t.shape).ravel()), rtol=1e-10)
+    assert_allclose(r2(p, t, w, per_target=True), r2_score(T2, P2, sample_weight=sw, multioutput='raw_values'),
+                    rtol=1e-10)
+    assert_allclose(r2(p, t, w), r2_score(t.ravel(), p.ravel(), sample_weight=np.broadcast_to(w, t.shape).ravel()),
+                    rtol=1e-10)
     we = rng.uniform(0, 2, t.shape)  # a weight per element: against the two-pass reference and numpy's weighted cov
     ref = ref_stats(p, t, we)
     assert_allclose(r2(p, t, we, per_target=True), ref['r2'], rtol=1e-10)
@@ -148,7 +174,8 @@ def test_zero_weights_remove_elements_exactly():
         assert_allclose(got['mean'][j], per_target_mean(y[:, None], v[:, None])[0], rtol=1e-14)
         assert_allclose(got['var'][j], variance(y, v), rtol=1e-13)
     assert_allclose(spearmanr(p, t, (w > 0).astype(float), per_target=True),
-                    [stats.spearmanr(p[..., j][w[..., j] > 0], t[..., j][w[..., j] > 0])[0] for j in range(3)], rtol=1e-12)
+                    [stats.spearmanr(p[..., j][w[..., j] > 0], t[..., j][w[..., j] > 0])[0] for j in range(3)],
+                    rtol=1e-12)
 
 # ---------------------------------------------------------------- NaN policy and undefined values
 def test_nan_raises_unless_ignored_and_is_masked_per_element():
@@ -194,20 +221,26 @@ def test_constant_target_gives_nan_and_warning():
 
 # ---------------------------------------------------------------- bad input
 @pytest.mark.parametrize('call, msg', [
-    (lambda: r2(np.zeros((2, 3)), np.zeros((2, 4))), r'preds and targets: expected the same shape, got preds \(2, 3\) and targets \(2, 4\)'),
-    (lambda: pearsonr(np.zeros((2, 3)), np.zeros((3, 2)), per_target=True), r'preds and targets: expected the same shape'),
-    (lambda: r2(np.ones((4, 3)), np.ones((4, 3)), np.ones(4)), r'weights: expected a shape broadcastable to preds \(4, 3\), got \(4,\)'),
-    (lambda: r2(np.ones((4, 3)), np.ones((4, 3)), np.ones((2, 4, 3))), r'weights: expected a shape broadcastable to preds \(4, 3\), got \(2, 4, 3\)'),
+    (lambda: r2(np.zeros((2, 3)), np.zeros((2, 4))),
+     r'preds and targets: expected the same shape, got preds \(2, 3\) and targets \(2, 4\)'),
+    (lambda: pearsonr(np.zeros((2, 3)), np.zeros((3, 2)), per_target=True),
+     r'preds and targets: expected the same shape'),
+    (lambda: r2(np.ones((4, 3)), np.ones((4, 3)), np.ones(4)),
+     r'weights: expected a shape broadcastable to preds \(4, 3\), got \(4,\)'),
+    (lambda: r2(np.ones((4, 3)), np.ones((4, 3)), np.ones((2, 4, 3))),
+     r'weights: expected a shape broadcastable to preds \(4, 3\), got \(2, 4, 3\)'),
     (lambda: per_target_mean(np.ones((4, 3)), -np.ones(3)), r'weights: expected non-negative values, got minimum -1.0'),
     (lambda: variance(np.ones((4, 3)), np.array([1., np.nan, 1.])), r'weights: expected finite values'),
-    (lambda: r2(np.zeros((0, 3)), np.zeros((0, 3))), r'preds and targets: expected at least one element, got shape \(0, 3\)'),
+    (lambda: r2(np.zeros((0, 3)), np.zeros((0, 3))),
+     r'preds and targets: expected at least one element, got shape \(0, 3\)'),
     (lambda: per_target_variance(np.zeros((5, 0))), r'values: expected at least one element, got shape \(5, 0\)'),
     (lambda: variance(np.float64(3.)), r'values: expected an array \(\.\.\., T\), got a scalar'),
     (lambda: variance(np.array(['a', 'b'])), r'values: expected real numbers, got dtype <U1'),
     (lambda: R2(per_target=True).update(np.ones((4, 3)), np.ones((4, 3))).update(np.ones((4, 2)), np.ones((4, 2))),
      r'preds and targets: expected shape \(\.\.\., 3\) as in earlier updates, got \(4, 2\)'),
     (lambda: R2(per_target=True).merge(R2()), r'other: expected a R2 with per_target=True'),
-    (lambda: Mean(True).update(np.ones((2, 3))).merge(Mean(True).update(np.ones((2, 4)))), r'other: expected 3 targets, got 4'),
+    (lambda: Mean(True).update(np.ones((2, 3))).merge(Mean(True).update(np.ones((2, 4)))),
+     r'other: expected 3 targets, got 4'),
     (lambda: Mean().merge(R2()), r'other: expected a Mean'),
     (lambda: spearmanr(np.ones(3), np.ones(3), np.array([0., 0.5, 1.])), r'weights: SpearmanR takes 0/1 weights'),
 ])
@@ -226,7 +259,8 @@ def split_data(draw):
     cuts = sorted(draw(st.lists(st.integers(0, n), max_size=5)))
     bounds = list(zip([0] + cuts, cuts + [n]))
     order = draw(st.permutations(range(len(bounds))))
-    merges = draw(st.lists(st.tuples(st.integers(0, 10**6), st.integers(0, 10**6)), min_size=len(bounds), max_size=len(bounds)))
+    merges = draw(st.lists(st.tuples(st.integers(0, 10**6), st.integers(0, 10**6)), min_size=len(bounds),
+                           max_size=len(bounds)))
     return p, t, w, [bounds[i] for i in order], merges
 
 def merged(cls, kind, p, t, w, batches, merges, per_target):
@@ -261,14 +295,18 @@ def test_any_split_order_and_merge_tree_gives_one_shot(data, per_target):
                             cls(per_target).update(p, w).result(), rtol=1e-9, atol=1e-12)
         s_one = SpearmanR(per_target).update(p, t, None if w is None else (w > 0).astype(float)).result()
         ww = None if w is None else (w > 0).astype(float)
-        assert_allclose(merged(SpearmanR, 2, p, t, ww, batches, merges, per_target).result(), s_one, rtol=1e-9, atol=1e-12)
-        ref = ref_stats(p if per_target else pooled(p), t if per_target else pooled(t), w if (per_target or w is None) else pooled(w))
+        assert_allclose(merged(SpearmanR, 2, p, t, ww, batches, merges, per_target).result(), s_one, rtol=1e-9,
+                        atol=1e-12)
+        ref = ref_stats(p if per_target else pooled(p), t if per_target else pooled(t),
+                        w if (per_target or w is None) else pooled(w))
         ok = np.isfinite(ref['r2'])
         assert_allclose(np.atleast_1d(one.r2())[ok], ref['r2'][ok], rtol=1e-9, atol=1e-9)
         assert np.isnan(np.atleast_1d(one.r2())[~ok]).all()    # constant targets: NaN, never inf
 
 # ---------------------------------------------------------------- Keras wrappers
-import tensorflow as tf, keras
+import keras
+import tensorflow as tf
+
 
 def tiny_model(T=3, L=16):
     keras.utils.set_random_seed(0)
@@ -333,7 +371,8 @@ def test_keras_constant_target_nan_and_nan_inputs():
 @pytest.mark.filterwarnings('ignore::DeprecationWarning')
 def test_keras_metrics_serialize_and_reload(tmp_path):
     rng, X, Y = keras_data(10, S=8)
-    model = tiny_model(); model.compile(loss='mse', metrics=[R2Metric(3, summarize=False, name='r2_t'), PearsonRMetric(3)])
+    model = tiny_model()
+    model.compile(loss='mse', metrics=[R2Metric(3, summarize=False, name='r2_t'), PearsonRMetric(3)])
     model.evaluate(X, Y, verbose=0)
     path = tmp_path/'m.keras'; model.save(path)
     back = keras.saving.load_model(path)
@@ -365,7 +404,8 @@ DISTRIBUTED = textwrap.dedent('''
     P = model.predict(X, verbose=0)
     @tf.function
     def step(y, p): strategy.run(lambda a, b: direct.update_state(a, b), args=(y, p))
-    for y, p in strategy.experimental_distribute_dataset(tf.data.Dataset.from_tensor_slices((Y, P)).batch(10)): step(y, p)
+    for y, p in strategy.experimental_distribute_dataset(tf.data.Dataset.from_tensor_slices((Y, P)).batch(10)):
+        step(y, p)
     json.dump({'replicas': strategy.num_replicas_in_sync, 'r2': np.asarray(res['r2']).tolist(),
                'pearsonr': np.asarray(res['pearsonr']).tolist(), 'direct': direct.result().numpy().tolist(),
                'P': P.tolist(), 'Y': Y.tolist()}, sys.stdout)

@@ -1,19 +1,24 @@
 """SeqNN (genomenn.model): every real params file builds (or is rejected) with the shape worked out by hand,
 legacy layer lists follow the HParams expansion, training works on synthetic and real data, weights round-trip."""
 import os
+
 os.environ.setdefault('TF_CPP_MIN_LOG_LEVEL', '2')
-import json, warnings
-from pathlib import Path
+import json
+import warnings
+
+import keras
 import numpy as np
 import pytest
-import keras
 import tensorflow as tf
-from keras import layers as kl
 from conftest import shared_path
-from genomenn.params import ParamsError, read_job_params, make_hparams, ConvParams
-from genomenn.model import SeqNN, synthetic_params, make_loss, make_optimizer
-from genomenn.data import synthetic_dataset, SeqDataset
+from keras import layers as kl
+
+from genomenn.losses import make_loss
 from genomenn.metrics import MetricWarning
+from genomenn.model import SeqNN, make_optimizer, synthetic_params
+from genomenn.params import ParamsError, make_hparams, read_job_params
+from genomenn.synthetic import synthetic_dataset
+from genomenn.tfrecords import SeqDataset
 
 # Output shape per head, worked out from the blocks: L / pooling - 2 * cropping (pool_size 'same' rounds up).
 #  biorxiv2019/cross2020: 131072 / (2 * 2**6) = 1024 bins, Cropping1D 64 -> 896 (the files declare target_length 1024)
@@ -31,7 +36,8 @@ JSON_BUILDS = {
     # akita: 1048576 / 2048 = 512 bins, a 512 x 512 map cropped by 32 -> 448, pairs above diagonal 2: 446*447/2;
     # its target_length 512 describes the map and agrees (no warning; checked in test_blocks_2d.py)
     'basenji__manuscripts__akita__params.json': ([(99681, 5)], None, [1, 2, 2048, 2048, 2048]),
-    'basenji__manuscripts__enformer__params_enformer.json': ([(896, 5313), (896, 1643)], None, [1, 2, 128, 128, 128, 128]),
+    'basenji__manuscripts__enformer__params_enformer.json': ([(896, 5313), (896, 1643)], None,
+                                                             [1, 2, 128, 128, 128, 128]),
 }
 # Borzoi-style files (transformer and U-net blocks): their counts and output shapes are checked in test_zoo.py.
 BORZOI_BUILDS = ['baskerville__tests__data__params.json', 'baskerville__tests__data__eval__params.json',
@@ -234,7 +240,7 @@ def test_fit_checkpoints_the_best_weights(tmp_path):
     data = synthetic_dataset(120, seq_length=128, seed=6)
     tr, va, _ = data.split(0.25, 0.1)
     s = SeqNN(synthetic_params(128, filters=8))
-    h = s.fit(tr, va, epochs=3, verbose=0, out_dir=tmp_path/'run')
+    s.fit(tr, va, epochs=3, verbose=0, out_dir=tmp_path/'run')
     hist = json.loads((tmp_path/'run'/'history.json').read_text())
     assert set(hist) >= {'loss', 'val_loss', 'pearsonr', 'val_pearsonr'} and len(hist['loss']) == 3
     best = int(np.argmin(hist['val_loss']))
@@ -245,7 +251,8 @@ def test_fit_checkpoints_the_best_weights(tmp_path):
 
 
 def test_training_on_synthetic_data_learns_the_motifs():
-    "A small model reaches held-out Pearson R well above chance on the motif-driven targets (the notebook's full run: >= 0.9)."
+    """A small model reaches held-out Pearson R well above chance on the motif-driven targets (the notebook's full run:
+    >= 0.9)."""
     keras.utils.set_random_seed(1)
     data = synthetic_dataset(n=2000, seq_length=1024, seed=0)
     tr, va, te = data.split()
@@ -299,7 +306,9 @@ def test_legacy_targets_are_cropped_by_the_buffer():
     ev = s.evaluate((X, Y))
     p = s.predict(X)
     np.testing.assert_allclose(ev['loss'], np.mean(p - Y[:, 2:-2]*np.log(p + 1e-7)), rtol=1e-4)
-    with pytest.raises(ValueError, match=r"targets \(B, 12, 2\) do not fit the model's predictions \(B, 12, 2\) with 2 positions cropped"):
+    with pytest.raises(ValueError,
+                       match=r"targets \(B, 12, 2\) do not fit the model's predictions \(B, 12, 2\) with 2 "
+                             r"positions cropped"):
         s.fit((X, Y[:, 2:-2]), epochs=1, verbose=0)
 
 
@@ -347,7 +356,8 @@ def test_optimizer_and_loss_from_params():
 
 
 def test_predict_ensemble_against_numpy_members():
-    "rc/shift ensemble = mean of members, each flipped back with strand-paired tracks swapped (baskerville's build_ensemble)."
+    """rc/shift ensemble = mean of members, each flipped back with strand-paired tracks swapped (baskerville's
+    build_ensemble)."""
     from genomenn.data import hot1_augment
     s = SeqNN(synthetic_params(seq_length=256, num_targets=4, filters=8), dtype='float64')
     X = np.eye(4)[np.random.default_rng(0).integers(0, 4, (3, 256))]
@@ -375,7 +385,7 @@ def test_fit_augments_as_the_params_ask():
     X = np.eye(4, dtype='float32')[np.random.default_rng(1).integers(0, 4, (8, 256))]
     Y = np.random.default_rng(2).gamma(1., size=(8, 8, 2)).astype('float32')
     seen = set()
-    for x, y in s._augment(tf.data.Dataset.from_tensors((X, Y)).repeat(60), 0, [1, 0], seed=0):
+    for x, y in s.augment_dataset(tf.data.Dataset.from_tensors((X, Y)).repeat(60), 0, [1, 0], seed=0):
         flip = not np.array_equal(y.numpy(), Y)
         if flip: np.testing.assert_array_equal(y.numpy(), Y[:, ::-1][..., [1, 0]])
         seen.add(flip)

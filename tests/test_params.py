@@ -1,10 +1,25 @@
 """params: every real Basenji-family params file, hand-worked layer expectations, and malformed inputs."""
-import json, warnings
+import json
+import warnings
+
 import pytest
 from conftest import shared_path
-from genomenn.params import (read_params, read_job_params, make_hparams, HParams, ConvParams, ParamsError,
-                             JobParams, layer_table, model_blocks, head_units, head_names, BLOCK_VOCABULARY,
-                             describe_params, total_pool)
+
+from genomenn.params import (
+    BLOCK_VOCABULARY,
+    HParams,
+    JobParams,
+    ParamsError,
+    describe_params,
+    head_units,
+    layer_table,
+    make_hparams,
+    model_blocks,
+    read_job_params,
+    read_params,
+    total_pool,
+)
+
 
 def P(name): return shared_path('params', name)
 
@@ -52,7 +67,8 @@ def test_legacy_layers(name):
 def test_legacy_details():
     with warnings.catch_warnings(record=True) as w:
         warnings.simplefilter('always')
-        hp = make_hparams(read_params(P('basenji-branch-master_calico__tutorials__models__params_large.txt')), num_targets=1)
+        hp = make_hparams(read_params(P('basenji-branch-master_calico__tutorials__models__params_large.txt')),
+                          num_targets=1)
     assert hp.extra['dcnn_filters'] == [96]*6 and hp.extra['full_units'] == 768
     assert sum('hp.extra' in str(x.message) for x in w) == 1
     assert not hp.seq_length_given and all(c.dropout == 0.05 for c in hp.cnn_params)  # one cnn_dropout -> every layer
@@ -73,13 +89,23 @@ CROSS = ['conv_block', 'conv_tower', 'dilated_residual', 'Cropping1D', 'conv_blo
 BORZOI = ['conv_dna', 'res_tower', 'transformer_tower', 'unet_conv', 'unet_conv', 'Cropping1D']
 JSON = {
     'basenji-history__manuscripts__biorxiv2019__params_mouse.json': (131072, CROSS, {'head_mouse': 1643}),
-    'basenji__manuscripts__akita__params.json': (1048576, ['conv_block', 'conv_tower', 'dilated_residual', 'conv_block'], {'head_hic': 5}),
-    'basenji__manuscripts__basset__params_basset.json': (1344, ['conv_dna', 'conv_tower', 'conv_block', 'dense_block'], {'head': 164}),
+    'basenji__manuscripts__akita__params.json': (1048576,
+                                                 ['conv_block', 'conv_tower', 'dilated_residual', 'conv_block'],
+                                                 {'head_hic': 5}),
+    'basenji__manuscripts__basset__params_basset.json': (1344, ['conv_dna', 'conv_tower', 'conv_block', 'dense_block'],
+                                                         {'head': 164}),
     'basenji__manuscripts__cross2020__params_human.json': (131072, CROSS, {'head_human': 5313}),
     'basenji__manuscripts__cross2020__params_mouse.json': (131072, CROSS, {'head_mouse': 1643}),
-    'basenji__manuscripts__enformer__params_enformer.json': (196608, ['conv_dna', 'res_tower', 'transformer_tower', 'Cropping1D', 'conv_nac'], {'head_human': 5313, 'head_mouse': 1643}),
-    'basenji__tests__train_full__params.json': (262144, ['conv_block', 'conv_tower', 'wheeze_excite', 'dilated_residual', 'Cropping1D', 'conv_block'], {'head_seq': 1312}),
-    'basenji__tutorials__models__params_small.json': (131072, ['conv_block', 'conv_tower', 'dilated_residual', 'conv_block'], {'head': 3}),
+    'basenji__manuscripts__enformer__params_enformer.json': (196608,
+                                                             ['conv_dna', 'res_tower', 'transformer_tower',
+                                                              'Cropping1D', 'conv_nac'],
+                                                             {'head_human': 5313, 'head_mouse': 1643}),
+    'basenji__tests__train_full__params.json': (262144,
+                                                ['conv_block', 'conv_tower', 'wheeze_excite', 'dilated_residual',
+                                                 'Cropping1D', 'conv_block'], {'head_seq': 1312}),
+    'basenji__tutorials__models__params_small.json': (131072,
+                                                      ['conv_block', 'conv_tower', 'dilated_residual', 'conv_block'],
+                                                      {'head': 3}),
     'baskerville__tests__data__params.json': (131072, BORZOI, {'head_human': 74, 'head_mouse': 32}),
     'baskerville__tests__data__eval__params.json': (131072, BORZOI, {'head_human': 74, 'head_mouse': 32}),
     'borzoi__examples__params.json': (524288, BORZOI + ['conv_nac'], {'head_human': 7611, 'head_mouse': 2608}),
@@ -88,7 +114,8 @@ JSON = {
     'baskerville__tests__integration__test__params.json': (393216, BORZOI, {'head_human': 68}),
     'baskerville__tests__data__transfer__json__load_model_houlsby.json': (393216, BORZOI, {'head_human': 68}),
 }
-JSON.update({f'baskerville__tests__data__transfer__json__borzoi_{k}.json': (524288, BORZOI + ['conv_nac'], {'head_human': 4})
+JSON.update({f'baskerville__tests__data__transfer__json__borzoi_{k}.json': (524288, BORZOI + ['conv_nac'],
+                                                                            {'head_human': 4})
              for k in ('full', 'houlsby', 'ia3', 'linear', 'lora')})
 JSON.update({f'baskerville__tests__data__transfer__json__borzoilite_{k}.json': (393216, BORZOI, {'head_human': 68})
              for k in ('full', 'houlsby', 'linear', 'locon4', 'lora', 'se4')})
@@ -114,25 +141,37 @@ def test_akita_head_is_a_list_of_2d_blocks():
 
 def test_invalid_annotated_json_refused():
     f = shared_path('params_invalid', 'basenji-history__manuscripts__basset__generic_params.json')
-    with pytest.raises(ParamsError, match=r"generic_params\.json:3: invalid JSON: Expecting ',' delimiter at line 3 column 26"):
+    with pytest.raises(ParamsError,
+                       match=r"generic_params\.json:3: invalid JSON: Expecting ',' delimiter at line 3 column 26"):
         read_params(f)
 
 # ---- malformed inputs: each a ParamsError naming the file, the key and (text) the line ----
 BASE = "seq_length 1024\nnum_targets 2\n"
 TEXT_CASES = [
-    ('one token',        BASE + "cnn_filters\n",                              r"bad\.txt:3.*'cnn_filters'.*2 fields\), got 1"),
+    ('one token',        BASE + "cnn_filters\n",
+     r"bad\.txt:3.*'cnn_filters'.*2 fields\), got 1"),
     ('three tokens',     BASE + "cnn_filters 16 32\n",                        r"bad\.txt:3.*'cnn_filters'.*got 3"),
-    ('non-numeric size', BASE + "cnn_filters 16\ncnn_filter_sizes abc\n",     r"bad\.txt:4: key 'cnn_filter_sizes': expected an integer, got 'abc'"),
-    ('negative pool',    BASE + "cnn_filters 16\ncnn_pool -2\n",              r"bad\.txt:4: key 'cnn_pool': must not be negative, got -2"),
-    ('zero filters',     BASE + "cnn_filters 16\ncnn_filters 0\n",            r"bad\.txt:4: key 'cnn_filters': must be positive, got 0"),
-    ('lists disagree',   BASE + "cnn_filters 16\ncnn_filters 16\ncnn_pool 2\ncnn_pool 2\ncnn_pool 2\n", r"bad\.txt:7: key 'cnn_pool': 3 values for 2 layers"),
-    ('both poolings',    BASE + "pool_by_averaging 1\npool_by_unfolding 1\n", r"bad\.txt:4: key 'pool_by_unfolding': .*cannot both"),
-    ('architecture',     BASE + "architecture dilated_resid\n",               r"bad\.txt:3: key 'architecture': unknown architecture 'dilated_resid'.*did you mean 'dilated_residual'"),
+    ('non-numeric size', BASE + "cnn_filters 16\ncnn_filter_sizes abc\n",
+     r"bad\.txt:4: key 'cnn_filter_sizes': expected an integer, got 'abc'"),
+    ('negative pool',    BASE + "cnn_filters 16\ncnn_pool -2\n",
+     r"bad\.txt:4: key 'cnn_pool': must not be negative, got -2"),
+    ('zero filters',     BASE + "cnn_filters 16\ncnn_filters 0\n",
+     r"bad\.txt:4: key 'cnn_filters': must be positive, got 0"),
+    ('lists disagree',   BASE + "cnn_filters 16\ncnn_filters 16\ncnn_pool 2\ncnn_pool 2\ncnn_pool 2\n",
+     r"bad\.txt:7: key 'cnn_pool': 3 values for 2 layers"),
+    ('both poolings',    BASE + "pool_by_averaging 1\npool_by_unfolding 1\n",
+     r"bad\.txt:4: key 'pool_by_unfolding': .*cannot both"),
+    ('architecture',     BASE + "architecture dilated_resid\n",
+     r"bad\.txt:3: key 'architecture': unknown architecture 'dilated_resid'.*did you mean 'dilated_residual'"),
     ('no num_targets',   "seq_length 1024\ncnn_filters 8\n",                   r"bad\.txt: key 'num_targets': missing"),
-    ('dropout range',    BASE + "cnn_filters 8\ncnn_dropout 1.5\n",           r"bad\.txt:4: key 'cnn_dropout': must be in \[0, 1\)"),
-    ('scalar twice',     BASE + "batch_size 4\nbatch_size 8\n",               r"bad\.txt:3: key 'batch_size': given 2 times with different values \[4, 8\] \(lines \[3, 4\]\)"),
-    ('negative length',  "seq_length -5\nnum_targets 2\n",                    r"bad\.txt:1: key 'seq_length': must be positive"),
-    ('bad targets',      "seq_length 64\nnum_targets 0\n",                    r"bad\.txt:2: key 'num_targets': must be positive"),
+    ('dropout range',    BASE + "cnn_filters 8\ncnn_dropout 1.5\n",
+     r"bad\.txt:4: key 'cnn_dropout': must be in \[0, 1\)"),
+    ('scalar twice',     BASE + "batch_size 4\nbatch_size 8\n",
+     r"bad\.txt:3: key 'batch_size': given 2 times with different values \[4, 8\] \(lines \[3, 4\]\)"),
+    ('negative length',  "seq_length -5\nnum_targets 2\n",
+     r"bad\.txt:1: key 'seq_length': must be positive"),
+    ('bad targets',      "seq_length 64\nnum_targets 0\n",
+     r"bad\.txt:2: key 'num_targets': must be positive"),
 ]
 
 @pytest.mark.parametrize('label,text,msg', TEXT_CASES, ids=[c[0] for c in TEXT_CASES])
@@ -146,14 +185,20 @@ def _json(tmp_path, obj):
     f = tmp_path/'bad.json'; f.write_text(obj if isinstance(obj, str) else json.dumps(obj)); return f
 
 JSON_CASES = [
-    ('unknown block',  {'train': {}, 'model': {'trunk': [{'name': 'conv_dna'}, {'name': 'dilated_residul'}], 'head': {'name': 'final', 'units': 2}}},
-                       r"bad\.json: key 'model\.trunk\[1\]': unknown block 'dilated_residul' \(did you mean 'dilated_residual'\?\)"),
-    ('unknown head',   {'model': {'trunk': [], 'head_x': [{'name': 'finall', 'units': 2}]}}, r"key 'model\.head_x\[0\]': unknown block 'finall' \(did you mean 'final'\?\)"),
-    ('invalid JSON',   '{"train": {"batch_size": 4,}, "model": {}}', r"bad\.json:1: invalid JSON: Expecting property name"),
+    ('unknown block',  {'train': {}, 'model': {'trunk': [{'name': 'conv_dna'}, {'name': 'dilated_residul'}],
+                                               'head': {'name': 'final', 'units': 2}}},
+                       r"bad\.json: key 'model\.trunk\[1\]': unknown block 'dilated_residul' \(did you mean "
+                       r"'dilated_residual'\?\)"),
+    ('unknown head',   {'model': {'trunk': [], 'head_x': [{'name': 'finall', 'units': 2}]}},
+     r"key 'model\.head_x\[0\]': unknown block 'finall' \(did you mean 'final'\?\)"),
+    ('invalid JSON',   '{"train": {"batch_size": 4,}, "model": {}}',
+     r"bad\.json:1: invalid JSON: Expecting property name"),
     ('no model',       {'train': {}}, r"bad\.json: key 'model': a JSON params file needs"),
     ('trunk not list', {'model': {'trunk': {'name': 'conv_dna'}}}, r"key 'model\.trunk': missing or not a list"),
-    ('block no name',  {'model': {'trunk': [{'filters': 3}]}}, r"key 'model\.trunk\[0\]': a block must be an object with a 'name'"),
-    ('bad seq_length', {'model': {'seq_length': '1024', 'trunk': []}}, r"key 'model\.seq_length': must be a positive integer"),
+    ('block no name',  {'model': {'trunk': [{'filters': 3}]}},
+     r"key 'model\.trunk\[0\]': a block must be an object with a 'name'"),
+    ('bad seq_length', {'model': {'seq_length': '1024', 'trunk': []}},
+     r"key 'model\.seq_length': must be a positive integer"),
 ]
 
 @pytest.mark.parametrize('label,obj,msg', JSON_CASES, ids=[c[0] for c in JSON_CASES])
@@ -169,7 +214,8 @@ def test_empty_file_directory_and_missing(tmp_path):
 
 def test_parsing_details(tmp_path):
     f = tmp_path/'p.txt'
-    f.write_text("# a comment\nlearning_rate\t\t.15   \nl2  1e-9\nname exp_linear\nn 7 # trailing comment\nbatch_size 4\nbatch_size 4\n")
+    f.write_text("# a comment\nlearning_rate\t\t.15   \nl2  1e-9\nname exp_linear\nn 7 # trailing comment\nbatch_size "
+                 "4\nbatch_size 4\n")
     job = read_job_params(f)
     assert job == {'learning_rate': 0.15, 'l2': 1e-9, 'name': 'exp_linear', 'n': 7, 'batch_size': [4, 4]}
     assert type(job['n']) is int and job.line('name') == 4

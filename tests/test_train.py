@@ -1,17 +1,20 @@
-"""genomenn.train and genomenn.losses: baskerville's losses, joint multi-head training, checkpoints, resume, bad input."""
-import json, os, subprocess, sys, textwrap
-from pathlib import Path
-import numpy as np
-import pytest
-from conftest import shared_path, run, ROOT
+"""genomenn.train and genomenn.losses: baskerville's losses, joint multi-head training, checkpoints, resume,
+bad input."""
+import json
+import sys
+import textwrap
 
 import keras
-from genomenn.losses import make_loss, LOSSES
+import numpy as np
+import pytest
+from conftest import run, shared_path
+
+from genomenn.cli import main
+from genomenn.data import DataError
+from genomenn.losses import LOSSES, make_loss
 from genomenn.model import SeqNN
 from genomenn.tfrecords import write_tfrecords
-from genomenn.data import DataError
-from genomenn.train import train_model, head_data, Trainer
-from genomenn.cli import main
+from genomenn.train import Trainer, head_data, train_model
 
 EPS = 1e-7
 
@@ -43,7 +46,8 @@ def np_poisson_mn(y, p, tw=1., wr=1., we=4.):
     ('mse_udot', {'spec_weight': 0.7}, lambda y, p: np_mse_udot(y, p, 0.7)),
     ('poisson_kl', {'spec_weight': 2.}, lambda y, p: np_poisson_kl(y, p, 2.)),
     ('poisson_mn', {'total_weight': 0.2}, lambda y, p: np_poisson_mn(y, p, 0.2, 1., 1.)),
-    ('poisson_mn', {'total_weight': 0.5, 'weight_range': 4., 'weight_exp': 4}, lambda y, p: np_poisson_mn(y, p, .5, 4., 4.)),
+    ('poisson_mn', {'total_weight': 0.5, 'weight_range': 4., 'weight_exp': 4}, lambda y,
+     p: np_poisson_mn(y, p, .5, 4., 4.)),
     ('bce', {}, np_bce)])
 def test_losses_against_float64_numpy(name, opts, ref):
     rng = np.random.default_rng(3)
@@ -52,19 +56,23 @@ def test_losses_against_float64_numpy(name, opts, ref):
     if name == 'bce': y, p = (y > 1).astype(float), p/p.max()
     loss = make_loss(name, opts)
     per = np.asarray(LOSSES[name](y, p, **loss.options))               # float64 throughout
-    np.testing.assert_allclose(per, ref(y, p), rtol=1e-6 if name == 'poisson_mn' and opts.get('weight_range', 1) > 1 else 1e-12)
+    np.testing.assert_allclose(per, ref(y, p), rtol=1e-6 if name == 'poisson_mn' and opts.get('weight_range',
+                                                                                              1) > 1 else 1e-12)
     np.testing.assert_allclose(float(loss(y.astype('float32'), p.astype('float32'))), ref(y, p).mean(),
                                rtol=5e-4 if name == 'bce' else 2e-5)  # float32: 1 - 1e-7 rounds
 
 
 def test_unknown_loss_lists_the_known_ones():
-    with pytest.raises(ValueError, match=r"loss: expected one of \['poisson', 'poisson_mn', 'poisson_kl', 'mse', 'mse_udot'"):
+    with pytest.raises(ValueError,
+                       match=r"loss: expected one of \['poisson', 'poisson_mn', 'poisson_kl', 'mse', 'mse_udot'"):
         make_loss('huber')
 
 
 def toy_params(L=256, T=(74, 32), filters=8, **train):
-    heads = {f'head_{n}': {'name': 'final', 'units': t, 'activation': 'softplus'} for n, t in zip(('human', 'mouse'), T)}
-    return {'train': {'batch_size': 4, 'optimizer': 'adam', 'learning_rate': 0.01, 'loss': 'poisson_mn', 'total_weight': 0.2,
+    heads = {f'head_{n}': {'name': 'final', 'units': t, 'activation': 'softplus'} for n,
+             t in zip(('human', 'mouse'), T)}
+    return {'train': {'batch_size': 4, 'optimizer': 'adam', 'learning_rate': 0.01, 'loss': 'poisson_mn',
+                      'total_weight': 0.2,
                       'patience': 5, 'shuffle_buffer': 16, 'warmup_steps': 3, 'global_clipnorm': 5., **train},
             'model': {'seq_length': L, 'activation': 'gelu', 'augment_rc': True, 'augment_shift': 2, 'trunk': [
                 {'name': 'conv_dna', 'filters': filters, 'kernel_size': 9, 'pool_size': 4},
@@ -80,7 +88,8 @@ def toy_dir(path, T, n=16, L=256, seed=0, **kw):
     d = write_tfrecords(path, {'train': split(n), 'valid': split(8)}, pool_width=16, **kw)
     tt = (d/'targets.txt').read_text().splitlines()
     pair = [i + 1 if i % 2 == 0 and i + 1 < T else (i - 1 if i % 2 else i) for i in range(T)]
-    (d/'targets.txt').write_text('\n'.join([tt[0] + '\tstrand_pair'] + [l + f'\t{pair[i]}' for i, l in enumerate(tt[1:])]) + '\n')
+    (d/'targets.txt').write_text('\n'.join([tt[0] + '\tstrand_pair'] + [l + f'\t{pair[i]}' for i,
+                                                                        l in enumerate(tt[1:])]) + '\n')
     return d
 
 @pytest.fixture(scope='module')
@@ -149,7 +158,8 @@ def test_cli_train_epoch_line_and_outputs(tmp_path, two_dirs, capsys):
     assert main(['train', str(p), str(two_dirs[0]), '-o', str(tmp_path/'o'), '--epochs', '2', '--seed', '1', '-q']) == 0
     out = capsys.readouterr().out
     assert out.count('Epoch ') == 2 and 'human: train_loss' in out and 'valid_r ' in out, out
-    assert {'model_best.h5', 'model_check.h5', 'history.csv', 'learning_curve.png'} <= {f.name for f in (tmp_path/'o').iterdir()}
+    assert {'model_best.h5', 'model_check.h5', 'history.csv',
+            'learning_curve.png'} <= {f.name for f in (tmp_path/'o').iterdir()}
 
 
 MIRRORED = textwrap.dedent('''
@@ -186,11 +196,12 @@ def test_mirrored_strategy_step_equals_one_device(tmp_path, two_dirs):
 
 def test_mixed_precision_trains(tmp_path, two_dirs):
     p = tmp_path/'params.json'; p.write_text(json.dumps(toy_params(T=(74,), loss='poisson')))
-    r = train_model(p, [two_dirs[0]], tmp_path/'o', mixed_precision=True, epochs=1, steps_per_epoch=2, seed=0, verbose=0)
+    r = train_model(p, [two_dirs[0]], tmp_path/'o', mixed_precision=True, epochs=1, steps_per_epoch=2, seed=0,
+                    verbose=0)
     assert r.seqnn.model.output.dtype == 'float16' and all(w.dtype == 'float32' for w in r.seqnn._all.weights)
     assert np.isfinite(r.history['human_train_loss']).all()
     assert keras.config.dtype_policy().name == 'float32'     # the global policy is restored
-    fresh = SeqNN(p).restore(r.out_dir/'model_check.h5')   # a float32 model reads the checkpoint
+    SeqNN(p).restore(r.out_dir/'model_check.h5')   # a float32 model reads the checkpoint
 
 
 def test_eval_params_one_short_epoch_on_tiny_hg38(tmp_path):

@@ -1,14 +1,17 @@
 """U-net blocks (genomenn.unet): shapes, hand-counted weights, float64 numpy references, skips and pooling in SeqNN."""
 import os
+
 os.environ.setdefault('TF_CPP_MIN_LOG_LEVEL', '2')
 from fractions import Fraction
+
+import keras
 import numpy as np
 import pytest
-import keras
-from genomenn.params import ParamsError
-from genomenn.blocks import Layers, build_block
+
 from genomenn import unet as U
+from genomenn.blocks import Layers, build_block
 from genomenn.model import SeqNN
+from genomenn.params import ParamsError
 
 F64 = 'float64'
 
@@ -20,7 +23,8 @@ def gelu_np(x): return 0.5*x*(1 + np.tanh(np.sqrt(2/np.pi)*(x + 0.044715*x**3)))
 
 
 def block_model(f, L=6, C=5, C2=3, stride=2, skip_len=None, **kw):
-    "A float64 keras.Model [x (L, C), skip (stride*L, C2)] -> block output, with every weight random (BN statistics too)."
+    """A float64 keras.Model [x (L, C), skip (stride*L, C2)] -> block output, with every weight random (BN statistics
+    too)."""
     x, s = keras.Input((L, C), dtype=F64), keras.Input((skip_len or stride*L, C2), dtype=F64)
     m = keras.Model([x, s], f(x, s, stride=stride, lb=Layers('u_', F64), **kw) if f is not U.concat_unet else f(x, s))
     randomise(m)
@@ -112,7 +116,8 @@ def test_unet_conv_against_numpy(upsample_conv):
     if upsample_conv: x1 = x1 @ weights(m, dn[0])[0] + weights(m, dn[0])[1]
     x2 = x2 @ weights(m, dn[-1])[0] + weights(m, dn[-1])[1]
     ref = sepconv_np(np.repeat(x1, 2, axis=1) + x2, *weights(m, 'u_sepconv'))
-    np.testing.assert_allclose(np.asarray(m([X, S], training=False)), ref, rtol=1e-7, atol=1e-8)  # Keras rounds gelu's sqrt(2/pi)
+    np.testing.assert_allclose(np.asarray(m([X, S], training=False)), ref, rtol=1e-7,  # Keras rounds gelu's sqrt(2/pi)
+                               atol=1e-8)
 
 
 def test_fpn1_unet_against_numpy():
@@ -175,10 +180,14 @@ def test_seqnn_joins_the_representations_saved_before_pooling():
     assert s.output_shape() == (56, 2)                           # 256/4 - 2*4
     # the skips' dense kernels show which representation each U-net block joined: 16, then 12 channels
     assert tuple(s.model.get_layer('trunk2_dense1').kernel.shape) == (16, 16)
-    assert tuple(s.model.get_layer('trunk3_dense').kernel.shape) == (12, 16)   # no upsample_conv: the skip's dense alone
-    hand = 5*4*6 + 4*6 + sum(4*c_in + 3*c_in*c + c for c_in, c in ((6, 8), (8, 12), (12, 16)))   # conv_dna (no bias, BN), res_tower (BN, conv)
-    hand += 4*16 + 4*16 + (16*16 + 16) + (16*16 + 16) + (3*16 + 16*16 + 16)                  # unet_conv on 16 x 16 / 32 x 16
-    hand += 4*16 + 4*12 + (12*16 + 16) + (3*16 + 16*16 + 16)                                 # unet_conv on 32 x 16 / 64 x 12
+    assert tuple(s.model.get_layer('trunk3_dense').kernel.shape) == (12,  # no upsample_conv: the skip's dense alone
+                                                                     16)
+    hand = 5*4*6 + 4*6 + sum(4*c_in + 3*c_in*c + c for c_in,  # conv_dna (no bias, BN), res_tower (BN, conv)
+                             c in ((6, 8), (8, 12), (12, 16)))
+    # unet_conv on 16 x 16 / 32 x 16
+    hand += 4*16 + 4*16 + (16*16 + 16) + (16*16 + 16) + (3*16 + 16*16 + 16)
+    # unet_conv on 32 x 16 / 64 x 12
+    hand += 4*16 + 4*12 + (12*16 + 16) + (3*16 + 16*16 + 16)
     hand += 16*2 + 2
     assert s.model.count_params() == hand
 
@@ -190,7 +199,7 @@ def test_seqnn_upsampling_past_the_input_keeps_exact_fractions():
     s = SeqNN({'model': m})
     assert s.repr_pools == [1, 1, Fraction(1, 2)] and s.pool_width == Fraction(1, 2)
     assert s.output_shape() == (64, 1)
-    from genomenn.gradients import gradients                     # a 1 bp shift moves this layer by 2 positions
+    from genomenn.gradients import gradients  # a 1 bp shift moves this layer by 2 positions
     g = gradients(s, np.eye(4)[np.random.default_rng(0).integers(0, 4, (1, 32))], layers=(2,), shifts=(0, 1))
     assert g.grads[0].shape == (1, 1, 64, 4)
     assert all(type(p) is int for p in SeqNN({'model': small_unet()}).repr_pools)   # whole pools stay ints
@@ -221,7 +230,9 @@ def test_gradients_map_positions_of_an_upsampled_layer():
 
 def test_weight_layout_matches_the_baskerville_checkpoint():
     "Borzoi-lite without its transformer: our weighted layers, in order, have the checkpoint's weight shapes."
-    import json, h5py
+    import json
+
+    import h5py
     from conftest import shared_path
     h5 = shared_path('models', 'baskerville_eval', 'baskerville__tests__data__eval__model.h5')
     params = json.loads(shared_path('params', 'baskerville__tests__data__eval__params.json').read_text())['model']
@@ -239,4 +250,5 @@ def test_weight_layout_matches_the_baskerville_checkpoint():
     assert ours == [[tuple(x) for x in shapes] for _, shapes in theirs]
     assert [n for n, _ in theirs][-11:] == ['batch_normalization_6', 'batch_normalization_7', 'dense_4', 'dense_5',
                                             'separable_conv1d', 'batch_normalization_8', 'batch_normalization_9',
-                                            'dense_6', 'dense_7', 'separable_conv1d_1', 'dense_8']   # two unet_conv, head
+                                            'dense_6', 'dense_7', 'separable_conv1d_1',  # two unet_conv, head
+                                            'dense_8']

@@ -1,9 +1,17 @@
 """exec_par: exit codes, failures, the max_proc bound, timeouts and interrupts that leave nothing running."""
-import os, signal, subprocess, sys, textwrap, time
+import os
+import signal
+import stat
+import subprocess
+import sys
+import textwrap
+import time
 from pathlib import Path
+
 import pytest
+
 import genomenn
-from genomenn.utils import exec_par, ExecResult, CommandsFailed, atomic_write, safe_filename, pid_alive
+from genomenn.utils import CommandsFailed, ExecResult, atomic_write, exec_par, new_file_mode, pid_alive, safe_filename
 
 ROOT = Path(genomenn.__file__).resolve().parent.parent
 PY = sys.executable
@@ -43,13 +51,15 @@ def test_failures_raise_after_all_ran(tmp_path):
     assert sorted(p.name for p in tmp_path.iterdir() if p.is_file()) == ['a', 'b', 'c', 'd']   # all ran
     assert [r.cmd for r in err.failed] == [cmds[0], cmds[2]] and [r.returncode for r in err.failed] == [2, 7]
     msg = str(err)
-    for needle in (cmds[0], 'exit code 2', 'first problem', cmds[2], 'exit code 7', 'second problem'): assert needle in msg
+    for needle in (cmds[0], 'exit code 2', 'first problem', cmds[2], 'exit code 7', 'second problem'):
+        assert needle in msg
     assert cmds[1] not in msg and len(err.results) == 4
 
 
 @pytest.mark.parametrize('max_proc', [1, 2, 3])
 def test_max_proc_never_exceeded(tmp_path, max_proc):
-    script = "import sys, time; open(sys.argv[1], 'w').write(repr(time.time())); time.sleep(0.15); open(sys.argv[2], 'w').write(repr(time.time()))"
+    script = ("import sys, time; open(sys.argv[1], 'w').write(repr(time.time())); time.sleep(0.15); "
+              "open(sys.argv[2], 'w').write(repr(time.time()))")
     n = 7
     exec_par([[PY, '-c', script, tmp_path/f'{i}.start', tmp_path/f'{i}.end'] for i in range(n)], max_proc=max_proc)
     spans = [(float((tmp_path/f'{i}.start').read_text()), float((tmp_path/f'{i}.end').read_text())) for i in range(n)]
@@ -94,7 +104,7 @@ def test_sigint_leaves_no_child_alive(tmp_path):
     proc = subprocess.Popen([PY, '-c', script], env=env, stderr=subprocess.PIPE)
     try:
         wait_for(lambda: len([p for p in tmp_path.glob('child*') if p.read_text().strip()]) == 2)
-        pids = [int(p.read_text()) for p in tmp_path.glob('leader*')] + [int(p.read_text()) for p in tmp_path.glob('child*')]
+        pids = [int(p.read_text()) for p in [*tmp_path.glob('leader*'), *tmp_path.glob('child*')]]
         assert len(pids) == 4 and all(pid_alive(p) for p in pids)
         proc.send_signal(signal.SIGINT)
         _, err = proc.communicate(timeout=30)
@@ -138,3 +148,15 @@ def test_verbose_reports_each_command(tmp_path, capsys):
     out = capsys.readouterr().out.splitlines()
     assert '[exec_par] start 1/2: echo a' in out and '[exec_par] start 2/2: exit 4' in out
     assert any(l.startswith('[exec_par] end 2/2: exit 4 in ') and l.endswith(': exit 4') for l in out)
+
+
+@pytest.mark.parametrize('umask, mode', [(0o022, 0o644), (0o027, 0o640), (0o077, 0o600)])
+def test_atomic_write_gives_the_umask_permissions(tmp_path, umask, mode):
+    "Like any new file (not mkstemp's 0600): a manifest other users may read when the umask allows it."
+    old = os.umask(umask)
+    try:
+        assert new_file_mode() == mode
+        p = atomic_write(tmp_path/'manifest.csv', 'a,b\n')
+        ref = tmp_path/'plain.csv'; ref.write_text('a,b\n')
+    finally: os.umask(old)
+    assert stat.S_IMODE(p.stat().st_mode) == mode == stat.S_IMODE(ref.stat().st_mode)

@@ -1,17 +1,21 @@
 """Variant effects: `genomenn snp` against hound_snp's own output, baskerville's flip and subset properties,
 ISM at loci against single-variant runs, bad input, atomic writes and shards."""
 import sys
-from pathlib import Path
-import h5py, numpy as np, pandas as pd
+
+import h5py
+import numpy as np
+import pandas as pd
 import pytest
-from conftest import shared_path, run
-from genomenn.model import SeqNN, synthetic_params
-from genomenn.data import Genome
+from conftest import run, shared_path
+
 from genomenn import variants as gv
-from genomenn.variants import AlleleModel, score_vcf, ism_scores, ism_snp, ism_bed, read_vcf, variant_1hot, mut_window
+from genomenn.data import Genome
+from genomenn.model import SeqNN, synthetic_params
+from genomenn.variants import AlleleModel, ism_bed, ism_scores, ism_snp, mut_window, read_vcf, score_vcf, variant_1hot
 
 TABLES = ['snp', 'chr', 'pos', 'ref_allele', 'alt_allele', 'target_ids', 'target_labels', 'percentiles']
-EVAL = ('params/baskerville__tests__data__eval__params.json', 'models/baskerville_eval/baskerville__tests__data__eval__model.h5')
+EVAL = ('params/baskerville__tests__data__eval__params.json',
+        'models/baskerville_eval/baskerville__tests__data__eval__model.h5')
 
 
 def cli(*args, timeout=600):
@@ -29,7 +33,8 @@ def test_reproduces_hound_snp(tmp_path):
     "genomenn snp on baskerville's eQTL VCF = hound_snp's scores.h5 (tables exact, scores to float16 rounding)."
     d = shared_path()
     r = cli('snp', d/EVAL[0], d/EVAL[1], d/'snp/baskerville__tests__data__snp__eqtl.vcf', '-f', d/'dna/hg38_1m.fa',
-            '--stats', 'logSUM,logD2,SUM,D1', '-t', d/'tfrecords/baskerville_tiny_hg38/targets.txt', '-o', tmp_path, '-q',
+            '--stats', 'logSUM,logD2,SUM,D1', '-t', d/'tfrecords/baskerville_tiny_hg38/targets.txt', '-o', tmp_path,
+            '-q',
             '--batch-size', '8')
     assert r.returncode == 0, r.stderr
     with h5py.File(tmp_path/'scores.h5') as a, h5py.File(shared_path('reference/hound_snp_eqtl_scores.h5')) as b:
@@ -85,7 +90,8 @@ def test_flip_and_subset(tiny, tmp_path):
     np.testing.assert_array_equal(f['D1'], a['D1'])
     assert a['logSUM'].shape == (8, 4) and a['REF'].shape == (8, 2, 16, 4)
     assert [s.decode() for s in a['target_ids']] == ['A+', 'U1', 'B+', 'U2']
-    s = scores(score_vcf(tiny_model(tiny, 'subset.txt', rc=True, shifts=(0, 1)), snp/'baskerville__tests__data__snp__eqtl.vcf',
+    s = scores(score_vcf(tiny_model(tiny, 'subset.txt', rc=True, shifts=(0, 1)),
+                         snp/'baskerville__tests__data__snp__eqtl.vcf',
                          fa, tmp_path/'s', stats, verbose=False))
     assert [x.decode() for x in s['target_ids']] == ['B+', 'U2']
     for k in stats: np.testing.assert_allclose(s[k].astype(float), a[k][..., 2:].astype(float), rtol=1e-3, atol=1e-6)
@@ -120,10 +126,12 @@ def test_ism_snp_and_bed_files(tiny, tmp_path):
     "hound_ism_snp / hound_ism_bed layouts: (sequences x length x 4 x targets), labels and coordinates."
     fa, snp = shared_path('dna/hg38_1m.fa'), shared_path('snp')
     m = tiny_model(tiny)
-    r = scores(ism_snp(m, snp/'baskerville__tests__data__ism__snp.vcf', fa, tmp_path/'s', ['logSUM', 'D1'], mut_len=3, verbose=False))
+    r = scores(ism_snp(m, snp/'baskerville__tests__data__ism__snp.vcf', fa, tmp_path/'s', ['logSUM', 'D1'], mut_len=3,
+                       verbose=False))
     assert r['logSUM'].shape == (2, 3, 4, 4) and r['seqs'].shape == (2, 3, 4) and r['seqs'].dtype == bool
     assert [x.decode() for x in r['label']] == ['chr1_14677_G_A_b38_G', 'chr1_14677_G_A_b38_A']
-    b = scores(ism_bed(m, snp/'baskerville__tests__data__ism__seqs.bed', fa, tmp_path/'b', ['SUM'], mut_len=2, verbose=False))
+    b = scores(ism_bed(m, snp/'baskerville__tests__data__ism__seqs.bed', fa, tmp_path/'b', ['SUM'], mut_len=2,
+                       verbose=False))
     assert b['SUM'].shape == (2, 2, 4, 4) and list(b['end'] - b['start']) == [2, 2]
     assert (b['SUM'][b['seqs']] == 0).all() and (b['SUM'][~b['seqs']] != 0).any()
 
@@ -133,7 +141,8 @@ def test_bad_input(tiny, tmp_path, capsys):
     fa = shared_path('dna/hg38_1m.fa')
     m = tiny_model(tiny)
     good = 'chr1\t54490\tok1\tG\tA\n'
-    (tmp_path/'mis.vcf').write_text('##fileformat=VCFv4.2\n' + good + 'chr1\t63671\tbad\tC\tT\n' + 'chr1\t14677\tok2\tG\tA\n')
+    (tmp_path/'mis.vcf').write_text('##fileformat=VCFv4.2\n' + good + 'chr1\t63671\tbad\tC\tT\n'
+                                    + 'chr1\t14677\tok2\tG\tA\n')
     s = scores(score_vcf(m, tmp_path/'mis.vcf', fa, tmp_path/'m', ['SUM'], verbose=False))
     assert [x.decode() for x in s['snp']] == ['ok1', 'ok2']
     err = capsys.readouterr().err
@@ -144,7 +153,8 @@ def test_bad_input(tiny, tmp_path, capsys):
              'pos.vcf': ('chr1\tx54490\tp\tG\tA\n', "pos.vcf:2: POS must be an integer, got 'x54490'")}
     for name, (line, msg) in cases.items():
         (tmp_path/name).write_text(good + line)
-        with pytest.raises(gv.VCFError, match=msg): score_vcf(m, tmp_path/name, fa, tmp_path/name[:-4], ['SUM'], verbose=False)
+        with pytest.raises(gv.VCFError, match=msg):
+            score_vcf(m, tmp_path/name, fa, tmp_path/name[:-4], ['SUM'], verbose=False)
         assert not list((tmp_path/name[:-4]).glob('*scores.h5*'))
 
 
@@ -167,14 +177,16 @@ def test_crash_leaves_no_partial_file(tiny, tmp_path, monkeypatch):
 def test_processes_shards_merge(tiny, tmp_path):
     "`genomenn snp --processes 2`: two shard processes merged = one run."
     fa, vcf = shared_path('dna/hg38_1m.fa'), shared_path('snp/baskerville__tests__data__snp__eqtl.vcf')
-    args = [tiny/'params.json', tiny/'model.weights.h5', vcf, '-f', fa, '-t', tiny/'targets.txt', '--stats', 'logSUM,D1', '-q']
+    args = [tiny/'params.json', tiny/'model.weights.h5', vcf, '-f', fa, '-t', tiny/'targets.txt', '--stats',
+            'logSUM,D1', '-q']
     r = cli('snp', *args, '-o', tmp_path/'par', '--processes', '2')
     assert r.returncode == 0, r.stderr
     one = scores(score_vcf(tiny_model(tiny), vcf, fa, tmp_path/'one', ['logSUM', 'D1'], verbose=False))
     par = scores(tmp_path/'par'/'scores.h5')
     assert sorted(one) == sorted(par)
     for k in one:
-        if one[k].dtype.kind == 'f': np.testing.assert_allclose(par[k].astype(float), one[k].astype(float), rtol=1e-3, atol=1e-6)
+        if one[k].dtype.kind == 'f':
+            np.testing.assert_allclose(par[k].astype(float), one[k].astype(float), rtol=1e-3, atol=1e-6)
         else: np.testing.assert_array_equal(par[k], one[k])
     r = cli('snp', *args[:2], tiny/'none.vcf', *args[3:], '-o', tmp_path/'x')
     assert r.returncode == 2 and 'no such file' in r.stderr

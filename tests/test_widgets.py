@@ -1,16 +1,21 @@
 """The explorers of genomenn.widgets: each control set from code redraws, and the redrawn figure shows the selection
 (logo heights against numpy's gradient x input, axis ranges, titles, point counts against the sample size, the
 printed correlation against scipy's on the plotted pairs)."""
-import base64, re, warnings
+import base64
+import re
+import warnings
 from types import SimpleNamespace
-import numpy as np
+
 import matplotlib
+import numpy as np
+
 matplotlib.use('Agg')
+import ipywidgets as widgets
 import matplotlib.pyplot as plt
 import pytest
 from scipy import stats
-import ipywidgets as widgets
-from genomenn.widgets import attribution_explorer, scatter_explorer, AttributionExplorer, ScatterExplorer
+
+from genomenn.widgets import AttributionExplorer, ScatterExplorer, attribution_explorer, scatter_explorer
 
 S, T, L, E = 4, 3, 60, 4
 NAMES = ['DNase', 'CAGE', 'H3K27ac']
@@ -35,7 +40,8 @@ def logo_values(ax, a, b)->np.ndarray:
     return vals
 
 def highlights(ax)->list:
-    return sorted(tuple(int(v) for v in p.get_gid().split(':')[1:]) for p in ax.patches if (p.get_gid() or '').startswith('highlight:'))
+    return sorted(tuple(int(v) for v in p.get_gid().split(':')[1:])
+                  for p in ax.patches if (p.get_gid() or '').startswith('highlight:'))
 
 def shown_png(ex)->bytes:
     (out,) = ex.out.outputs
@@ -49,7 +55,8 @@ def test_controls_redraw_the_selection(data):
     ex = attribution_explorer(grads, seqs, target_names=NAMES, window=(5, 25))
     assert isinstance(ex, AttributionExplorer) and isinstance(ex.widget, widgets.VBox)
     assert sorted(ex.controls) == ['seq', 'target', 'window']                 # no member data: no ensemble toggle
-    assert isinstance(ex.controls['window'], widgets.IntRangeSlider) and isinstance(ex.controls['target'], widgets.Dropdown)
+    assert isinstance(ex.controls['window'], widgets.IntRangeSlider) and isinstance(ex.controls['target'],
+                                                                                    widgets.Dropdown)
     assert ex.redraws == 1 and shown_png(ex) == ex.png and ex.png.startswith(b'\x89PNG')
     ax = ex.figure.axes[0]
     np.testing.assert_allclose(logo_values(ax, 5, 25), (grads[0, 0] * seqs[0])[5:25], atol=1e-6)
@@ -94,7 +101,8 @@ def test_ensemble_toggle(data):
     np.testing.assert_allclose(logo_values(ex.figure.axes[0], 10, 40), (grads[0, 1] * seqs[0])[10:40], atol=1e-6)
     assert ex.figure.axes[0].get_title().endswith('| ensemble mean')
     tog.value = 'first'
-    np.testing.assert_allclose(logo_values(ex.figure.axes[0], 10, 40), (members[0, 1, ..., 0] * seqs[0])[10:40], atol=1e-6)
+    np.testing.assert_allclose(logo_values(ex.figure.axes[0], 10, 40), (members[0, 1, ..., 0] * seqs[0])[10:40],
+                               atol=1e-6)
     assert ex.figure.axes[0].get_title() == 'seq 0 | CAGE | 10-40 | shift 0 fwd'
     tog.value = 'members'
     axs = ex.figure.axes
@@ -135,17 +143,22 @@ def test_gradients_like_object(data):
     g.grads_all = None
     assert 'ensemble' not in attribution_explorer(g).controls
     no_input = SimpleNamespace(grads=[inner], reprs=[inner[:, 0]], layers=['conv1'])
-    with pytest.raises(ValueError, match=r"attrs: expected a Gradients with the input layer 0 among its layers, got layers \('conv1',\)"):
+    with pytest.raises(ValueError,
+                       match=r"attrs: expected a Gradients with the input layer 0 among its layers, got "
+                             r"layers \('conv1',\)"):
         attribution_explorer(no_input)
 
 def test_real_gradients_read_lazily(tmp_path):
     "gradients() of a small conv model over an rc/shift ensemble, written to HDF5 and explored from the lazy file."
-    import os; os.environ.setdefault('TF_CPP_MIN_LOG_LEVEL', '2')
+    import os
+    os.environ.setdefault('TF_CPP_MIN_LOG_LEVEL', '2')
     import keras
-    from genomenn.gradients import gradients, read_gradients
+
+    from genomenn.gradients import gradients
     keras.utils.set_random_seed(0)
     x = keras.Input((48, 4))
-    y = keras.layers.Conv1D(2, 5, padding='same', activation='softplus')(keras.layers.Conv1D(6, 7, padding='same', activation='relu')(x))
+    y = keras.layers.Conv1D(2, 5, padding='same', activation='softplus')(keras.layers.Conv1D(6, 7, padding='same',
+                                                                                             activation='relu')(x))
     model = keras.Model(x, keras.layers.AveragePooling1D(4)(y))
     seqs = np.eye(4, dtype=np.float32)[np.random.default_rng(0).integers(0, 4, (3, 48))]
     path = tmp_path / 'g.h5'
@@ -153,7 +166,8 @@ def test_real_gradients_read_lazily(tmp_path):
     try:
         assert type(g.grads[0]).__module__.startswith('h5py')
         ex = attribution_explorer(g, target_names=['up', 'down'], window=(4, 44))
-        assert type(ex.attrs).__module__.startswith('h5py') and ex.member_names == ['shift 0 fwd', 'shift 0 rc', 'shift 2 fwd', 'shift 2 rc']
+        assert type(ex.attrs).__module__.startswith('h5py') and ex.member_names == ['shift 0 fwd', 'shift 0 rc',
+                                                                                    'shift 2 fwd', 'shift 2 rc']
         G, X, GA = g.grads[0][()], g.reprs[0][()], g.grads_all[0][()]
         ex.controls['target'].value = 1; ex.controls['seq'].value = 2
         np.testing.assert_allclose(logo_values(ex.figure.axes[0], 4, 44), (G[2, 1] * X[2])[4:44], atol=1e-5)
@@ -176,12 +190,14 @@ def test_motifs_highlighted_within_the_window(data):
     ex.controls['seq'].value = 3
     ex.controls['window'].value = (0, L)
     assert highlights(ex.figure.axes[0]) == [(2, 6), (50, 58)]
-    import pandas as pd                                                         # a table of sites, as SyntheticData.sites
-    table = pd.DataFrame({'seq': [3, 1, 3], 'motif': ['GATA', 'AP1', 'CTCF'], 'start': [4, 20, 40], 'end': [10, 27, 54]})
+    import pandas as pd  # a table of sites, as SyntheticData.sites
+    table = pd.DataFrame({'seq': [3, 1, 3], 'motif': ['GATA', 'AP1', 'CTCF'], 'start': [4, 20, 40],
+                          'end': [10, 27, 54]})
     ex = attribution_explorer(grads, seqs, motifs=table, window=(0, L))
     ex.controls['seq'].value = 3
     assert highlights(ex.figure.axes[0]) == [(4, 10), (40, 54)]
-    with pytest.raises(ValueError, match=r"motifs: expected a table with columns seq, start, end, got columns \['seq', 'motif'\]"):
+    with pytest.raises(ValueError,
+                       match=r"motifs: expected a table with columns seq, start, end, got columns \['seq', 'motif'\]"):
         attribution_explorer(grads, seqs, motifs=table[['seq', 'motif']])
     with pytest.raises(ValueError, match=r'motifs: expected seq indices in \[0, 4\), got 1..7'):
         attribution_explorer(grads, seqs, motifs=table.assign(seq=[7, 1, 3]))
@@ -204,7 +220,8 @@ def test_ism_and_raw_attributions(data):
     (dict(target_names=['a', 'b']), r'target_names: expected 3 names, got 2'),
     (dict(seq_names='abcd'), r"seq_names: expected 4 names, got 'abcd'"),
     (dict(window=(40, 30)), r'window: expected \(a, b\) with 0 <= a < b <= 60, got \(40, 30\)'),
-    (dict(motifs=[[(55, 70)]] * S), r'motifs\[0\]: expected \(start, end\) with 0 <= start < end <= 60, got \(55, 70\)'),
+    (dict(motifs=[[(55, 70)]] * S),
+     r'motifs\[0\]: expected \(start, end\) with 0 <= start < end <= 60, got \(55, 70\)'),
     (dict(motifs=[[]]), r'motifs: expected one list of \(start, end\) intervals per sequence \(4\), got 1'),
     (dict(width=0), r'width: expected a positive int, got 0'),
     (dict(max_members=1.5), r'max_members: expected a positive int, got 1.5'),
@@ -251,17 +268,22 @@ def test_scatter_controls(cov):
     assert set(map(tuple, xy)) <= set(zip(targets[..., 1].ravel().astype(float), preds[..., 1].ravel().astype(float)))
     ex.controls['log'].value = True
     xy = joint_points(ex)
-    lx, ly = np.log2(targets[..., 1].ravel() + 1.0, dtype=np.float64), np.log2(preds[..., 1].ravel() + 1.0, dtype=np.float64)
+    lx, ly = np.log2(targets[..., 1].ravel() + 1.0, dtype=np.float64), np.log2(preds[..., 1].ravel() + 1.0,
+                                                                               dtype=np.float64)
     assert len(xy) == 75 and set(map(tuple, xy)) <= set(zip(lx, ly))
-    assert ex.figure.axes[0].get_xlabel() == 'measured, log2(x + 1)' and ex.figure.axes[0].get_ylabel() == 'predicted, log2(x + 1)'
-    assert cor_shown(ex) == pytest.approx(stats.pearsonr(xy[:, 0], xy[:, 1]).statistic, abs=5e-4)   # on the log pairs drawn
+    ax = ex.figure.axes[0]
+    assert ax.get_xlabel() == 'measured, log2(x + 1)' and ax.get_ylabel() == 'predicted, log2(x + 1)'
+    assert cor_shown(ex) == pytest.approx(stats.pearsonr(xy[:, 0], xy[:, 1]).statistic,  # on the log pairs drawn
+                                          abs=5e-4)
     ex.controls['sample'].value = N
     assert len(joint_points(ex)) == N and ex.redraws == 5
-    assert plt.get_fignums() == []                                              # seaborn's figures are closed after drawing
+    # seaborn's figures are closed after drawing
+    assert plt.get_fignums() == []
 
 def test_scatter_regplot_and_2d_input(cov):
     preds, targets = cov
-    ex = scatter_explorer(preds.reshape(-1, T), targets.reshape(-1, T), plot='regplot', sample=100, log=True, ci=None, square=True)
+    ex = scatter_explorer(preds.reshape(-1, T), targets.reshape(-1, T), plot='regplot', sample=100, log=True, ci=None,
+                          square=True)
     ax = ex.figure.axes[0]
     assert len(ax.collections[0].get_offsets()) == 100 and ax.get_xscale() == 'linear'
     assert [l.get_gid() for l in ax.lines].count('genomenn-diagonal') == 1     # plot_kw reach regplot
@@ -279,7 +301,8 @@ def test_scatter_notes_and_errors_in_status(cov):
     ex.controls['target'].value = 1
     assert ex.status.value == '' and ex.error is None
     n = ex.redraws
-    ex.controls['target'].value = 2                                             # all NaN: shown, not raised into the void
+    # all NaN: shown, not raised into the void
+    ex.controls['target'].value = 2
     assert ex.redraws == n and isinstance(ex.error, ValueError) and 'error: ValueError' in ex.status.value
     assert 'no pairs left to plot' in ex.status.value
     ex.controls['target'].value = 0
@@ -298,7 +321,8 @@ def test_scatter_notes_and_errors_in_status(cov):
 def test_scatter_errors(cov, kw, msg):
     preds, targets = cov
     subst = {'short': targets[:, :16], 'flat': preds.ravel()}
-    args = dict(preds=preds, targets=targets) | {k: subst.get(v, v) if isinstance(v, str) and k != 'plot' else v for k, v in kw.items()}
+    args = dict(preds=preds, targets=targets) | {k: subst.get(v, v) if isinstance(v, str) and k != 'plot' else v for k,
+                                                 v in kw.items()}
     with pytest.raises(ValueError, match=msg):
         scatter_explorer(args.pop('preds'), args.pop('targets'), **args)
 

@@ -1,13 +1,17 @@
 """Real Basenji-family models: every shared params file with a reference count builds in genomenn with exactly the
 Keras parameter count per head that baskerville's (or basenji's) own SeqNN gives; adapters and Saluki stay refused."""
 import os
+
 os.environ.setdefault('TF_CPP_MIN_LOG_LEVEL', '2')
-import json, warnings
-import pytest
+import json
+import warnings
+
 import keras
+import pytest
 from conftest import shared_path
-from genomenn.model import SeqNN
+
 from genomenn.blocks import UnbuildableError
+from genomenn.model import SeqNN
 
 REFERENCE = 'params_reference_counts.json'
 
@@ -26,7 +30,8 @@ def reference_counts():
 COUNTS = reference_counts()
 # Output shape per head: seq_length / 128 x 4 (two unet_conv) - 2 x Cropping1D (data README, "JSON output length").
 BORZOI_LITE = [(2048, 74), (2048, 32)]
-SHAPES = {'baskerville__tests__data__params.json': BORZOI_LITE, 'baskerville__tests__data__eval__params.json': BORZOI_LITE,
+SHAPES = {'baskerville__tests__data__params.json': BORZOI_LITE,
+          'baskerville__tests__data__eval__params.json': BORZOI_LITE,
           'baskerville__tests__integration__test__params.json': [(6144, 68)],
           'borzoi__examples__params.json': [(6144, 7611), (6144, 2608)],
           'borzoi__tutorials__latest__train_model__params_micro.json': [(12288, 2)],
@@ -78,6 +83,7 @@ EVAL_MODEL = ('models', 'baskerville_eval', 'baskerville__tests__data__eval__mod
 def borzoi_lite():
     "SeqNN(eval params) restored from baskerville's checkpoint, the reference arrays and the four one-hot windows."
     import numpy as np
+
     from genomenn.data import Genome, dna_1hot
     ref = dict(np.load(shared_path('models', 'baskerville_eval', 'baskerville_reference.npz')))
     s = SeqNN(shared_path(*EVAL_PARAMS)).restore(shared_path(*EVAL_MODEL), head=0)
@@ -98,6 +104,7 @@ def test_checkpoint_predictions_equal_baskerville(borzoi_lite):
 def test_checkpoint_ensemble_with_strand_pairs_equals_baskerville(borzoi_lite):
     "build_ensemble(rc=True, shifts=[-1, 0, 1]) with the strand pairs of targets.txt, as hound_eval sets them."
     import numpy as np
+
     from genomenn.data import read_targets
     s, ref, seqs = borzoi_lite
     targets = read_targets(shared_path('tfrecords', 'baskerville_tiny_hg38', 'targets.txt'))
@@ -111,17 +118,21 @@ def test_checkpoint_ensemble_with_strand_pairs_equals_baskerville(borzoi_lite):
 
 def test_checkpoint_input_gradients_equal_baskerville(borzoi_lite):
     import numpy as np
+
     from genomenn.gradients import gradients
     s, ref, seqs = borzoi_lite
-    g = gradients(s, seqs[:2], targets=ref['grad_targets'], positions=ref['grad_positions'], batch_size=1, verbose=False)
+    g = gradients(s, seqs[:2], targets=ref['grad_targets'], positions=ref['grad_positions'], batch_size=1,
+                  verbose=False)
     got, want = np.asarray(g.grads[0]), ref['grads']
     assert got.shape == want.shape == (2, 4, 131072, 4)
     assert np.abs(got - want).max() <= 1e-3 * np.abs(want).max()
 
 
 def test_checkpoint_round_trip_and_refusals(borzoi_lite, tmp_path):
-    "save(.h5) writes their layout; restore reads it back exactly; a file with a layer removed or a wrong shape is refused whole."
-    import h5py, numpy as np
+    """save(.h5) writes their layout; restore reads it back exactly; a file with a layer removed or a wrong shape is
+    refused whole."""
+    import h5py
+    import numpy as np
     s, ref, seqs = borzoi_lite
     path = s.save(tmp_path / 'model.h5')
     with h5py.File(path, 'r') as f:
