@@ -389,7 +389,7 @@ DISTRIBUTED = textwrap.dedent('''
     cpu = tf.config.list_physical_devices('CPU')[0]
     tf.config.set_logical_device_configuration(cpu, [tf.config.LogicalDeviceConfiguration()]*2)
     import keras
-    from genomenn.metrics import R2Metric, PearsonRMetric
+    from genomenn.keras_metrics import R2Metric, PearsonRMetric
     strategy = tf.distribute.MirroredStrategy(['/cpu:0', '/cpu:1'])
     rng = np.random.default_rng(0)
     X = rng.normal(size=(70, 16, 4)).astype(np.float32)
