@@ -18,7 +18,7 @@ import pandas as pd
 from scipy.special import rel_entr
 from tqdm.auto import tqdm
 
-from .data import DataError, Genome, bed_seqs, dna_1hot, read_targets, strand_pairs
+from .data import BASES, DataError, Genome, bed_seqs, dna_1hot, read_targets, strand_pairs
 
 # %% auto 0
 __all__ = ['SNP_STATS', 'PERCENTILES', 'VCFError', 'Variant', 'parse_vcf_line', 'check_variant', 'read_vcf', 'count_vcf',
@@ -47,7 +47,7 @@ class Variant:
     @property
     def other_base(self)->str: return self.ref if self.flipped else self.alt
 
-_BASES = set('ACGT')
+_BASES = set(BASES)
 
 def parse_vcf_line(line:str,       # a VCF data line
                    lineno:int,     # its line number
