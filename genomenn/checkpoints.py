@@ -50,9 +50,9 @@ def _weights_group(f:h5py.File):
 def is_tf2_checkpoint(path)->bool:
     "Whether `path` is an HDF5 file in tf.keras 2's layout (basenji/baskerville), rather than Keras 3's `.weights.h5`."
     try:
-        with h5py.File(path, 'r') as f:
-            return 'layer_names' in f.attrs or 'layer_names0' in f.attrs or 'model_weights' in f
-    except OSError: return False
+        with h5py.File(path, 'r') as f: _weights_group(f)
+    except (OSError, ValueError): return False
+    return True
 
 def model_config(path)->dict|None:
     "The tf.keras 2 `model_config` (a dict) of a full-model HDF5 save, or None for a weights-only file."

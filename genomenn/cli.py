@@ -322,14 +322,16 @@ def _snp_stats():
     from genomenn.variants import SNP_STATS
     return SNP_STATS
 
-def _shifts(text):
+def parse_shifts(text:str)->tuple:
+    "`'-1,0,1'` -> `(-1, 0, 1)`: the `--shifts` of `genomenn eval`, `snp`, `ism-snp` and `ism-bed` (hound_*'s)."
     try: return tuple(int(s) for s in str(text).split(','))
-    except ValueError: raise ValueError(f'--shifts: expected comma-separated integers, got {text!r}') from None
+    except ValueError:
+        raise ValueError(f"--shifts: expected comma-separated integers such as -1,0,1, got {text!r}") from None
 
 def _allele_model(args):
     from genomenn.variants import AlleleModel
     return AlleleModel.load(args.params, args.model, args.targets, head=args.head, rc=args.rc,
-                            shifts=_shifts(args.shifts),
+                            shifts=parse_shifts(args.shifts),
                             untransform_old=args.untransform_old, batch_size=args.batch_size)
 
 @subcommand
@@ -355,7 +357,7 @@ def _cmd_snp(args)->int:
         if args.processes < 1: raise ValueError(f'--processes: expected N >= 1, got {args.processes}')
         dest = score_vcf_parallel(args.params, args.model, args.input, args.fasta, args.targets, args.out_dir, stats,
                                   args.processes, scheduler=args.scheduler, head=args.head, rc=args.rc,
-                                  shifts=_shifts(args.shifts), untransform_old=args.untransform_old,
+                                  shifts=parse_shifts(args.shifts), untransform_old=args.untransform_old,
                                   batch_size=args.batch_size)
     else:
         start = end = None
@@ -380,12 +382,14 @@ def _add_ism_snp_parser(subparsers):
         description='ISM of every base near each variant, on its reference and alternative sequences; '
                     'OUT/scores.h5 holds (sequences x length x 4 x targets) per statistic.')
     _add_model_args(p, 'VCF file of SNPs'); _add_ism_args(p)
-    p.set_defaults(func=_cmd_ism_snp)
+    p.set_defaults(func=_cmd_ism, ism='ism_snp')
 
-def _cmd_ism_snp(args)->int:
-    from genomenn.variants import ism_snp
-    dest = ism_snp(_allele_model(args), args.input, args.fasta, args.out_dir, args.stats, args.mut_len, args.mut_up,
-                   args.mut_down, verbose=not args.quiet)
+def _cmd_ism(args)->int:
+    "`ism-snp` and `ism-bed`: `args.ism` names the genomenn.variants function (ism_snp or ism_bed)."
+    import genomenn.variants
+    run = getattr(genomenn.variants, args.ism)
+    dest = run(_allele_model(args), args.input, args.fasta, args.out_dir, args.stats, args.mut_len, args.mut_up,
+               args.mut_down, verbose=not args.quiet)
     if not args.quiet: print(f'wrote {dest}')
     return 0
 
@@ -395,14 +399,7 @@ def _add_ism_bed_parser(subparsers):
         description='ISM of every base in the middle of each BED region ("-" strand regions reverse-complemented); '
                     'OUT/scores.h5 holds (regions x length x 4 x targets) per statistic.')
     _add_model_args(p, 'BED file of regions'); _add_ism_args(p)
-    p.set_defaults(func=_cmd_ism_bed)
-
-def _cmd_ism_bed(args)->int:
-    from genomenn.variants import ism_bed
-    dest = ism_bed(_allele_model(args), args.input, args.fasta, args.out_dir, args.stats, args.mut_len, args.mut_up,
-                   args.mut_down, verbose=not args.quiet)
-    if not args.quiet: print(f'wrote {dest}')
-    return 0
+    p.set_defaults(func=_cmd_ism, ism='ism_bed')
 
 # %% ../nbs/09_cli.ipynb 30
 @subcommand
@@ -452,12 +449,6 @@ def _cmd_train(args)->int:
     return 0
 
 # %% ../nbs/09_cli.ipynb 34
-def parse_shifts(text:str)->tuple:
-    "`'-1,0,1'` -> `(-1, 0, 1)`: the `--shifts` of `genomenn eval` (hound_eval's)."
-    try: return tuple(int(s) for s in text.split(','))
-    except ValueError:
-        raise ValueError(f"--shifts: expected comma-separated integers such as -1,0,1, got {text!r}") from None
-
 @subcommand
 def _add_eval_parser(subparsers):
     p = subparsers.add_parser('eval', help='per-target accuracy of a trained model on a data split (hound_eval)',

@@ -6,6 +6,8 @@ import keras
 import numpy as np
 import pytest
 from keras import layers as kl
+from references import conv_same as np_conv_same
+from references import gelu_tanh as gelu_np
 
 from genomenn import blocks as B
 from genomenn.blocks import (
@@ -32,15 +34,6 @@ def sym(L, C, dtype=F64): return keras.Input((L, C), dtype=dtype)
 def rand(*shape, seed=0): return np.random.default_rng(seed).normal(size=shape)
 
 
-def np_conv_same(x, w, b=None, dilation=1):
-    "1-D 'same' convolution (cross-correlation, TF's padding split) of x (S, L, C) with w (K, C, F), float64."
-    K = w.shape[0]; span = (K - 1)*dilation
-    left = span//2
-    xp = np.pad(x, ((0, 0), (left, span - left), (0, 0)))
-    out = sum(np.einsum('slc,cf->slf', xp[:, k*dilation:k*dilation + x.shape[1]], w[k]) for k in range(K))
-    return out if b is None else out + b
-
-
 def np_maxpool_same(x, p):
     S, L, C = x.shape; n = -(-L//p)
     xp = np.pad(x, ((0, 0), (0, n*p - L), (0, 0)), constant_values=-np.inf)
@@ -51,12 +44,6 @@ def run(m, X):
     "Inference-mode outputs (Model.predict would round float64 arrays to float32)."
     out = m(X, training=False)
     return [np.asarray(o) for o in out] if isinstance(out, (list, tuple)) else np.asarray(out)
-
-
-def gelu_np(x):
-    """GELU's tanh approximation, as basenji (since 2022) and baskerville compute it
-    (tf.keras.activations.gelu(approximate=True))."""
-    return 0.5*x*(1 + np.tanh(np.sqrt(2/np.pi)*(x + 0.044715*x**3)))
 
 
 def gelu_sigmoid_np(x): return x/(1 + np.exp(-1.702*x))

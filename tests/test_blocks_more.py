@@ -7,6 +7,8 @@ import keras
 import numpy as np
 import pytest
 from keras import layers as kl
+from references import layer_norm
+from references import sepconv_same as np_sepconv_same
 
 from genomenn import blocks as B
 from genomenn.blocks import ConcatPosition, GlobalContext, Layers, SoftmaxPool1D, SqueezeExcite, build_block
@@ -50,19 +52,6 @@ def sigmoid(x): return 1/(1 + np.exp(-x))
 
 def softmax(z, axis):
     e = np.exp(z - z.max(axis, keepdims=True)); return e/e.sum(axis, keepdims=True)
-
-
-def layer_norm(x, g, b, eps):
-    mu, var = x.mean(-1, keepdims=True), x.var(-1, keepdims=True)
-    return (x - mu)/np.sqrt(var + eps)*g + b
-
-
-def np_sepconv_same(x, dw, pw, b):
-    "Depthwise (K, C, 1) then pointwise (1, C, F) 'same' convolution, float64."
-    K = dw.shape[0]; left = (K - 1)//2
-    xp = np.pad(x, ((0, 0), (left, K - 1 - left), (0, 0)))
-    depth = sum(xp[:, k:k + x.shape[1]]*dw[k, :, 0] for k in range(K))
-    return depth @ pw[0] + b
 
 
 def np_softmax_pool(x, p, kernel):

@@ -7,6 +7,9 @@ from fractions import Fraction
 import keras
 import numpy as np
 import pytest
+from references import conv_same as conv_np
+from references import gelu_tanh as gelu_np
+from references import sepconv_same as sepconv_np
 
 from genomenn import unet as U
 from genomenn.blocks import Layers, build_block
@@ -17,9 +20,6 @@ F64 = 'float64'
 
 
 def rand(*shape, seed=0): return np.random.default_rng(seed).normal(size=shape)
-
-
-def gelu_np(x): return 0.5*x*(1 + np.tanh(np.sqrt(2/np.pi)*(x + 0.044715*x**3)))
 
 
 def block_model(f, L=6, C=5, C2=3, stride=2, skip_len=None, **kw):
@@ -41,20 +41,6 @@ def weights(m, name): return [np.asarray(w) for w in m.get_layer(name).weights]
 
 
 def bn_np(x, gamma, beta, mean, var, eps=1e-3): return gamma*(x - mean)/np.sqrt(var + eps) + beta
-
-
-def sepconv_np(x, depthwise, pointwise, bias):
-    "'same' separable convolution: depthwise (K, C, 1) per channel, then pointwise (1, C, F), plus bias."
-    K = depthwise.shape[0]; left = (K - 1)//2
-    xp = np.pad(x, ((0, 0), (left, K - 1 - left), (0, 0)))
-    d = sum(xp[:, k:k + x.shape[1]]*depthwise[k, :, 0] for k in range(K))
-    return d @ pointwise[0] + bias
-
-
-def conv_np(x, w, b):
-    K = w.shape[0]; left = (K - 1)//2
-    xp = np.pad(x, ((0, 0), (left, K - 1 - left), (0, 0)))
-    return sum(xp[:, k:k + x.shape[1]] @ w[k] for k in range(K)) + b
 
 
 def tconv_np(x, w, b, stride):
