@@ -12,13 +12,16 @@ import subprocess
 import tempfile
 import threading
 import time
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Sequence
+from typing import Iterator, Sequence
+
+import numpy as np
 
 # %% auto 0
-__all__ = ['new_file_mode', 'atomic_write', 'safe_filename', 'ExecResult', 'CommandsFailed', 'kill_group', 'pid_alive',
-           'exec_par']
+__all__ = ['new_file_mode', 'atomic_path', 'atomic_write', 'safe_filename', 'check_positive_int', 'ExecResult', 'CommandsFailed',
+           'kill_group', 'pid_alive', 'exec_par']
 
 # %% ../nbs/07_utils.ipynb 6
 def new_file_mode()->int:
@@ -30,25 +33,31 @@ def new_file_mode()->int:
     m = os.umask(0o022); os.umask(m)
     return 0o666 & ~m
 
+@contextmanager
+def atomic_path(path:str|Path,   # the file to write at last (its folder must exist)
+               )->Iterator[Path]: # a temporary path beside it, ending in `path`'s name (suffixes tell the format)
+    """Write a file atomically: the block writes the yielded temporary path; on success it gets the permissions of the
+    user's umask and replaces `path` (`os.replace`), so readers never see a partial file; on error it is removed and
+    `path` is left as it was."""
+    path = Path(path)
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix='.tmp-', suffix=f'-{path.name}'); os.close(fd)
+    try:
+        yield Path(tmp)
+        os.chmod(tmp, new_file_mode())   # mkstemp creates 0600
+        os.replace(tmp, path)
+    finally:
+        if os.path.exists(tmp): os.unlink(tmp)
+
 def atomic_write(path:str|Path,     # file to write (its folder must exist)
                  data:str|bytes,    # content: text is written as UTF-8
                 )->Path:            # the path written
-    """Write `data` to `path` through a temporary file in the same folder and `os.replace`: readers never see a partial
-    file; it gets the permissions of the user's umask, like any new file."""
-    path = Path(path)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f'.{path.name}.', suffix='.tmp')
-    try:
-        os.fchmod(fd, new_file_mode())   # mkstemp creates 0600
-        with os.fdopen(fd, 'wb') as f:
-            f.write(data.encode('utf-8') if isinstance(data, str) else data)
-            f.flush(); os.fsync(f.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        if os.path.exists(tmp): os.unlink(tmp)
-        raise
-    return path
+    "Write `data` to `path` atomically (`atomic_path`), flushed to disk before it replaces `path`."
+    with atomic_path(path) as tmp, open(tmp, 'wb') as f:
+        f.write(data.encode('utf-8') if isinstance(data, str) else data)
+        f.flush(); os.fsync(f.fileno())
+    return Path(path)
 
-# %% ../nbs/07_utils.ipynb 8
+# %% ../nbs/07_utils.ipynb 10
 def safe_filename(text:str,      # any text, e.g. 'lr=0.001 layers=[64, 32]'
                   max_len:int=80, # longest result
                  )->str:         # letters, digits and `._=+-` only
@@ -57,7 +66,22 @@ def safe_filename(text:str,      # any text, e.g. 'lr=0.001 layers=[64, 32]'
     s = re.sub(r'-{2,}', '-', s).strip('-.')[:max_len].rstrip('-.')
     return s or '_'
 
-# %% ../nbs/07_utils.ipynb 11
+# %% ../nbs/07_utils.ipynb 13
+def check_positive_int(value,                  # the argument's value
+                       name:str,               # the argument's name, for the error message
+                       *,
+                       none_ok:bool=False,     # None is allowed (and returned)
+                       error:type=ValueError,  # the exception raised, called with the message
+                      )->int|None:             # `value` as a Python int (or None)
+    "Check that `value` is an integer >= 1 (an int or numpy integer, or an integral float; never a bool)."
+    if value is None and none_ok: return None
+    integral = (isinstance(value, (int, np.integer))
+                or (isinstance(value, (float, np.floating)) and float(value).is_integer()))
+    if isinstance(value, (bool, np.bool_)) or not integral or value < 1:
+        raise error(f"{name}: expected {'None or ' if none_ok else ''}an integer >= 1, got {value!r}")
+    return int(value)
+
+# %% ../nbs/07_utils.ipynb 16
 @dataclass
 class ExecResult:
     "What happened to one command of `exec_par`."
@@ -85,7 +109,7 @@ def _tail(path, n_lines=10, max_bytes=8192):
     except OSError: return ''
     return '\n'.join(text.rstrip('\n').splitlines()[-n_lines:])
 
-# %% ../nbs/07_utils.ipynb 12
+# %% ../nbs/07_utils.ipynb 17
 class CommandsFailed(RuntimeError):
     "Raised by `exec_par` (after every command has run) when some exited non-zero or timed out."
     def __init__(self, failed:list[ExecResult], results:list[ExecResult]):
@@ -99,7 +123,7 @@ class CommandsFailed(RuntimeError):
 
 def _show(cmd): return cmd if isinstance(cmd, str) else subprocess.list2cmdline([str(c) for c in cmd])
 
-# %% ../nbs/07_utils.ipynb 14
+# %% ../nbs/07_utils.ipynb 19
 def kill_group(pgid:int,           # process-group id (the pid of a leader started with `start_new_session=True`)
                sig:int=signal.SIGKILL,
               )->bool:             # False when the group no longer exists
@@ -107,7 +131,7 @@ def kill_group(pgid:int,           # process-group id (the pid of a leader start
     try: os.killpg(pgid, sig); return True
     except (ProcessLookupError, PermissionError): return False
 
-# %% ../nbs/07_utils.ipynb 15
+# %% ../nbs/07_utils.ipynb 20
 def pid_alive(pid:int)->bool:
     "Whether process `pid` exists and is not a zombie."
     try: os.kill(pid, 0)
@@ -117,7 +141,7 @@ def pid_alive(pid:int)->bool:
     except (OSError, IndexError): return True   # no /proc (e.g. macOS): it exists
     return state not in ('Z', 'X')
 
-# %% ../nbs/07_utils.ipynb 17
+# %% ../nbs/07_utils.ipynb 22
 class _Sessions:
     "Run commands each in its own session; terminate one group or all of them on demand."
     def __init__(self, grace=2.0):
@@ -178,7 +202,7 @@ class _Sessions:
         with self.lock: pids = list(self.running)
         for pid in pids: kill_group(pid)
 
-# %% ../nbs/07_utils.ipynb 19
+# %% ../nbs/07_utils.ipynb 24
 def _check_cmds(cmds):
     if isinstance(cmds, (str, bytes)):
         raise ValueError(f'cmds: expected a list of commands, got the single string {cmds!r}')
@@ -190,7 +214,7 @@ def _check_cmds(cmds):
             raise ValueError(f'cmds[{i}]: expected a shell string or a non-empty argv list of strings, got {c!r}')
     return cmds
 
-# %% ../nbs/07_utils.ipynb 20
+# %% ../nbs/07_utils.ipynb 25
 def exec_par(cmds:Sequence[str|list],  # shell strings (run by /bin/sh) or argv lists (run directly)
              max_proc:int|None=None,   # most commands running at once (None: all)
              verbose:bool=False,       # print each command as it starts and ends
