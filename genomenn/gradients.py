@@ -6,8 +6,6 @@
 from __future__ import annotations
 
 import contextlib
-import os
-import tempfile
 import warnings
 from dataclasses import dataclass, field
 from fractions import Fraction
@@ -20,7 +18,7 @@ import tensorflow as tf
 from tqdm.auto import tqdm
 
 from .data import augment_tf, check_strand_pair, dna_1hot, ensemble_members, unaugment_preds_tf
-from .utils import new_file_mode
+from .utils import atomic_path, check_positive_int
 
 # %% auto 0
 __all__ = ['FILL', 'UNROLL_MAX', 'LOOP_BLOCK', 'check_seqs', 'ModelParts', 'model_cache', 'check_targets', 'check_positions',
@@ -75,58 +73,70 @@ def _pool_of(model, key, t, inp, L):
     try: return _cum_stride(t, inp, {})
     except Exception: return max(1, (L or 1) // (Pl or 1))
 
+def _model_io(model, km):
+    "The one input (B, L, 4) and one output (B, P, T) or (B, T) of the keras.Model `km` (`model`'s, for a SeqNN)."
+    if not isinstance(km, keras.Model):
+        raise ValueError(f"model: expected a keras.Model or a SeqNN, got {type(model).__name__}")
+    try: ins, outs = list(km.inputs), list(km.outputs)
+    except (AttributeError, ValueError): ins = outs = None
+    if not ins or len(ins) != 1 or len(outs) != 1:
+        raise ValueError("model: expected a built functional/Sequential keras.Model with one input (B, L, 4) and "
+                         f"one output, got inputs {ins} and outputs {outs}")
+    inp, out = ins[0], outs[0]
+    if len(inp.shape) != 3 or inp.shape[-1] != 4:
+        raise ValueError(f"model: expected input shape (B, L, 4), got {tuple(inp.shape)}")
+    if len(out.shape) not in (2, 3):
+        raise ValueError(f"model: expected output (B, P, T) or (B, T), got {tuple(out.shape)}")
+    return inp, out
+
+def _layer_tensor(key, km, inp, reprs):
+    """The symbolic tensor a `layers` entry names: 0 (the input), an index into a SeqNN's `reprs` (None for a plain
+    keras.Model), a layer name or a Keras tensor."""
+    if isinstance(key, (bool, np.bool_)): raise ValueError(f"layers: expected ints or names, got {key!r}")
+    if isinstance(key, (int, np.integer)):
+        if key == 0: t = inp
+        elif reprs is not None and 0 <= key < len(reprs): t = reprs[key]
+        elif reprs is not None: raise ValueError(f"layers: index {key} out of range for a SeqNN with {len(reprs)} "
+                                                 f"representations (0..{len(reprs)-1})")
+        else: raise ValueError(f"layers: a plain keras.Model takes 0 (the input) or layer names, got {key}; "
+                               f"names: {[l.name for l in km.layers]}")
+    elif isinstance(key, str):
+        try: t = km.get_layer(key).output
+        except ValueError:
+            raise ValueError(f"layers: no layer named {key!r}; names: {[l.name for l in km.layers]}")
+    elif hasattr(key, '_keras_history'): t = key
+    else: raise ValueError(f"layers: expected ints, layer names or Keras tensors, got {key!r}")
+    if len(t.shape) not in (2, 3):
+        raise ValueError(f"layers: {key!r} has shape {tuple(t.shape)}, expected (B, P, U) or (B, U)")
+    return t
+
 class ModelParts:
     "Symbolic parts of `model`: input, output and the layer tensors, plus a Keras model returning all of them."
     def __init__(self, model, layers):
         seqnn = hasattr(model, 'model') and hasattr(model, 'layer_reprs')
         km = model.model if seqnn else model
-        if not isinstance(km, keras.Model):
-            raise ValueError(f"model: expected a keras.Model or a SeqNN, got {type(model).__name__}")
-        try: ins, outs = list(km.inputs), list(km.outputs)
-        except (AttributeError, ValueError): ins = outs = None
-        if not ins or len(ins) != 1 or len(outs) != 1:
-            raise ValueError("model: expected a built functional/Sequential keras.Model with one input (B, L, 4) and "
-                             f"one output, got inputs {ins} and outputs {outs}")
-        inp, out = ins[0], outs[0]
-        if len(inp.shape) != 3 or inp.shape[-1] != 4:
-            raise ValueError(f"model: expected input shape (B, L, 4), got {tuple(inp.shape)}")
-        if len(out.shape) not in (2, 3):
-            raise ValueError(f"model: expected output (B, P, T) or (B, T), got {tuple(out.shape)}")
+        inp, out = _model_io(model, km)
         if isinstance(layers, (int, str, np.integer)) or hasattr(layers, '_keras_history'): layers = (layers,)
         self.km, self.inp, self.out, self.layers = km, inp, out, tuple(layers)
         self.L, self.flat = inp.shape[1], len(out.shape) == 2
         self.P, self.T = (1, out.shape[1]) if self.flat else (out.shape[1], out.shape[2])
         self.dtype = inp.dtype if isinstance(inp.dtype, str) else inp.dtype.name
-        reprs = list(getattr(model, 'layer_reprs', [])) if seqnn else []
-        tensors = []
-        for key in self.layers:
-            if isinstance(key, (bool, np.bool_)): raise ValueError(f"layers: expected ints or names, got {key!r}")
-            if isinstance(key, (int, np.integer)):
-                if key == 0: t = inp
-                elif seqnn and 0 <= key < len(reprs): t = reprs[key]
-                elif seqnn: raise ValueError(f"layers: index {key} out of range for a SeqNN with {len(reprs)} "
-                                             f"representations (0..{len(reprs)-1})")
-                else: raise ValueError(f"layers: a plain keras.Model takes 0 (the input) or layer names, got {key}; "
-                                       f"names: {[l.name for l in km.layers]}")
-            elif isinstance(key, str):
-                try: t = km.get_layer(key).output
-                except ValueError:
-                    raise ValueError(f"layers: no layer named {key!r}; names: {[l.name for l in km.layers]}")
-            elif hasattr(key, '_keras_history'): t = key
-            else: raise ValueError(f"layers: expected ints, layer names or Keras tensors, got {key!r}")
-            if len(t.shape) not in (2, 3):
-                raise ValueError(f"layers: {key!r} has shape {tuple(t.shape)}, expected (B, P, U) or (B, U)")
-            tensors.append(t)
-        inner = []
-        for t in tensors:
-            if t is not inp and not any(t is u for u in inner): inner.append(t)
-        self.fmodel = keras.Model(inp, [out] + inner) if inner else km
-        self.n_inner = len(inner)
-        # source index of each layer: 0 = augmented input, i >= 1 = inner output i
-        self.src = [0 if t is inp else 1 + next(i for i, u in enumerate(inner) if u is t) for t in tensors]
+        reprs = list(getattr(model, 'layer_reprs', [])) if seqnn else None
+        tensors = [_layer_tensor(key, km, inp, reprs) for key in self.layers]
+        self._outputs_model(tensors)
         self.flat_l = [len(t.shape) == 2 for t in tensors]
         self.shapes = [(1, t.shape[1]) if len(t.shape) == 2 else (t.shape[1], t.shape[2]) for t in tensors]
         self.pools = [_pool_of(model, k, t, inp, self.L) for k, t in zip(self.layers, tensors)]
+
+    def _outputs_model(self, tensors):
+        "`fmodel`: the model returning [output] + each distinct inner layer tensor; `src`: where each layer comes from."
+        inner = []
+        for t in tensors:
+            if t is not self.inp and not any(t is u for u in inner): inner.append(t)
+        self.fmodel = keras.Model(self.inp, [self.out] + inner) if inner else self.km
+        self.n_inner = len(inner)
+        # source index of each layer: 0 = augmented input, i >= 1 = inner output i
+        self.src = [0 if t is self.inp else 1 + next(i for i, u in enumerate(inner) if u is t) for t in tensors]
 
 # %% ../nbs/03_gradients.ipynb 14
 FILL = 0.        # value of the N bases a shift pushes in (`hot1_augment`'s default, all-zero N)
@@ -152,6 +162,23 @@ def _unmap(a, shift:int, rc:bool, pool:int, complement:bool):
         a = tf.pad(a[..., k:, :], pad + [[0, k], [0, 0]]) if k > 0 else tf.pad(a[..., :k, :], pad + [[-k, 0], [0, 0]])
     return a
 
+def _looped_blocks(block, tsel, C:int, sources)->list:
+    """`block(ts, K)`'s backward passes for C > UNROLL_MAX targets, in a `tf.while_loop` over blocks of at most
+    LOOP_BLOCK targets (a bounded graph): [B*M, C, ...] per source."""
+    nb = -(-C // LOOP_BLOCK); K = -(-C // nb)                         # nb blocks of K <= LOOP_BLOCK, little padding
+    tpad = tf.concat([tsel, -tf.ones([nb * K - C], tsel.dtype)], 0)
+    tas = tuple(tf.TensorArray(sv.dtype, size=nb) for sv in sources)
+    def loop(i, *tas):
+        blk = block(tpad[i * K:(i + 1) * K], K)
+        return (i + 1,) + tuple(ta.write(i, b) for ta, b in zip(tas, blk))
+    tas = tf.while_loop(lambda i, *_: i < nb, loop, (tf.constant(0),) + tas)[1:]
+    stacked = []
+    for ta in tas:
+        a = ta.stack()                                                  # [nb, B*M, K, ...]
+        a = tf.transpose(a, [1, 0] + list(range(2, len(a.shape))))
+        stacked.append(tf.reshape(a, tf.concat([[tf.shape(a)[0], nb * K], tf.shape(a)[3:]], 0))[:, :C])
+    return stacked
+
 class _Engine:
     "Compiled gradient steps for one model and layer list (cached per model)."
     def __init__(self, model, layers):
@@ -174,36 +201,34 @@ class _Engine:
                                            unconnected_gradients=tf.UnconnectedGradients.ZERO))
             return [tf.stack([gs[s] for gs in per_c], 1) for s in range(len(sources))]
         if C <= UNROLL_MAX: return block(tsel, C)
-        # a loop over blocks bounds the graph size
-        nb = -(-C // LOOP_BLOCK); K = -(-C // nb)                         # nb blocks of K <= LOOP_BLOCK, little padding
-        tpad = tf.concat([tsel, -tf.ones([nb * K - C], tsel.dtype)], 0)
-        tas = tuple(tf.TensorArray(sv.dtype, size=nb) for sv in sources)
-        def loop(i, *tas):
-            blk = block(tpad[i * K:(i + 1) * K], K)
-            return (i + 1,) + tuple(ta.write(i, b) for ta, b in zip(tas, blk))
-        tas = tf.while_loop(lambda i, *_: i < nb, loop, (tf.constant(0),) + tas)[1:]
-        stacked = []
-        for ta in tas:
-            a = ta.stack()                                                  # [nb, B*M, K, ...]
-            a = tf.transpose(a, [1, 0] + list(range(2, len(a.shape))))
-            stacked.append(tf.reshape(a, tf.concat([[tf.shape(a)[0], nb * K], tf.shape(a)[3:]], 0))[:, :C])
-        return stacked
+        return _looped_blocks(block, tsel, C, sources)
 
-    def _body(self, x, tsel, posw, pair, members, C, training, sum_members):
-        p = self.parts
+    def _forward(self, x, members, training):
+        "All members' inputs stacked (rows b * M + m) through the model on a persistent tape: (tape, y, sources)."
         M = len(members)
-        B, L = tf.shape(x)[0], x.shape[1] if x.shape[1] is not None else tf.shape(x)[1]
+        L = x.shape[1] if x.shape[1] is not None else tf.shape(x)[1]
         xa = _augment(x, *members[0]) if M == 1 else \
             tf.reshape(tf.stack([_augment(x, s, r) for s, r in members], 1), [-1, L, 4])     # rows b * M + m
         with tf.GradientTape(persistent=True, watch_accessed_variables=False) as tape:
             tape.watch(xa)
-            outs = p.fmodel(xa, training=training)
+            outs = self.parts.fmodel(xa, training=training)
         outs = list(outs) if isinstance(outs, (list, tuple)) else [outs]
-        y, sources = outs[0], [xa] + outs[1:]
+        return tape, outs[0], [xa] + outs[1:]
+
+    def _body(self, x, tsel, posw, pair, members, C, training, sum_members):
+        "One compiled step: forward pass, the C targets' backward passes, every member mapped back and combined."
+        B = tf.shape(x)[0]
+        tape, y, sources = self._forward(x, members, training)
         w = tf.tile(tf.stack([tf.reverse(posw, [0]) if r else posw for _, r in members]), [B, 1])  # [B*M, P]
         w = tf.cast(w, y.dtype)
         stacked = self._backward(tape, y, sources, w, tsel, pair, members, C, B)
         del tape
+        return self._map_back(stacked, sources, y, pair, members, B, sum_members)
+
+    def _map_back(self, stacked, sources, y, pair, members, B, sum_members):
+        """Split the member rows, map each member's gradients, representations and predictions back into original
+        coordinates, then sum them (or stack them on axis 1)."""
+        p, M = self.parts, len(members)
         def per_member(a):  # [B*M, ...] -> M arrays [B, ...]
             if M == 1: return [a]
             a = tf.reshape(a, tf.concat([[B, M], tf.shape(a)[1:]], 0))
@@ -389,73 +414,91 @@ def gradients(model,                   # keras.Model (B, L, 4) -> (B, P, T) or (
     eng = _engine(model, layers)
     p = eng.parts
     X = check_seqs(seqs, p.L, p.dtype)
-    S, L = X.shape[:2]
     tsel = check_targets(targets, p.T)
     posw, pos = check_positions(positions, p.P)
-    members = _check_members(shifts, rc, mc_samples, L)
-    if rc and (getattr(model, 'head_maps', None) or [None])[0] is not None:
-        raise ValueError("rc: a contact-map head's reverse-complement members reorder its triangle, which gradients "
-                         "do not map yet; use rc=False (SeqNN.predict averages such ensembles)")
+    members = _check_members(shifts, rc, mc_samples, X.shape[1])
+    _check_rc_head(model, rc)
     pair = check_strand_pair(strand_pair, p.T)
-    for name, v in (('batch_size', batch_size), ('target_chunk', target_chunk)):
-        if v is not None and (not isinstance(v, (int, np.integer)) or isinstance(v, bool) or v < 1):
-            raise ValueError(f"{name}: expected an int >= 1, got {v!r}")
+    batch_size = check_positive_int(batch_size, 'batch_size')
+    target_chunk = check_positive_int(target_chunk, 'target_chunk', none_ok=True)
+    if out is not None:
+        out = Path(out)
+        if not out.parent.is_dir(): raise ValueError(f"out: folder {out.parent} does not exist")
     M, Tp = len(members), len(tsel)
     C = min(target_chunk or Tp, Tp)
-    training = mc_samples > 0
     sh_m = np.array([m[0] for m in members], np.int32); rc_m = np.array([m[1] for m in members], bool)
     covs = [_coverage(members, Pl, pool) if not fl else np.full(1, M)
             for (Pl, _), pool, fl in zip(p.shapes, p.pools, p.flat_l)]
-    dt = np.dtype(p.dtype)
+    shapes, dt = _result_shapes(p, len(X), Tp, M, return_all), np.dtype(p.dtype)
+    def fill(arr):  # every batch of sequences, all targets and members, into `arr`
+        step = lambda s0, s1, mem_per: _block(eng, X[s0:s1], s0, s1, tsel, posw, pair, C, mc_samples > 0, return_all,
+                                              sh_m, rc_m, mem_per, covs, arr)
+        _run_batches(step, len(X), batch_size, M, verbose)
+    if out is None:
+        arr = {k: np.zeros(s, dt) for k, s in shapes.items()}
+        fill(arr)
+        return _gradients_of(arr, p.layers, tsel, pos, members, return_all)
+    with _gradients_file(out, shapes, dt) as (f, arr):
+        fill(arr)
+        _write_metadata(f, p.layers, tsel, pos, members)
+    return read_gradients(out)
+
+def _check_rc_head(model, rc:bool):
+    "Refuse rc members for a contact-map head (their triangle is reordered, which gradients do not map)."
+    if rc and (getattr(model, 'head_maps', None) or [None])[0] is not None:
+        raise ValueError("rc: a contact-map head's reverse-complement members reorder its triangle, which gradients "
+                         "do not map yet; use rc=False (SeqNN.predict averages such ensembles)")
+
+def _result_shapes(p:ModelParts, S:int, Tp:int, M:int, return_all:bool)->dict:
+    "Array name -> shape of every result: preds, grads/l, reprs/l (and their `_all` forms with a member axis M)."
     shapes = dict(preds=(S, p.P, p.T))
     for l, (Pl, Ul) in enumerate(p.shapes): shapes[f'grads/{l}'] = (S, Tp, Pl, Ul); shapes[f'reprs/{l}'] = (S, Pl, Ul)
     if return_all:
         for k in list(shapes): shapes[k.replace('grads', 'grads_all').replace('reprs', 'reprs_all')
                                       .replace('preds', 'preds_all')] = shapes[k] + (M,)
-    f = tmp = None
-    if out is not None:
-        out = Path(out)
-        if not out.parent.is_dir(): raise ValueError(f"out: folder {out.parent} does not exist")
-        fd, tmp = tempfile.mkstemp(dir=out.parent, prefix=f'.{out.name}.', suffix='.tmp'); os.close(fd)
-        f = h5py.File(tmp, 'w')
-        arr = {k: f.create_dataset(k, shape=s, dtype=dt, chunks=(1,) + s[1:] if np.prod(s[1:]) < 2**22 else True)
-               for k, s in shapes.items()}
-    else: arr = {k: np.zeros(s, dt) for k, s in shapes.items()}
-    try:
-        seq_per, mem_per, s0 = batch_size, M, 0
-        with tqdm(total=S, disable=not verbose, desc='gradients', unit='seq') as bar:
-            while s0 < S:
-                s1 = min(S, s0 + seq_per)
-                try:
-                    _block(eng, X[s0:s1], s0, s1, tsel, posw, pair, C, training, return_all, sh_m, rc_m, mem_per, covs,
-                           arr)
-                except tf.errors.ResourceExhaustedError:
-                    if seq_per > 1: seq_per //= 2
-                    elif mem_per > 1: mem_per = -(-mem_per // 2)
-                    else: raise
-                    msg = (f"gradients: out of memory; retrying with batch_size={seq_per} sequences x {mem_per} "
-                           "members per call")
-                    warnings.warn(msg, ResourceWarning); bar.write(msg) if verbose else None
-                    continue
-                bar.update(s1 - s0); s0 = s1
-        if f is not None:
-            f.attrs['n_layers'] = len(p.layers); f.attrs['layers'] = _layer_names(p.layers)
-            f.attrs['layer_is_index'] = np.array([_is_index(k) for k in p.layers], bool)
-            f['targets'] = tsel; f['positions'] = pos
-            f['members'] = np.array([[s, r, k] for s, r, k in members], np.int64).reshape(-1, 3)
-            f.close(); f = None
-            os.chmod(tmp, new_file_mode())   # the user's umask, not mkstemp's 0600
-            os.replace(tmp, out); tmp = None
-            return read_gradients(out)
-    finally:
-        if f is not None: f.close()
-        if tmp is not None and os.path.exists(tmp): os.unlink(tmp)
-    n = len(p.layers)
+    return shapes
+
+def _gradients_of(arr:dict, layers, tsel, pos, members, return_all:bool)->Gradients:
+    "The `Gradients` of the in-memory result arrays `arr` (named as `_result_shapes`)."
+    n = len(layers)
     return Gradients([arr[f'grads/{l}'] for l in range(n)], [arr[f'reprs/{l}'] for l in range(n)], arr['preds'],
-                     tsel, pos, list(p.layers), members,
+                     tsel, pos, list(layers), members,
                      [arr[f'grads_all/{l}'] for l in range(n)] if return_all else None,
                      [arr[f'reprs_all/{l}'] for l in range(n)] if return_all else None,
                      arr['preds_all'] if return_all else None)
+
+def _run_batches(step, S:int, batch_size:int, M:int, verbose:bool):
+    """Call `step(s0, s1, mem_per)` over the S sequences in batches; out of memory, retry smaller: halve the sequences
+    per call, then the members per call."""
+    seq_per, mem_per, s0 = batch_size, M, 0
+    with tqdm(total=S, disable=not verbose, desc='gradients', unit='seq') as bar:
+        while s0 < S:
+            s1 = min(S, s0 + seq_per)
+            try: step(s0, s1, mem_per)
+            except tf.errors.ResourceExhaustedError:
+                if seq_per > 1: seq_per //= 2
+                elif mem_per > 1: mem_per = -(-mem_per // 2)
+                else: raise
+                msg = (f"gradients: out of memory; retrying with batch_size={seq_per} sequences x {mem_per} "
+                       "members per call")
+                warnings.warn(msg, ResourceWarning); bar.write(msg) if verbose else None
+                continue
+            bar.update(s1 - s0); s0 = s1
+
+@contextlib.contextmanager
+def _gradients_file(path:Path, shapes:dict, dtype):
+    """The HDF5 file `gradients(..., out=path)` streams into, through `atomic_path`: yields (file, datasets named as
+    `_result_shapes`); the file is closed, then replaces `path` on success; on error the temporary file is removed."""
+    with atomic_path(path) as tmp, h5py.File(tmp, 'w') as f:
+        yield f, {k: f.create_dataset(k, shape=s, dtype=dtype, chunks=(1,) + s[1:] if np.prod(s[1:]) < 2**22 else True)
+                  for k, s in shapes.items()}
+
+def _write_metadata(f:h5py.File, layers, tsel, pos, members):
+    "What `read_gradients` needs besides the arrays: the layers, targets, positions and members."
+    f.attrs['n_layers'] = len(layers); f.attrs['layers'] = _layer_names(layers)
+    f.attrs['layer_is_index'] = np.array([_is_index(k) for k in layers], bool)
+    f['targets'] = tsel; f['positions'] = pos
+    f['members'] = np.array([[s, r, k] for s, r, k in members], np.int64).reshape(-1, 3)
 
 def _block(eng, xb, s0, s1, tsel, posw, pair, C, training, return_all, sh_m, rc_m, mem_per, covs, arr):
     "All targets and members of sequences s0:s1; writes ensemble averages (and members) into `arr`."

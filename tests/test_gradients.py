@@ -389,7 +389,8 @@ def test_bad_inputs(m64):
     with pytest.raises(ValueError, match=r'positions: indices must be in 0..15'): gradients(m64, X, positions=[16])
     with pytest.raises(ValueError, match=r"positions: expected None, 'center'"): gradients(m64, X, positions='middle')
     with pytest.raises(ValueError, match=r'mc_samples: expected an int >= 0'): gradients(m64, X, mc_samples=-1)
-    with pytest.raises(ValueError, match=r'batch_size: expected an int >= 1, got 0'): gradients(m64, X, batch_size=0)
+    with pytest.raises(ValueError, match=r'batch_size: expected an integer >= 1, got 0'):
+        gradients(m64, X, batch_size=0)
     with pytest.raises(ValueError, match=r'model: expected a keras.Model'): gradients('model', X)
     with pytest.raises(ValueError, match=r'seqs: .*'): gradients(m64, ['ACGT' * 8, 'ACG'])
     with pytest.raises(ValueError, match=r'window: expected 0 <= start < end <= 32'): ism(m64, X, window=(5, 40))
