@@ -5,6 +5,8 @@
 # %% ../nbs/03a_ism.ipynb 2
 from __future__ import annotations
 
+from typing import Callable, NamedTuple
+
 import keras
 import numpy as np
 import tensorflow as tf
@@ -12,6 +14,7 @@ from keras import layers as kl_
 from tqdm.auto import tqdm
 
 from .gradients import ModelParts, check_positions, check_seqs, check_targets, model_cache
+from .utils import check_positive_int
 
 # %% auto 0
 __all__ = ['ism']
@@ -103,28 +106,96 @@ def _region(ref, sidx, start, R, lo, win):
     v = tf.where(((rel >= 0) & (rel < w))[:, :, None], winv, refv)
     return tf.where(((pos >= 0) & (pos < P))[:, :, None], v, tf.zeros_like(v))
 
+def _full_fns(p:ModelParts):
+    "Compiled reference predictions (B, P, T) and full-length mutants' summed changes (K, T') for the model of `p`."
+    @tf.function(reduce_retracing=True)
+    def ref(x):
+        y = p.km(x, training=False)
+        return y[:, None, :] if p.flat else y
+    @tf.function(reduce_retracing=True)
+    def full(x, yref, sidx, pos, base, tsel, posw):
+        L = tf.shape(x)[1]
+        pm = tf.one_hot(pos, L, dtype=x.dtype)[:, :, None]
+        xm = tf.gather(x, sidx) * (1 - pm) + pm * tf.one_hot(base, 4, dtype=x.dtype)[:, None, :]
+        y = p.km(xm, training=False)
+        y = y[:, None, :] if p.flat else y
+        d = tf.gather(y - tf.gather(yref, sidx), tsel, axis=2)
+        return tf.einsum('kpt,p->kt', tf.cast(d, tf.float64), posw)
+    return ref, full
+
+def _chain_fns(plan):
+    """Compiled layer-by-layer mutants of a chain model (`_chain_plan`): the reference's activations after every layer,
+    and a step carrying each substitution's changed span through the layers to its summed change (K, T')."""
+    @tf.function(reduce_retracing=True)
+    def refs(x):
+        acts, h = [x], x
+        for kind, l, _ in plan: h = l(h, training=False); acts.append(h)
+        return acts
+    @tf.function(reduce_retracing=True)
+    def step(acts, sidx, pos, base, tsel, posw):
+        lo, win = pos, tf.one_hot(base, 4, dtype=acts[0].dtype)[:, None, :]
+        for j, (kind, l, geo) in enumerate(plan):
+            if kind == 'pointwise': win = l(win, training=False); continue
+            ext, s_, pl, w_out = geo
+            lo_out = -tf.math.floordiv(-(lo + pl - ext + 1), s_)             # first output the span reaches
+            R = (w_out - 1) * s_ + ext
+            win = _chain_apply(kind, l, _region(acts[j], sidx, lo_out * s_ - pl, R, lo, win))
+            lo = lo_out
+        # the changed output bins against the reference's, weighted by the summed positions
+        w, P = tf.shape(win)[1], tf.shape(acts[-1])[1]
+        outp = lo[:, None] + tf.range(w)[None]
+        yref = tf.gather_nd(acts[-1], tf.stack([tf.broadcast_to(sidx[:, None], tf.shape(outp)),
+                                                tf.clip_by_value(outp, 0, P - 1)], -1))
+        wq = tf.where((outp >= 0) & (outp < P), tf.gather(posw, tf.clip_by_value(outp, 0, P - 1)),
+                      tf.zeros([], posw.dtype))
+        d = tf.cast(tf.gather(win - yref, tsel, axis=2), tf.float64)
+        return tf.einsum('kqt,kq->kt', d, wq)
+    return refs, step
+
+def _window_width(p:ModelParts):
+    """(W, c, reach): a window of W bp (a multiple of the total pooling c) holding every bin a substitution reaches
+    and their inputs, reach = A + B the receptive field's overhang; None when the model does not allow windows."""
+    if p.flat or not p.L or p.L % p.P: return None
+    c = p.L // p.P
+    try: AB = _receptive_field(p.km, p.L, p.P, p.dtype)
+    except Exception: return None
+    if AB is None: return None
+    A, B = AB
+    W = c * -(-(2 * (A + B) + 3 * c) // c)
+    return (W, c, A + B) if W < p.L else None
+
+def _window_fn(cm, W:int, c:int):
+    "Compiled mutants on W-bp windows (model `cm`), each next to the reference on its window: summed changes (K, T')."
+    Q = W // c
+    @tf.function(reduce_retracing=True)
+    def win(x, sidx, a, pos, base, ref_row, tsel, posw):
+        idx = a[:, None] + tf.range(W)[None]
+        xc = tf.gather(tf.gather(x, sidx), idx, batch_dims=1)                     # [K, W, 4]
+        pm = tf.one_hot(pos - a, W, dtype=x.dtype)[:, :, None]                     # reference rows: pos = -1
+        xm = xc * (1 - pm) + pm * tf.one_hot(base, 4, dtype=x.dtype)[:, None, :]
+        y = tf.gather(cm(xm, training=False), tsel, axis=2)
+        d = tf.cast(y - tf.gather(y, ref_row), tf.float64)
+        wq = tf.gather(posw, a[:, None] // c + tf.range(Q)[None])
+        return tf.einsum('kqt,kq->kt', d, wq)
+    return win
+
+def _mutant_batches(sidx, batch_size:int, bar):
+    """Batches k0:k1 of the mutants with their sequences `si` and the rows lo:hi of X those need; the progress bar
+    (or None) advances after each."""
+    for k0 in range(0, len(sidx), batch_size):
+        k1 = min(len(sidx), k0 + batch_size); si = sidx[k0:k1]
+        yield k0, k1, si, si.min(), si.max() + 1
+        if bar is not None: bar.update(k1 - k0)
+
 class _ISM:
     "Compiled mutant predictions for one model: full-length mutants, and mutants on receptive-field windows."
     def __init__(self, model):
-        self.parts = p = ModelParts(model, (0,))
+        self.parts = ModelParts(model, (0,))
         # (W, c, reach, compiled fn) once the windowed path is set up; False if unusable
         self.window = None
         self.chain = None                    # (refs, step) compiled for chain models; False if unusable
         self.checked = {}                    # path name -> agreed with full-length mutants
-        @tf.function(reduce_retracing=True)
-        def ref(x):
-            y = p.km(x, training=False)
-            return y[:, None, :] if p.flat else y
-        @tf.function(reduce_retracing=True)
-        def full(x, yref, sidx, pos, base, tsel, posw):
-            L = tf.shape(x)[1]
-            pm = tf.one_hot(pos, L, dtype=x.dtype)[:, :, None]
-            xm = tf.gather(x, sidx) * (1 - pm) + pm * tf.one_hot(base, 4, dtype=x.dtype)[:, None, :]
-            y = p.km(xm, training=False)
-            y = y[:, None, :] if p.flat else y
-            d = tf.gather(y - tf.gather(yref, sidx), tsel, axis=2)
-            return tf.einsum('kpt,p->kt', tf.cast(d, tf.float64), posw)
-        self.ref, self.full = ref, full
+        self.ref, self.full = _full_fns(self.parts)
 
     def setup_chain(self):
         "Compile the layer-by-layer path for chain models (only changed positions recomputed); False if unsupported."
@@ -135,30 +206,7 @@ class _ISM:
         try: plan = _chain_plan(p.km)
         except Exception: plan = None
         if not plan: return False
-        @tf.function(reduce_retracing=True)
-        def refs(x):
-            acts, h = [x], x
-            for kind, l, _ in plan: h = l(h, training=False); acts.append(h)
-            return acts
-        @tf.function(reduce_retracing=True)
-        def step(acts, sidx, pos, base, tsel, posw):
-            lo, win = pos, tf.one_hot(base, 4, dtype=acts[0].dtype)[:, None, :]
-            for j, (kind, l, geo) in enumerate(plan):
-                if kind == 'pointwise': win = l(win, training=False); continue
-                ext, s_, pl, w_out = geo
-                lo_out = -tf.math.floordiv(-(lo + pl - ext + 1), s_)             # first output the span reaches
-                R = (w_out - 1) * s_ + ext
-                win = _chain_apply(kind, l, _region(acts[j], sidx, lo_out * s_ - pl, R, lo, win))
-                lo = lo_out
-            w, P = tf.shape(win)[1], tf.shape(acts[-1])[1]
-            outp = lo[:, None] + tf.range(w)[None]
-            yref = tf.gather_nd(acts[-1], tf.stack([tf.broadcast_to(sidx[:, None], tf.shape(outp)),
-                                                    tf.clip_by_value(outp, 0, P - 1)], -1))
-            wq = tf.where((outp >= 0) & (outp < P), tf.gather(posw, tf.clip_by_value(outp, 0, P - 1)),
-                          tf.zeros([], posw.dtype))
-            d = tf.cast(tf.gather(win - yref, tsel, axis=2), tf.float64)
-            return tf.einsum('kqt,kq->kt', d, wq)
-        self.chain = (refs, step)
+        self.chain = _chain_fns(plan)
         return self.chain
 
     def run_chain(self, X, sidx, pos, base, tsel, posw, batch_size, bar):
@@ -166,13 +214,10 @@ class _ISM:
         out = np.zeros((len(sidx), len(tsel)))
         tsel_t, posw_t = tf.constant(tsel), tf.constant(posw, tf.float64)
         cache = (None, None)
-        for k0 in range(0, len(sidx), batch_size):
-            k1 = min(len(sidx), k0 + batch_size); si = sidx[k0:k1]
-            lo, hi = si.min(), si.max() + 1
+        for k0, k1, si, lo, hi in _mutant_batches(sidx, batch_size, bar):
             if cache[0] != (lo, hi): cache = ((lo, hi), refs(tf.constant(X[lo:hi])))
             out[k0:k1] = step(cache[1], tf.constant(si - lo, tf.int32), tf.constant(pos[k0:k1], tf.int32),
                               tf.constant(base[k0:k1], tf.int32), tsel_t, posw_t).numpy()
-            if bar is not None: bar.update(k1 - k0)
         return out
 
     def setup_window(self):
@@ -180,42 +225,22 @@ class _ISM:
         p = self.parts
         if self.window is not None: return self.window
         self.window = False
-        if p.flat or not p.L or p.L % p.P: return False
-        c = p.L // p.P
-        try: AB = _receptive_field(p.km, p.L, p.P, p.dtype)
-        except Exception: return False
-        if AB is None: return False
-        A, B = AB
-        # holds every bin a substitution reaches, and their inputs
-        W = c * -(-(2 * (A + B) + 3 * c) // c)
-        if W >= p.L: return False
+        width = _window_width(p)
+        if width is None: return False
+        W, c, reach = width
         try: cm = _crop_model(p.km, W)
         except Exception: return False
         if tuple(cm.outputs[0].shape[1:]) != (W // c, p.T): return False
-        Q = W // c
-        @tf.function(reduce_retracing=True)
-        def win(x, sidx, a, pos, base, ref_row, tsel, posw):
-            idx = a[:, None] + tf.range(W)[None]
-            xc = tf.gather(tf.gather(x, sidx), idx, batch_dims=1)                     # [K, W, 4]
-            pm = tf.one_hot(pos - a, W, dtype=x.dtype)[:, :, None]                     # reference rows: pos = -1
-            xm = xc * (1 - pm) + pm * tf.one_hot(base, 4, dtype=x.dtype)[:, None, :]
-            y = tf.gather(cm(xm, training=False), tsel, axis=2)
-            d = tf.cast(y - tf.gather(y, ref_row), tf.float64)
-            wq = tf.gather(posw, a[:, None] // c + tf.range(Q)[None])
-            return tf.einsum('kqt,kq->kt', d, wq)
-        self.window = (W, c, A + B, win)
+        self.window = (W, c, reach, _window_fn(cm, W, c))
         return self.window
 
     def run_full(self, X, sidx, pos, base, tsel, posw, batch_size, bar):
         out = np.zeros((len(sidx), len(tsel)))
         tsel_t, posw_t = tf.constant(tsel), tf.constant(posw, tf.float64)
-        for k0 in range(0, len(sidx), batch_size):
-            k1 = min(len(sidx), k0 + batch_size); si = sidx[k0:k1]
-            lo, hi = si.min(), si.max() + 1
+        for k0, k1, si, lo, hi in _mutant_batches(sidx, batch_size, bar):
             xb = tf.constant(X[lo:hi])
             out[k0:k1] = self.full(xb, self.ref(xb), tf.constant(si - lo, tf.int32), tf.constant(pos[k0:k1], tf.int32),
                                    tf.constant(base[k0:k1], tf.int32), tsel_t, posw_t).numpy()
-            if bar is not None: bar.update(k1 - k0)
         return out
 
     def run_window(self, X, sidx, pos, base, tsel, posw, batch_size, bar):
@@ -224,18 +249,28 @@ class _ISM:
         a = np.clip((pos - c + 1 - AB) // c * c, 0, L - W)        # window start, aligned to the total pooling
         out = np.zeros((len(sidx), len(tsel)))
         tsel_t, posw_t = tf.constant(tsel), tf.constant(posw, tf.float64)
-        for k0 in range(0, len(sidx), batch_size):
-            k1 = min(len(sidx), k0 + batch_size); si, ai = sidx[k0:k1], a[k0:k1]
-            lo, hi = si.min(), si.max() + 1
+        for k0, k1, si, lo, hi in _mutant_batches(sidx, batch_size, bar):
+            ai = a[k0:k1]
             keys, inv = np.unique(np.stack([si, ai], 1), axis=0, return_inverse=True)   # one reference per window
             n = len(keys)
+            # rows: the n references (pos -1), then the mutants pointing at their reference row
             rs, ra = np.r_[keys[:, 0], si] - lo, np.r_[keys[:, 1], ai]
             rp, rb = np.r_[np.full(n, -1), pos[k0:k1]], np.r_[np.zeros(n, int), base[k0:k1]]
             rr = np.r_[np.arange(n), inv.ravel()]
             d = win(tf.constant(X[lo:hi]), *(tf.constant(v, tf.int32) for v in (rs, ra, rp, rb, rr)), tsel_t, posw_t)
             out[k0:k1] = d.numpy()[n:]
-            if bar is not None: bar.update(k1 - k0)
         return out
+
+class _Path(NamedTuple):
+    "One way `ism` predicts mutants."
+    name: str            # its key in `_ISM.checked`
+    setup: Callable      # _ISM -> its compiled parts, or False when the model does not allow this path
+    run: Callable        # (_ISM, X, sidx, pos, base, tsel, posw, batch_size, bar) -> (K, T') summed changes
+    batch_size: int      # mutants per compiled call unless `ism(batch_size=)` says
+
+_FULL = _Path('full', lambda eng: True, _ISM.run_full, 128)
+_FAST_PATHS = (_Path('chain', _ISM.setup_chain, _ISM.run_chain, 4096),     # tried in this order
+               _Path('window', _ISM.setup_window, _ISM.run_window, 512))
 
 def _ism_engine(km):
     "The cached `_ISM` of a keras.Model."
@@ -273,29 +308,35 @@ def ism(model,                  # keras.Model (B, L, 4) -> (B, P, T) or (B, T), 
     tsel = check_targets(targets, p.T)
     posw, _ = check_positions(positions, p.P)
     a, b = _window(window, L)
-    if batch_size is not None and (not isinstance(batch_size, (int, np.integer)) or isinstance(batch_size, bool)
-                                   or batch_size < 1):
-        raise ValueError(f"batch_size: expected None or an int >= 1, got {batch_size!r}")
+    batch_size = check_positive_int(batch_size, 'batch_size', none_ok=True)
     res = np.full((S, len(tsel), L, 4), np.nan)
     res[:, :, a:b] = 0.
     sidx, pos, base = np.nonzero(X[:, a:b] != 1)          # every substitution in the window
     pos = pos + a
-    run = eng.run_full
-    if fast is not False and len(sidx):
-        for setup, fn in ((eng.setup_chain, eng.run_chain), (eng.setup_window, eng.run_window)):
-            if not setup(): continue
-            if fast is None and fn.__name__ not in eng.checked:     # compare with full-length mutants once per model
-                k = np.unique(np.linspace(0, np.searchsorted(sidx, sidx[0] + 1) - 1, 24).astype(int))
-                args = (X, sidx[k], pos[k], base[k], np.arange(p.T, dtype=np.int32), np.ones(p.P), 64, None)
-                want, got = eng.run_full(*args), fn(*args)
-                eng.checked[fn.__name__] = bool(np.allclose(got, want, rtol=1e-3,
-                                                            atol=1e-4 * (np.abs(want).max() + 1e-12)))
-            if fast is True or eng.checked[fn.__name__]: run = fn; break
-    if fast is True and run == eng.run_full:
-        raise ValueError("fast: this model allows neither layer-by-layer nor windowed mutants (it needs (B, P, T) "
-                         "outputs, a receptive field narrower than the sequence and L a multiple of P)")
-    if batch_size is None: batch_size = {'run_chain': 4096, 'run_window': 512}.get(run.__name__, 128)
+    path = _choose_path(eng, fast, X, sidx, pos, base)
     with tqdm(total=len(sidx), disable=not verbose, desc='ism', unit='mutant') as bar:
-        d = run(X, sidx, pos, base, tsel, posw, batch_size, bar)
+        d = path.run(eng, X, sidx, pos, base, tsel, posw, path.batch_size if batch_size is None else batch_size, bar)
     res[sidx, :, pos, base] = d
     return res.astype(p.dtype)
+
+def _choose_path(eng:_ISM, fast, X, sidx, pos, base)->_Path:
+    "The first fast path the model allows (with `fast=None`: that agrees with full-length mutants), else `_FULL`."
+    if fast is not False and len(sidx):
+        for path in _FAST_PATHS:
+            if not path.setup(eng): continue
+            if fast is None and path.name not in eng.checked:     # compare with full-length mutants once per model
+                eng.checked[path.name] = _agrees_with_full(eng, path, X, sidx, pos, base)
+            if fast is True or eng.checked[path.name]: return path
+    if fast is True:
+        raise ValueError("fast: this model allows neither layer-by-layer nor windowed mutants (it needs (B, P, T) "
+                         "outputs, a receptive field narrower than the sequence and L a multiple of P)")
+    return _FULL
+
+def _agrees_with_full(eng:_ISM, path:_Path, X, sidx, pos, base)->bool:
+    "Whether `path` agrees with full-length mutants on 24 substitutions of the first sequence (all targets and bins)."
+    p = eng.parts
+    k = np.unique(np.linspace(0, np.searchsorted(sidx, sidx[0] + 1) - 1, 24).astype(int))
+    args = (X, sidx[k], pos[k], base[k], np.arange(p.T, dtype=np.int32), np.ones(p.P), 64, None)
+    want, got = _FULL.run(eng, *args), path.run(eng, *args)
+    return bool(np.allclose(got, want, rtol=1e-3, atol=1e-4 * (np.abs(want).max() + 1e-12)))
+

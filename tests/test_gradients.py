@@ -315,7 +315,7 @@ def test_ism_layer_by_layer_and_windowed_paths_equal_full_length_mutants():
     X = rand_1hot(2, 256, seed=15)
     chain = conv_model(L=256, T=2, pool=4, seed=2)                     # conv/pool/dropout/conv/dense chain
     a, b = ism(chain, X, verbose=False), ism(chain, X, fast=False, verbose=False)
-    assert I._ism_engine(chain).checked == {'run_chain': True}
+    assert I._ism_engine(chain).checked == {'chain': True}
     np.testing.assert_allclose(a, b, rtol=1e-7, atol=1e-9 * np.abs(b).max())
     keras.utils.set_random_seed(3)                                      # a residual block: windows
     x = kl.Input((256, 4), dtype='float64')
@@ -324,7 +324,7 @@ def test_ism_layer_by_layer_and_windowed_paths_equal_full_length_mutants():
     res = keras.Model(x, kl.Dense(2, activation='softplus', dtype='float64')(h))
     a, b = ism(res, X, positions=[3, 60, 127], window=(0, 40), verbose=False), \
         ism(res, X, positions=[3, 60, 127], window=(0, 40), fast=False, verbose=False)
-    assert I._ism_engine(res).checked == {'run_window': True} and I._ism_engine(res).window[0] < 256
+    assert I._ism_engine(res).checked == {'window': True} and I._ism_engine(res).window[0] < 256
     np.testing.assert_allclose(a, b, rtol=1e-7, atol=1e-9 * np.nanmax(np.abs(b)))
     flat = keras.Model(x, kl.Dense(2, dtype='float64')(kl.Flatten()(h)))
     with pytest.raises(ValueError, match='fast: this model allows neither'): ism(flat, X, fast=True, verbose=False)
