@@ -15,6 +15,7 @@ from scipy.special import ndtr
 
 from .data import DataError, codes_1hot, dna_codes, dna_rc, load_tensorflow
 from .tfrecords import write_tfrecords
+from .utils import check_positive_int
 
 # %% auto 0
 __all__ = ['MOTIFS', 'SYNTHETIC_TARGETS', 'Splits', 'SyntheticData', 'synthetic_dataset']
@@ -131,31 +132,29 @@ def _place_units(rng, n, L, kinds, ulen, margin, gap_min):
     base = np.maximum.accumulate(np.where(first, cs - step, 0))
     return kinds, ulen, margin + pts + cs - step - base
 
-def synthetic_dataset(n:int=4000,              # number of sequences
-                      seq_length:int=1024,     # L, a multiple of pool_width
-                      pool_width:int=32,       # bp per target position: P = L // pool_width
-                      seed:int|None=0,         # random seed (None: fresh randomness)
-                      density:float=1.0,       # multiplies the planted motifs per kb
-                      signal:float=1.0,        # multiplies the motif terms of the rates
-                      sigma:float=32.,         # width (bp) of the coverage bump around each site
-                      pair_distance:int=64,    # max centre distance (bp) of a GATA-AP1 pair that drives the pair target
-                      noise:bool=True,         # Poisson targets (False: targets = rates)
-                     )->SyntheticData:
-    "Random DNA with planted GATA, AP-1 and CTCF-like motifs and coverage targets that are a known function of them."
-    for k, v in dict(n=n, seq_length=seq_length, pool_width=pool_width, pair_distance=pair_distance).items():
-        if int(v) != v or v < 1: raise DataError(f"{k}: expected a positive integer, got {v!r}")
+class _Sites(NamedTuple):
+    "The planted sites, one entry per motif occurrence, sorted by sequence and start."
+    seq: np.ndarray      # sequence index
+    motif: np.ndarray    # index into `MOTIFS`
+    start: np.ndarray    # first base
+    strand: np.ndarray   # 1 or -1
+    pair: np.ndarray     # planted GATA-AP1 pair id, -1 for a lone motif
+
+def _check_synthetic_args(n, seq_length, pool_width, pair_distance, density, signal, sigma):
+    "The sizes as ints, or a `DataError` naming the argument."
+    n, seq_length, pool_width, pair_distance = (check_positive_int(v, k, error=DataError) for k, v in dict(
+        n=n, seq_length=seq_length, pool_width=pool_width, pair_distance=pair_distance).items())
     if seq_length % pool_width:
         raise DataError(f"seq_length: expected a multiple of pool_width={pool_width}, got {seq_length}")
     if seq_length < 64: raise DataError(f"seq_length: expected at least 64, got {seq_length}")
     if pair_distance < 12: raise DataError(f"pair_distance: expected at least 12 bp, got {pair_distance}")
     if density < 0 or signal < 0 or sigma <= 0:
         raise DataError(f"density, signal, sigma: expected >= 0, >= 0, > 0, got {density}, {signal}, {sigma}")
-    args = dict(n=n, seq_length=seq_length, pool_width=pool_width, seed=seed, density=density, signal=signal,
-                sigma=sigma, pair_distance=pair_distance, noise=noise)
-    rng = np.random.default_rng(seed)
-    L, P = seq_length, seq_length//pool_width
-    names = list(MOTIFS); mc = [dna_codes(MOTIFS[m]) for m in names]; ml = np.array([len(c) for c in mc])
-    X = rng.integers(0, 4, (n, L), dtype=np.uint8)
+    return n, seq_length, pool_width, pair_distance
+
+def _draw_sites(rng, n:int, L:int, density:float, pair_distance:int, ml:np.ndarray)->_Sites:
+    """Where the motifs go: units (one motif, or a GATA-AP1 pair with its order, spacer and strands) drawn per
+    sequence, placed without overlap, then split into sites."""
     # units: kind 0-2 one motif, 3 a GATA-AP1 pair (order, spacer and strands drawn per unit)
     counts = rng.poisson(np.array(list(_MOTIF_RATES.values()))*density*L/1000, (n, 4))
     useq = np.repeat(np.repeat(np.arange(n), 4), counts.ravel())
@@ -169,25 +168,32 @@ def synthetic_dataset(n:int=4000,              # number of sequences
     ulen = np.where(ukind < 3, ml[np.minimum(ukind, 2)], ml[a] + gap + ml[b])
     (useq, ukind, a, b, gap, strands), ulen, ustart = _place_units(rng, n, L, [useq, ukind, a, b, gap, strands],
                                                                    ulen, margin=8, gap_min=2)
+    # a lone motif is one site, a pair two (the second after the spacer)
     one, pr = ukind < 3, ukind == 3
     pid = np.cumsum(pr) - 1
-    r_seq = np.r_[useq[one], useq[pr], useq[pr]]
-    r_mot = np.r_[ukind[one], a[pr], b[pr]]
-    r_start = np.r_[ustart[one], ustart[pr], ustart[pr] + ml[a[pr]] + gap[pr]]
-    r_strand = np.r_[strands[one, 0], strands[pr, 0], strands[pr, 1]]
-    r_pair = np.r_[np.full(one.sum(), -1), pid[pr], pid[pr]]
-    o = np.lexsort((r_start, r_seq))
-    r_seq, r_mot, r_start, r_strand, r_pair = r_seq[o], r_mot[o], r_start[o], r_strand[o], r_pair[o]
-    protect = np.zeros((n, L), bool)
+    sites = _Sites(seq=np.r_[useq[one], useq[pr], useq[pr]], motif=np.r_[ukind[one], a[pr], b[pr]],
+                   start=np.r_[ustart[one], ustart[pr], ustart[pr] + ml[a[pr]] + gap[pr]],
+                   strand=np.r_[strands[one, 0], strands[pr, 0], strands[pr, 1]],
+                   pair=np.r_[np.full(one.sum(), -1), pid[pr], pid[pr]])
+    o = np.lexsort((sites.start, sites.seq))
+    return _Sites(*(v[o] for v in sites))
+
+def _plant(X:np.ndarray, sites:_Sites, mc:list, ml:np.ndarray)->np.ndarray:
+    "Write each site's motif (or its reverse complement) into the base codes X (N, L); returns the planted mask."
+    protect = np.zeros(X.shape, bool)
     for m in range(3):
         for s in (1, -1):
-            sel = (r_mot == m) & (r_strand == s)
-            idx = r_start[sel, None] + np.arange(ml[m])
-            X[r_seq[sel, None], idx] = mc[m] if s == 1 else (3 - mc[m])[::-1]
-            protect[r_seq[sel, None], idx] = True
-    # remove chance occurrences (background or across site boundaries) until only the planted ones remain
-    planted = [set(zip(r_seq[r_mot == m].tolist(), r_start[r_mot == m].tolist())) for m in range(3)]
-    todo = np.arange(n)
+            sel = (sites.motif == m) & (sites.strand == s)
+            idx = sites.start[sel, None] + np.arange(ml[m])
+            X[sites.seq[sel, None], idx] = mc[m] if s == 1 else (3 - mc[m])[::-1]
+            protect[sites.seq[sel, None], idx] = True
+    return protect
+
+def _remove_chance_sites(rng, X:np.ndarray, protect:np.ndarray, sites:_Sites, mc:list, ml:np.ndarray):
+    """Mutate one unplanted base of every chance occurrence of a motif (background or across site boundaries), on
+    either strand, until only the planted ones remain (in place)."""
+    planted = [set(zip(sites.seq[sites.motif == m].tolist(), sites.start[sites.motif == m].tolist())) for m in range(3)]
+    todo = np.arange(len(X))
     for _ in range(100):
         touched = []
         Xs = X[todo]
@@ -207,36 +213,81 @@ def synthetic_dataset(n:int=4000,              # number of sequences
         if not touched: break
         todo = np.unique(np.concatenate(touched))
     else: raise RuntimeError('synthetic_dataset: could not remove chance motif occurrences')  # pragma: no cover
-    # coverage profiles: each bump averaged over the bins (Gaussian integral)
-    centre = r_start + ml[r_mot]/2
-    edges = np.arange(P + 1)*pool_width
-    def bumps(x):
-        cdf = ndtr((edges[None, :] - x[:, None])/sigma)
-        return (cdf[:, 1:] - cdf[:, :-1])*sigma*np.sqrt(2*np.pi)/pool_width
-    D = np.zeros((4, n, P))
-    B = bumps(centre)
-    for m in range(3): np.add.at(D[m], r_seq[r_mot == m], B[r_mot == m])
-    g, ap = np.flatnonzero(r_mot == 0), np.flatnonzero(r_mot == 1)
-    lo = np.searchsorted(r_seq[ap], r_seq[g], 'left'); hi = np.searchsorted(r_seq[ap], r_seq[g], 'right')
+
+def _close_pairs(sites:_Sites, centre:np.ndarray, pair_distance:int):
+    """Every GATA-AP1 site pair of a sequence whose centres are at most `pair_distance` apart, planted as a pair or
+    not: (GATA site, AP-1 site, distance)."""
+    g, ap = np.flatnonzero(sites.motif == 0), np.flatnonzero(sites.motif == 1)
+    # all (GATA, AP-1) combinations within a sequence: AP-1 sites lo:hi of `ap` share the GATA site's sequence
+    aseq = sites.seq[ap]
+    lo = np.searchsorted(aseq, sites.seq[g], 'left'); hi = np.searchsorted(aseq, sites.seq[g], 'right')
     gi = np.repeat(g, hi - lo)
     ai = ap[np.repeat(lo, hi - lo) + np.arange((hi - lo).sum()) - np.repeat(np.cumsum(hi - lo) - (hi - lo), hi - lo)]
     dist = np.abs(centre[gi] - centre[ai]); close = dist <= pair_distance
-    gi, ai, dist = gi[close], ai[close], dist[close]
+    return gi[close], ai[close], dist[close]
+
+def _bumps(x:np.ndarray, P:int, pool_width:int, sigma:float)->np.ndarray:
+    "Coverage bumps (len(x), P) centred at `x` (bp): a Gaussian of width `sigma` averaged over each bin."
+    edges = np.arange(P + 1)*pool_width
+    cdf = ndtr((edges[None, :] - x[:, None])/sigma)
+    return (cdf[:, 1:] - cdf[:, :-1])*sigma*np.sqrt(2*np.pi)/pool_width
+
+def _rates(X:np.ndarray, D:np.ndarray, pool_width:int, signal:float)->np.ndarray:
+    "Expected counts (N, P, T) in `SYNTHETIC_TARGETS` order, from the motif profiles D (4, N, P) and the GC content."
+    n, L = X.shape
+    gc = ((X == 1) | (X == 2)).reshape(n, L // pool_width, pool_width).mean(-1)
+    return np.stack([0.5 + signal*20*D[0], 0.5 + signal*20*D[1], 0.5 + signal*30*D[2], 0.5 + signal*30*D[3],
+                     0.5 + signal*(8*D[0] + 15*D[2]), 8*(gc/0.5)**3], -1).astype(np.float32)
+
+def _sites_table(sites:_Sites, ml:np.ndarray)->pd.DataFrame:
+    "`SyntheticData.sites`: seq, motif, start, end, strand, site (the planted bases), pair."
+    names = list(MOTIFS)
+    df = pd.DataFrame({'seq': sites.seq, 'motif': np.array(names)[sites.motif], 'start': sites.start,
+                       'end': sites.start + ml[sites.motif], 'strand': np.where(sites.strand == 1, '+', '-'),
+                       'pair': sites.pair})
+    df.insert(5, 'site', np.where(sites.strand == 1, np.array([MOTIFS[m] for m in names])[sites.motif],
+                                  np.array([dna_rc(MOTIFS[m]) for m in names])[sites.motif]))
+    return df
+
+def synthetic_dataset(n:int=4000,              # number of sequences
+                      seq_length:int=1024,     # L, a multiple of pool_width
+                      pool_width:int=32,       # bp per target position: P = L // pool_width
+                      seed:int|None=0,         # random seed (None: fresh randomness)
+                      density:float=1.0,       # multiplies the planted motifs per kb
+                      signal:float=1.0,        # multiplies the motif terms of the rates
+                      sigma:float=32.,         # width (bp) of the coverage bump around each site
+                      pair_distance:int=64,    # max centre distance (bp) of a GATA-AP1 pair that drives the pair target
+                      noise:bool=True,         # Poisson targets (False: targets = rates)
+                     )->SyntheticData:
+    "Random DNA with planted GATA, AP-1 and CTCF-like motifs and coverage targets that are a known function of them."
+    n, seq_length, pool_width, pair_distance = _check_synthetic_args(n, seq_length, pool_width, pair_distance,
+                                                                     density, signal, sigma)
+    args = dict(n=n, seq_length=seq_length, pool_width=pool_width, seed=seed, density=density, signal=signal,
+                sigma=sigma, pair_distance=pair_distance, noise=noise)
+    # the random draws, in a fixed order (the data of a seed never changes): background, sites, clean-up, noise
+    rng = np.random.default_rng(seed)
+    L, P = seq_length, seq_length//pool_width
+    mc = [dna_codes(MOTIFS[m]) for m in MOTIFS]; ml = np.array([len(c) for c in mc])
+    X = rng.integers(0, 4, (n, L), dtype=np.uint8)
+    sites = _draw_sites(rng, n, L, density, pair_distance, ml)
+    protect = _plant(X, sites, mc, ml)
+    _remove_chance_sites(rng, X, protect, sites, mc, ml)
+    # coverage profiles D (4, N, P): GATA, AP-1, CTCF sites and close GATA-AP1 pairs (a bump at their midpoint)
+    centre = sites.start + ml[sites.motif]/2
+    D = np.zeros((4, n, P))
+    B = _bumps(centre, P, pool_width, sigma)
+    for m in range(3): np.add.at(D[m], sites.seq[sites.motif == m], B[sites.motif == m])
+    gi, ai, dist = _close_pairs(sites, centre, pair_distance)
     mid = (centre[gi] + centre[ai])/2
-    np.add.at(D[3], r_seq[gi], bumps(mid))
-    gc = ((X == 1) | (X == 2)).reshape(n, P, pool_width).mean(-1)
-    rates = np.stack([0.5 + signal*20*D[0], 0.5 + signal*20*D[1], 0.5 + signal*30*D[2], 0.5 + signal*30*D[3],
-                      0.5 + signal*(8*D[0] + 15*D[2]), 8*(gc/0.5)**3], -1).astype(np.float32)
+    np.add.at(D[3], sites.seq[gi], _bumps(mid, P, pool_width, sigma))
+    rates = _rates(X, D, pool_width, signal)
     targets = rng.poisson(rates).astype(np.float32) if noise else rates.copy()
-    sites = pd.DataFrame({'seq': r_seq, 'motif': np.array(names)[r_mot], 'start': r_start, 'end': r_start + ml[r_mot],
-                          'strand': np.where(r_strand == 1, '+', '-'), 'pair': r_pair})
-    sites.insert(5, 'site', np.where(r_strand == 1, np.array([MOTIFS[m] for m in names])[r_mot],
-                                     np.array([dna_rc(MOTIFS[m]) for m in names])[r_mot]))
-    pairs = pd.DataFrame({'seq': r_seq[gi], 'gata': gi, 'ap1': ai, 'distance': dist, 'midpoint': mid})
+    pairs = pd.DataFrame({'seq': sites.seq[gi], 'gata': gi, 'ap1': ai, 'distance': dist, 'midpoint': mid})
     pairs = pairs.sort_values(['seq', 'midpoint'], kind='stable').reset_index(drop=True)
-    return SyntheticData(seqs=codes_1hot(X), targets=targets, rates=rates, sites=sites, pairs=pairs,
+    return SyntheticData(seqs=codes_1hot(X), targets=targets, rates=rates, sites=_sites_table(sites, ml), pairs=pairs,
                          target_names=list(SYNTHETIC_TARGETS),
                          target_descriptions=[d.replace('pair_distance', str(pair_distance))
                                               for d, _ in SYNTHETIC_TARGETS.values()],
                          motif_driven=np.array([v[1] for v in SYNTHETIC_TARGETS.values()]), motifs=dict(MOTIFS),
                          pool_width=pool_width, params=args)
+

@@ -352,7 +352,7 @@ def test_synthetic_determinism_and_shapes():
     assert a.target_names[3] == 'GATA_AP1_pair' and a.motif_driven.tolist() == [True]*5 + [False]
     with pytest.raises(ValueError, match=r'seq_length: expected a multiple of pool_width=32, got 1000'):
         synthetic_dataset(10, 1000)
-    with pytest.raises(ValueError, match=r'n: expected a positive integer, got 0'):
+    with pytest.raises(ValueError, match=r'n: expected an integer >= 1, got 0'):
         synthetic_dataset(0)
 
 def test_synthetic_ground_truth_is_exact():
