@@ -27,7 +27,7 @@ import papermill as pm
 from jupyter_client.manager import AsyncKernelManager
 from tqdm.auto import tqdm
 
-from .utils import atomic_write, kill_group, safe_filename
+from .utils import atomic_write, check_positive_int, kill_group, safe_filename
 
 # %% auto 0
 __all__ = ['MANIFEST', 'expand_params', 'run_name', 'notebook_parameters', 'check_params', 'read_manifest', 'PythonKernelManager',
@@ -289,15 +289,7 @@ def run_notebooks(notebook:str|Path,      # papermill notebook with a cell tagge
     notebook = Path(notebook).resolve()
     runs = expand_params(params)
     check_params(notebook, runs)   # before anything runs or is written
-    if isinstance(max_proc, bool) or not isinstance(max_proc, int) or max_proc < 1:
-        raise ValueError(f'max_proc: expected an integer >= 1, got {max_proc!r}')
-    if gpus is not None:
-        gpus = [str(g).strip() for g in gpus]
-        if not gpus or not all(gpus) or len(set(gpus)) < len(gpus):
-            raise ValueError(f'gpus: expected distinct non-empty slots such as [0, 1], got {gpus!r}')
-        if max_proc > len(gpus): warnings.warn(f'max_proc={max_proc} reduced to {len(gpus)}: one run per GPU slot')
-    n = min(max_proc, len(gpus)) if gpus else max_proc
-    slots = gpus[:n] if gpus else [None] * n
+    slots = _gpu_slots(gpus, check_positive_int(max_proc, 'max_proc'))
     cwd = Path(cwd).resolve() if cwd is not None else notebook.parent
     if not cwd.is_dir(): raise ValueError(f'cwd: expected an existing folder, got {str(cwd)!r}')
     out_dir = Path(out_dir); out_dir.mkdir(parents=True, exist_ok=True)
@@ -306,51 +298,18 @@ def run_notebooks(notebook:str|Path,      # papermill notebook with a cell tagge
     rows = {r['name']: r for r in old}
     names = _unique_names(notebook, runs, {r['name']: _canonical(json.loads(r['params'])) for r in old if r['params']})
     batch = f'{os.getpid()}-{id(runs)}-{time.time_ns()}'
-    specs, todo = {}, []
-    for name, run in zip(names, runs):
-        output = out_dir/f'{name}.ipynb'
-        prev = rows.get(name)
-        done = resume and prev is not None and prev['status'] == 'completed' and output.exists()
-        if done: prev.update(resumed=True, output=str(output)); continue
-        rows[name] = dict(name=name, status='pending', output=str(output), duration=None, error='', attempts=0, gpu='',
-                          started='', finished='', resumed=False, notebook=str(notebook), params=_canonical(run))
-        specs[name] = dict(name=name, input=str(notebook), output=str(output.resolve()), params=run, kernel=kernel,
-                           log_output=log_output, start_timeout=start_timeout, timeout=timeout, retries=retries,
-                           cwd=str(cwd), batch=batch, env={k: str(v) for k, v in (env or {}).items()})
-        todo.append(name)
+    common = dict(input=str(notebook), kernel=kernel, log_output=log_output, start_timeout=start_timeout,
+                  timeout=timeout, retries=retries, cwd=str(cwd), batch=batch,
+                  env={k: str(v) for k, v in (env or {}).items()})
+    specs = _pending_runs(notebook, names, runs, rows, out_dir, resume, common)
     def save(): atomic_write(mpath, _manifest_frame(list(rows.values())).to_csv(index=False))
     save()
-    bar = tqdm(total=len(runs), initial=len(runs) - len(todo), desc=notebook.stem, unit='run', disable=not progress)
-    pool = cf.ThreadPoolExecutor(n, thread_name_prefix='run_notebooks') if executor is None else None
-    submit = pool.submit if pool else (executor.submit if isinstance(executor, cf.Executor) else
-                                      lambda fn, spec: executor.submit(fn, spec, pure=False))
-    free, running, queue, n_failed = list(slots), {}, list(todo), 0
-    try:
-        while queue or running:
-            while queue and free:
-                name, slot = queue.pop(0), free.pop(0)
-                spec = specs[name]
-                if slot is not None: spec['env'] = {**spec['env'], 'CUDA_VISIBLE_DEVICES': slot}
-                rows[name].update(status='running', gpu=slot or '',
-                                  started=datetime.now().isoformat(timespec='seconds'))
-                running[submit(_run_one, spec)] = (name, slot)
-                save()
-            for fut in _wait_first(running, executor):
-                name, slot = running.pop(fut)
-                free.append(slot)
-                rows[name].update(fut.result())
-                n_failed += rows[name]['status'] != 'completed'
-                save(); bar.update(1)
-                if n_failed: bar.set_postfix(failed=n_failed)
+    bar = tqdm(total=len(runs), initial=len(runs) - len(specs), desc=notebook.stem, unit='run', disable=not progress)
+    pool, submit = _submitter(executor, len(slots))
+    running = {}   # future -> (name, slot)
+    try: _dispatch(specs, slots, rows, running, submit, executor, save, bar)
     except BaseException:   # KeyboardInterrupt above all: stop the kernels, record what happened
-        _KERNELS.stop(batch)
-        if pool: pool.shutdown(wait=False, cancel_futures=True)
-        else:
-            for f in running: f.cancel()
-        done = cf.wait(list(running), timeout=30).done if pool else set()
-        for fut, (name, _) in running.items():
-            if fut in done and not fut.exception(): rows[name].update(fut.result())
-            else: rows[name].update(status='interrupted')
+        _record_interrupted(batch, pool, running, rows)
         save()
         raise
     finally:
@@ -358,3 +317,65 @@ def run_notebooks(notebook:str|Path,      # papermill notebook with a cell tagge
         if pool: pool.shutdown(wait=True)
         _KERNELS.forget(batch)
     return _manifest_frame([rows[name] for name in names])
+
+def _gpu_slots(gpus:list|None, max_proc:int)->list:
+    "One slot per concurrent run: a `CUDA_VISIBLE_DEVICES` value each (at most one run per GPU slot), else None."
+    if gpus is None: return [None] * max_proc
+    gpus = [str(g).strip() for g in gpus]
+    if not gpus or not all(gpus) or len(set(gpus)) < len(gpus):
+        raise ValueError(f'gpus: expected distinct non-empty slots such as [0, 1], got {gpus!r}')
+    if max_proc > len(gpus): warnings.warn(f'max_proc={max_proc} reduced to {len(gpus)}: one run per GPU slot')
+    return gpus[:min(max_proc, len(gpus))]
+
+def _pending_runs(notebook:Path, names:list, runs:list, rows:dict, out_dir:Path, resume:bool, common:dict)->dict:
+    """name -> papermill spec of each run still to do, in run order; its manifest row (in `rows`) is reset to pending.
+    With `resume`, a run completed before whose output still exists is only marked resumed."""
+    specs = {}
+    for name, run in zip(names, runs):
+        output = out_dir/f'{name}.ipynb'
+        prev = rows.get(name)
+        done = resume and prev is not None and prev['status'] == 'completed' and output.exists()
+        if done: prev.update(resumed=True, output=str(output)); continue
+        rows[name] = dict(name=name, status='pending', output=str(output), duration=None, error='', attempts=0, gpu='',
+                          started='', finished='', resumed=False, notebook=str(notebook), params=_canonical(run))
+        specs[name] = dict(common, name=name, output=str(output.resolve()), params=run, env=dict(common['env']))
+    return specs
+
+def _submitter(executor, n:int):
+    "(pool, submit): a pool of `n` threads when `executor` is None, and how to submit `fn(spec)` to where runs go."
+    pool = cf.ThreadPoolExecutor(n, thread_name_prefix='run_notebooks') if executor is None else None
+    submit = pool.submit if pool else (executor.submit if isinstance(executor, cf.Executor) else
+                                      lambda fn, spec: executor.submit(fn, spec, pure=False))   # a Dask client
+    return pool, submit
+
+def _dispatch(specs:dict, slots:list, rows:dict, running:dict, submit, executor, save, bar):
+    """Run every spec, at most one per slot at a time, updating its manifest row (and saving the manifest) as it
+    starts and ends; `running` holds the futures under way."""
+    free, queue, n_failed = list(slots), list(specs), 0
+    while queue or running:
+        while queue and free:
+            name, slot = queue.pop(0), free.pop(0)
+            spec = specs[name]
+            if slot is not None: spec['env'] = {**spec['env'], 'CUDA_VISIBLE_DEVICES': slot}
+            rows[name].update(status='running', gpu=slot or '', started=datetime.now().isoformat(timespec='seconds'))
+            running[submit(_run_one, spec)] = (name, slot)
+            save()
+        for fut in _wait_first(running, executor):
+            name, slot = running.pop(fut)
+            free.append(slot)
+            rows[name].update(fut.result())
+            n_failed += rows[name]['status'] != 'completed'
+            save(); bar.update(1)
+            if n_failed: bar.set_postfix(failed=n_failed)
+
+def _record_interrupted(batch:str, pool, running:dict, rows:dict):
+    "Stop the batch's kernels and futures; runs that finish within 30 s keep their result, the others are interrupted."
+    _KERNELS.stop(batch)
+    if pool: pool.shutdown(wait=False, cancel_futures=True)
+    else:
+        for f in running: f.cancel()
+    done = cf.wait(list(running), timeout=30).done if pool else set()
+    for fut, (name, _) in running.items():
+        if fut in done and not fut.exception(): rows[name].update(fut.result())
+        else: rows[name].update(status='interrupted')
+
