@@ -22,7 +22,7 @@ import seaborn as sns
 from matplotlib.backend_bases import FigureCanvasBase
 from scipy import stats
 
-from .utils import new_file_mode
+from .utils import check_positive_int, new_file_mode
 
 # %% ../nbs/05_plots.ipynb 8
 class PlotWarning(UserWarning):
@@ -112,8 +112,7 @@ def clean_pairs(x:np.ndarray,               # values on the x axis, any shape
     lo, hi = _check_percent(outlier_low, 'outlier_low'), _check_percent(outlier_high, 'outlier_high')
     if lo is not None and hi is not None and lo >= hi:
         raise ValueError(f"outlier_low: expected below outlier_high={hi:g}, got {lo:g}")
-    if sample is not None and (isinstance(sample, bool) or not isinstance(sample, (int, np.integer)) or sample < 1):
-        raise ValueError(f"sample: expected a positive int or None, got {sample!r}")
+    sample = check_positive_int(sample, 'sample', none_ok=True)
     n = x.size
     keep = np.isfinite(x) & np.isfinite(y)
     if colors is not None: keep &= np.isfinite(colors)
@@ -259,9 +258,7 @@ def _check_common(kind, cor, large, max_points, out, table, figsize):
     if kind not in KINDS: raise ValueError(f"kind: expected one of {', '.join(map(repr, KINDS))}, got {kind!r}")
     cor = check_cor(cor)
     if large not in ('hex', 'raster'): raise ValueError(f"large: expected 'hex' or 'raster', got {large!r}")
-    if max_points is not None and (isinstance(max_points, bool) or not isinstance(max_points,
-                                                                                  (int, np.integer)) or max_points < 1):
-        raise ValueError(f"max_points: expected a positive int or None, got {max_points!r}")
+    check_positive_int(max_points, 'max_points', none_ok=True)
     out = check_out_path(out)
     if table and out is None: raise ValueError("table: True needs out= (the table is written beside the figure)")
     if np.shape(figsize) != (2,): raise ValueError(f"figsize: expected (width, height), got {figsize!r}")
@@ -309,57 +306,82 @@ def jointplot(x:np.ndarray,                 # values on the x axis (e.g. measure
     p = clean_pairs(x, y, colors=colors, outlier_low=outlier_low, outlier_high=outlier_high, sample=sample, seed=seed,
                     who='jointplot')
     n = p.x.size
-    big = max_points is not None and n > max_points
     lims = _lims(p, square, buffer)
-    g = sns.JointGrid(height=figsize[0], space=0)
-    g.x, g.y = pd.Series(p.x, name='x'), pd.Series(p.y,  # set after: seaborn's data frame costs time on 1e6 pairs
-                                                   name='y')
-    g.figure.set_size_inches(figsize)
-    ax, mappable, note = g.ax_joint, None, None
-    if kind == 'kde':
-        k = p
-        if n > KDE_MAX_PAIRS:
-            k = clean_pairs(p.x, p.y, sample=KDE_MAX_PAIRS, seed=seed)
-            note = f'KDE of {KDE_MAX_PAIRS:,} of {n:,} pairs'
-            warnings.warn(f"jointplot: {n:,} pairs > {KDE_MAX_PAIRS:,}: the KDE is estimated from a seeded sample of "
-                          f"{KDE_MAX_PAIRS:,}", PlotWarning, stacklevel=2)
-        sns.kdeplot(x=k.x, y=k.y, ax=ax, fill=True, color=color, levels=10, thresh=0.05, gridsize=100)
-        sns.kdeplot(x=k.x, ax=g.ax_marg_x, fill=True, color=color)
-        sns.kdeplot(y=k.y, ax=g.ax_marg_y, fill=True, color=color)
+    g = _joint_grid(p, figsize)
+    ax = g.ax_joint
+    mappable = note = None
+    if kind == 'kde': note = _joint_kde(g, p, seed=seed, color=color)
     else:
         if kind == 'hex':
             mappable, _ = _draw_points(ax, p, big=True, large='hex', lims=lims, alpha=alpha, point_size=point_size,
                                        color=color, cmap=cmap)
         else:
+            big = max_points is not None and n > max_points
             mappable, note = _draw_points(ax, p, big=big, large=large, lims=lims, alpha=alpha, point_size=point_size,
                                           color=color, cmap=cmap)
             if note: warnings.warn(f"jointplot: {n:,} pairs > max_points={max_points:,}: drawn as a {note}"
                                    + (" (large='raster' keeps the points)" if large == 'hex' else ''), PlotWarning,
                                    stacklevel=2)
-            if kind == 'reg':
-                _fit_line(ax, p, poly_order=poly_order, ci=ci, seed=seed, line_color=line_color, who='jointplot')
-        bins = int(np.clip(np.sqrt(n), 10, 50))
-        for marg, v, (lo, hi), orient in ((g.ax_marg_x, p.x, lims[0], 'vertical'),
-                                          (g.ax_marg_y, p.y, lims[1], 'horizontal')):
-            counts, edges = np.histogram(v, bins=bins, range=(lo, hi))
-            marg.stairs(counts, edges, fill=True, color=color, alpha=0.6, orientation=orient, gid='genomenn-marginal')
+        if kind == 'reg':
+            _fit_line(ax, p, poly_order=poly_order, ci=ci, seed=seed, line_color=line_color, who='jointplot')
+        _marginal_histograms(g, p, lims, color=color)
         if note: note = f'{n:,} pairs: {note}'
-        if mappable.get_gid() == 'genomenn-hexbin' or p.colors is not None:
-            cax = g.ax_marg_x.inset_axes([1.04, 0.1, 0.03, 0.8])
-            cax.set_in_layout(False)                 # sits in the grid's empty corner
-            g.figure.colorbar(mappable, cax=cax, label='count' if p.colors is None else None)
-    (xlo, xhi), (ylo, yhi) = lims
-    ax.set_xlim(xlo, xhi); ax.set_ylim(ylo, yhi)
-    if square: ax.plot([xlo, xhi], [xlo, xhi], ls='--', color='black', lw=1, gid='genomenn-diagonal')
-    ax.set_xlabel(x_label or ''); ax.set_ylabel(y_label or '')
+        if mappable.get_gid() == 'genomenn-hexbin' or p.colors is not None: _joint_colorbar(g, mappable, p)
+    _frame_axes(ax, lims, square=square, x_label=x_label, y_label=y_label)
     _annotate(ax, p, cor=cor, print_sig=print_sig, text_means=text_means, note=note)
     if title is not None: g.figure.suptitle(title)
     if tight: g.figure.tight_layout(); g.figure.subplots_adjust(hspace=0, wspace=0)
     elif title is not None: g.figure.subplots_adjust(top=0.93)
-    if out is not None:
-        save_figure(g.figure, out, dpi=dpi)
-        if table: _write_table(out, p)
+    if out is not None: _save_plot(g.figure, out, p, dpi=dpi, table=table)
     return g
+
+def _joint_grid(p:Pairs, figsize)->sns.JointGrid:
+    "An empty `JointGrid` of `figsize` holding the pairs as its x and y."
+    g = sns.JointGrid(height=figsize[0], space=0)
+    g.x, g.y = pd.Series(p.x, name='x'), pd.Series(p.y,  # set after: seaborn's data frame costs time on 1e6 pairs
+                                                   name='y')
+    g.figure.set_size_inches(figsize)
+    return g
+
+def _joint_kde(g:sns.JointGrid, p:Pairs, *, seed, color)->str|None:
+    "Filled 2-D and marginal KDEs, from a seeded sample above KDE_MAX_PAIRS pairs; returns the note saying so."
+    k, note, n = p, None, p.x.size
+    if n > KDE_MAX_PAIRS:
+        k = clean_pairs(p.x, p.y, sample=KDE_MAX_PAIRS, seed=seed)
+        note = f'KDE of {KDE_MAX_PAIRS:,} of {n:,} pairs'
+        warnings.warn(f"jointplot: {n:,} pairs > {KDE_MAX_PAIRS:,}: the KDE is estimated from a seeded sample of "
+                      f"{KDE_MAX_PAIRS:,}", PlotWarning, stacklevel=3)
+    sns.kdeplot(x=k.x, y=k.y, ax=g.ax_joint, fill=True, color=color, levels=10, thresh=0.05, gridsize=100)
+    sns.kdeplot(x=k.x, ax=g.ax_marg_x, fill=True, color=color)
+    sns.kdeplot(y=k.y, ax=g.ax_marg_y, fill=True, color=color)
+    return note
+
+def _marginal_histograms(g:sns.JointGrid, p:Pairs, lims, *, color):
+    "Histograms of x (top) and y (right) over the axis limits, sqrt(n) bins within 10..50."
+    bins = int(np.clip(np.sqrt(p.x.size), 10, 50))
+    for marg, v, (lo, hi), orient in ((g.ax_marg_x, p.x, lims[0], 'vertical'),
+                                      (g.ax_marg_y, p.y, lims[1], 'horizontal')):
+        counts, edges = np.histogram(v, bins=bins, range=(lo, hi))
+        marg.stairs(counts, edges, fill=True, color=color, alpha=0.6, orientation=orient, gid='genomenn-marginal')
+
+def _joint_colorbar(g:sns.JointGrid, mappable, p:Pairs):
+    "The colour bar (hexbin counts, or `colors`) in the grid's empty top-right corner."
+    cax = g.ax_marg_x.inset_axes([1.04, 0.1, 0.03, 0.8])
+    cax.set_in_layout(False)                 # sits in the grid's empty corner
+    g.figure.colorbar(mappable, cax=cax, label='count' if p.colors is None else None)
+
+def _frame_axes(ax, lims, *, square:bool, x_label, y_label):
+    "Axis limits, the dashed diagonal when `square`, and the axis labels."
+    (xlo, xhi), (ylo, yhi) = lims
+    ax.set_xlim(xlo, xhi); ax.set_ylim(ylo, yhi)
+    if square: ax.plot([xlo, xhi], [xlo, xhi], ls='--', color='black', lw=1, gid='genomenn-diagonal')
+    ax.set_xlabel(x_label or ''); ax.set_ylabel(y_label or '')
+
+def _save_plot(fig, out:Path, p:Pairs, *, dpi, table:bool):
+    "Save the figure to `out` and, with `table`, the plotted pairs beside it."
+    save_figure(fig, out, dpi=dpi)
+    if table: _write_table(out, p)
+
 
 # %% ../nbs/05_plots.ipynb 36
 def regplot(x:np.ndarray,                 # values on the x axis, any shape
@@ -411,15 +433,10 @@ def regplot(x:np.ndarray,                 # values on the x axis, any shape
     if p.colors is not None or mappable.get_gid() == 'genomenn-hexbin':
         fig.colorbar(mappable, ax=ax, label='count' if p.colors is None else None)
     _fit_line(ax, p, poly_order=poly_order, ci=ci, seed=seed, line_color=line_color, who='regplot')
-    (xlo, xhi), (ylo, yhi) = lims
-    ax.set_xlim(xlo, xhi); ax.set_ylim(ylo, yhi)
-    if square: ax.plot([xlo, xhi], [xlo, xhi], ls='--', color='black', lw=1, gid='genomenn-diagonal')
-    ax.set_xlabel(x_label or ''); ax.set_ylabel(y_label or '')
+    _frame_axes(ax, lims, square=square, x_label=x_label, y_label=y_label)
     if title is not None: ax.set_title(title)
     _annotate(ax, p, cor=cor, print_sig=print_sig, text_means=text_means, note=note)
     sns.despine(ax=ax)
     if tight: fig.tight_layout()
-    if out is not None:
-        save_figure(fig, out, dpi=dpi)
-        if table: _write_table(out, p)
+    if out is not None: _save_plot(fig, out, p, dpi=dpi, table=table)
     return ax

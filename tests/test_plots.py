@@ -290,7 +290,7 @@ def test_input_checks():
         jointplot(x, x, outlier_low=10, outlier_high=5)
     with pytest.raises(ValueError, match=r'outlier_high: expected a percentile in \[0, 100\] or None, got 150'):
         jointplot(x, x, outlier_high=150)
-    with pytest.raises(ValueError, match=r'sample: expected a positive int or None, got 0'):
+    with pytest.raises(ValueError, match=r'sample: expected None or an integer >= 1, got 0'):
         regplot(x, x, sample=0)
     with pytest.raises(ValueError, match=r'x, y: no pairs left to plot \(3 given, 3 with NaN/inf'):
         with pytest.warns(PlotWarning):
