@@ -266,18 +266,21 @@ class _Engine:
         fn, st = self._fn(len(tsel), training, sum_members, members), self.strategy
         args = (tf.constant(tsel, tf.int32), tf.constant(posw, self.parts.dtype), tf.constant(pair, tf.int32))
         with _bn_inference(self.parts.km) if training else contextlib.nullcontext():
-            n = st.num_replicas_in_sync
-            if n == 1: res = fn(tf.constant(x), *args)
-            else:
-                B = len(x); k = -(-B // n)
-                xp = np.concatenate([x, np.repeat(x[-1:], k * n - B, 0)]) if k * n > B else x
-                parts = [xp[r * k:(r + 1) * k] for r in range(n)]
-                with st.scope():
-                    xd = st.experimental_distribute_values_from_function(
-                        lambda ctx: tf.constant(parts[ctx.replica_id_in_sync_group]))
-                    out = fn(xd, *args)
-                res = tf.nest.map_structure(lambda v: tf.concat(st.experimental_local_results(v), 0)[:B], out)
+            res = fn(tf.constant(x), *args) if st.num_replicas_in_sync == 1 else _run_replicas(st, fn, x, args)
         return tf.nest.map_structure(lambda t: t.numpy(), res)
+
+def _run_replicas(st, fn, x, args):
+    """`fn(x, *args)` with the batch x split over the replicas of strategy `st` (padded with its last row to a
+    multiple of their number), the results concatenated back in batch order."""
+    n = st.num_replicas_in_sync
+    B = len(x); k = -(-B // n)
+    xp = np.concatenate([x, np.repeat(x[-1:], k * n - B, 0)]) if k * n > B else x
+    parts = [xp[r * k:(r + 1) * k] for r in range(n)]
+    with st.scope():
+        xd = st.experimental_distribute_values_from_function(
+            lambda ctx: tf.constant(parts[ctx.replica_id_in_sync_group]))
+        out = fn(xd, *args)
+    return tf.nest.map_structure(lambda v: tf.concat(st.experimental_local_results(v), 0)[:B], out)
 
 @contextlib.contextmanager
 def _bn_inference(km):
