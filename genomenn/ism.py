@@ -11,6 +11,7 @@ import tensorflow as tf
 from keras import layers as kl_
 from tqdm.auto import tqdm
 
+from .data import check_window
 from .gradients import ModelParts, check_positions, check_seqs, check_targets, model_cache
 
 # %% auto 0
@@ -243,16 +244,6 @@ def _ism_engine(km):
     if 'ism' not in cache: cache['ism'] = _ISM(km)
     return cache['ism']
 
-def _window(window, L):
-    if window is None: return 0, L
-    if isinstance(window, (int, np.integer)) and not isinstance(window, bool):
-        if not 0 < window <= L: raise ValueError(f"window: a width must be in 1..{L}, got {window}")
-        a = (L - window) // 2; return a, a + window
-    try: a, b = (int(v) for v in window)
-    except (TypeError, ValueError): raise ValueError(f"window: expected None, a width or (start, end), got {window!r}")
-    if not 0 <= a < b <= L: raise ValueError(f"window: expected 0 <= start < end <= {L}, got {window!r}")
-    return a, b
-
 def ism(model,                  # keras.Model (B, L, 4) -> (B, P, T) or (B, T), or a SeqNN
         seqs,                   # one-hot (S, L, 4), or DNA strings
         *,
@@ -272,7 +263,7 @@ def ism(model,                  # keras.Model (B, L, 4) -> (B, P, T) or (B, T), 
     S, L = X.shape[:2]
     tsel = check_targets(targets, p.T)
     posw, _ = check_positions(positions, p.P)
-    a, b = _window(window, L)
+    a, b = check_window(window, L)
     if batch_size is not None and (not isinstance(batch_size, (int, np.integer)) or isinstance(batch_size, bool)
                                    or batch_size < 1):
         raise ValueError(f"batch_size: expected None or an int >= 1, got {batch_size!r}")
