@@ -4,12 +4,13 @@ Basenji's dna_io.dna_1hot, and synthetic_dataset generation time. Prints medians
 Usage: python benchmarks/data_onehot.py [--length 1000000] [--repeats 5]
 """
 import argparse
-import time
 
 import numpy as np
 
 from genomenn.data import dna_1hot
 from genomenn.synthetic import synthetic_dataset
+
+from timing import median_time
 
 
 def loop_1hot(seq):
@@ -23,11 +24,6 @@ def loop_1hot(seq):
         elif c == 'T': out[i, 3] = 1
     return out
 
-def median_time(f, repeats):
-    ts = []
-    for _ in range(repeats):
-        t0 = time.perf_counter(); f(); ts.append(time.perf_counter() - t0)
-    return float(np.median(ts))
 
 if __name__ == '__main__':
     ap = argparse.ArgumentParser()

@@ -13,7 +13,6 @@ default ../shared).
 """
 import argparse
 import os
-import time
 from pathlib import Path
 
 os.environ.setdefault('TF_CPP_MIN_LOG_LEVEL', '2')
@@ -23,6 +22,8 @@ from genomenn.data import read_targets
 from genomenn.evaluate import evaluate
 from genomenn.model import SeqNN
 from genomenn.tfrecords import SeqDataset
+
+from timing import timed
 
 SHARED = Path(os.environ.get('GENOMENN_SHARED', Path(__file__).resolve().parents[2]/'shared'))/'data'
 
@@ -39,12 +40,6 @@ def baseline(net, data_dir, split, rc, shifts, pair, bs):
     seqs, targets = SeqDataset(data_dir, split, batch_size=bs).numpy()
     preds = net.predict(seqs, rc=rc, shifts=shifts, strand_pair=pair if rc else None, batch_size=bs)
     return two_pass(preds, targets), len(seqs)
-
-def best(fn, reps):
-    out, t = None, np.inf
-    for _ in range(reps):
-        t0 = time.perf_counter(); out = fn(); t = min(t, time.perf_counter() - t0)
-    return t, out
 
 def main():
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
@@ -63,8 +58,8 @@ def main():
         s_fn(); b_fn()                                      # trace both once
         ts = tb = np.inf
         for _ in range(a.reps):                             # interleaved: both see the same load
-            t, res = best(s_fn, 1); ts = min(ts, t)
-            t, ((r, r2), n) = best(b_fn, 1); tb = min(tb, t)
+            t, res = timed(s_fn, 1); ts = min(ts, t)
+            t, ((r, r2), n) = timed(b_fn, 1); tb = min(tb, t)
         diff = max(np.nanmax(np.abs(res.acc.pearsonr - r)), np.nanmax(np.abs(res.acc.r2 - r2)))
         print(f'{label:<22} {n/ts:>14.3f} seq/s {n/tb:>16.3f} seq/s {tb/ts:>7.2f} {diff:>11.1e}')
 

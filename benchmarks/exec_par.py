@@ -9,7 +9,6 @@ usage: python benchmarks/exec_par.py [--n 200] [--repeats 5] [--notebooks 8] [--
 """
 import argparse
 import os
-import statistics
 import subprocess
 import sys
 import tempfile
@@ -19,6 +18,8 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 from genomenn.utils import exec_par
+
+from timing import median_time
 
 EXAMPLE = ROOT/'nbs'/'pipelines'/'example.ipynb'
 ENV = {**os.environ, 'PYTHONPATH': os.pathsep.join([str(ROOT), os.environ.get('PYTHONPATH', '')])}
@@ -40,22 +41,15 @@ def xargs(cmds, max_proc):
                    text=True, check=True)
 
 
-def timed(fn, repeats=1):
-    ts = []
-    for _ in range(repeats):
-        t = time.perf_counter(); fn(); ts.append(time.perf_counter() - t)
-    return statistics.median(ts)
-
-
 def bench_commands(n, repeats, skip_polling):
     cmds, logs = ['true'] * n, tempfile.mkdtemp(prefix='bench-exec-')
-    t_ours = timed(lambda: exec_par(cmds, max_proc=2, log_dir=logs), repeats)
-    t_xargs = timed(lambda: xargs(cmds, 2), repeats)
+    t_ours = median_time(lambda: exec_par(cmds, max_proc=2, log_dir=logs), repeats)
+    t_xargs = median_time(lambda: xargs(cmds, 2), repeats)
     print(f'{n} x `true`, max_proc=2 (median of {repeats})')
     print(f'  genomenn exec_par : {t_ours:8.3f} s')
     print(f'  xargs -P 2        : {t_xargs:8.3f} s   exec_par / xargs = {t_ours / t_xargs:.2f}x (goal <= 3x)')
     if not skip_polling:
-        t_poll = timed(lambda: polling_exec_par(cmds, 2))
+        t_poll = median_time(lambda: polling_exec_par(cmds, 2))
         print(f'  sleep(1) polling  : {t_poll:8.3f} s   polling / exec_par = {t_poll / t_ours:.0f}x (goal >= 20x)')
 
 
@@ -81,8 +75,8 @@ def bench_notebooks(k, seconds):
     def genomenn_api():
         df = run_notebooks(EXAMPLE, {'a': list(range(k)), 'seconds': [seconds]}, tmp/'api', max_proc=2, progress=False)
         assert (df.status == 'completed').all()
-    t_cli, t_loop = timed(papermill_cli), timed(papermill_loop)
-    t_gcli, t_api = timed(genomenn_cli), timed(genomenn_api)
+    t_cli, t_loop = median_time(papermill_cli), median_time(papermill_loop)
+    t_gcli, t_api = median_time(genomenn_cli), median_time(genomenn_api)
     print(f'{k} runs of example.ipynb (seconds={seconds})')
     print(f'  papermill CLI, one after another : {t_cli:7.2f} s')
     print(f'  genomenn batch -j 2 (CLI)         : {t_gcli:7.2f} s   speed-up {t_cli / t_gcli:.2f}x (goal >= 1.6x)')

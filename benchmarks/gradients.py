@@ -38,6 +38,8 @@ from genomenn.data import hot1_augment
 from genomenn.gradients import gradients
 from genomenn.ism import ism
 
+from timing import best
+
 
 def basenji_like(L=2048, T=16, seed=0):
     "conv tower (pools 2, 4, 4) + 4 dilated residual blocks + dense head; (B, 2048, 4) -> (B, 64, T)."
@@ -56,14 +58,6 @@ def basenji_like(L=2048, T=16, seed=0):
 
 def rand_1hot(S, L, seed=0):
     return np.eye(4, dtype='float32')[np.random.default_rng(seed).integers(0, 4, (S, L))]
-
-
-def best(fn, reps):
-    "Smallest wall time of `reps` calls (the machine is shared: the minimum is the least disturbed)."
-    ts = []
-    for _ in range(reps):
-        t = time.perf_counter(); fn(); ts.append(time.perf_counter() - t)
-    return min(ts)
 
 
 def basenji_style(model, X, targets, rc=False, shifts=(0,)):

@@ -11,7 +11,6 @@ Prints times, ratios, peak extra memory (tracemalloc, measured in separate runs)
 """
 import argparse
 import os
-import time
 import tracemalloc
 
 os.environ.setdefault('TF_CPP_MIN_LOG_LEVEL', '2')
@@ -20,6 +19,8 @@ from scipy import stats
 from sklearn.metrics import r2_score
 
 from genomenn.metrics import CoMoments
+
+from timing import timed
 
 
 def streaming(preds, targets, batch):
@@ -42,12 +43,6 @@ def sklearn_scipy(preds, targets):
     r2 = r2_score(t, p, multioutput='raw_values')
     r = np.array([stats.pearsonr(p[:, j], t[:, j])[0] for j in range(T)])
     return r2, r
-
-def timed(fn, repeat):
-    best, out = np.inf, None
-    for _ in range(repeat):
-        t0 = time.perf_counter(); out = fn(); best = min(best, time.perf_counter() - t0)
-    return best, out
 
 def peak_mb(fn):
     tracemalloc.start(); tracemalloc.reset_peak()

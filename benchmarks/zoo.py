@@ -27,17 +27,11 @@ from genomenn.data import Genome, dna_1hot, read_targets
 from genomenn.gradients import gradients
 from genomenn.model import SeqNN
 
+from timing import best
+
 SHARED = Path(os.environ.get('GENOMENN_SHARED', Path(__file__).resolve().parents[2] / 'shared')) / 'data'
 PARAMS = SHARED / 'params' / 'baskerville__tests__data__eval__params.json'
 MODEL = SHARED / 'models' / 'baskerville_eval' / 'baskerville__tests__data__eval__model.h5'
-
-
-def best(fn, reps):
-    "Smallest wall time of `reps` calls (the machine is shared: the minimum is the least disturbed)."
-    ts = []
-    for _ in range(reps):
-        t = time.perf_counter(); fn(); ts.append(time.perf_counter() - t)
-    return min(ts)
 
 
 def windows(n, L=131072):

@@ -14,7 +14,7 @@ import numpy as np
 from keras import layers as kl
 from keras import ops
 
-from .params import ConvParams, ParamsError
+from .params import ConvParams, ParamsError, walk_blocks
 
 # %% auto 0
 __all__ = ['LINKS', 'ACTIVATIONS', 'POOL_TYPES', 'BLOCKS', 'KERAS_BLOCKS', 'GLOBAL_ARGS', 'MODEL_KEYS_UNSUPPORTED', 'GELU',
@@ -485,23 +485,23 @@ def tower_filters(filters_init:float, filters_end:float|None=None, filters_mult:
         out.append(int(np.round(f/divisible_by)*divisible_by)); f *= filters_mult
     return out
 
+def _tower(block, inputs, schedule, lb, kwargs):
+    "`block` once per filter count of `schedule` (`tower_filters`' arguments), each output one of Basenji's `reprs`."
+    lb = lb or Layers(); x = inputs
+    for f in tower_filters(*schedule):
+        x = block(x, filters=f, lb=lb, **kwargs)
+        lb.reprs.append(x)
+    return x
+
 def conv_tower(inputs, filters_init:float, filters_end=None, filters_mult=None, divisible_by:int=1, repeat:int=1,
                *, lb:Layers|None=None, **kwargs):
     "Basenji's `conv_tower`: `repeat` conv_blocks (kwargs go to each), filters on the tower schedule."
-    lb = lb or Layers(); x = inputs
-    for f in tower_filters(filters_init, filters_end, filters_mult, divisible_by, repeat):
-        x = conv_block(x, filters=f, lb=lb, **kwargs)
-        lb.reprs.append(x)
-    return x
+    return _tower(conv_block, inputs, (filters_init, filters_end, filters_mult, divisible_by, repeat), lb, kwargs)
 
 def conv_tower_nac(inputs, filters_init:float, filters_end=None, filters_mult=None, divisible_by:int=1, repeat:int=1,
                    *, lb:Layers|None=None, **kwargs):
     "Basenji's `conv_tower_nac`: `repeat` conv_nac blocks on the tower schedule."
-    lb = lb or Layers(); x = inputs
-    for f in tower_filters(filters_init, filters_end, filters_mult, divisible_by, repeat):
-        x = conv_nac(x, filters=f, lb=lb, **kwargs)
-        lb.reprs.append(x)
-    return x
+    return _tower(conv_nac, inputs, (filters_init, filters_end, filters_mult, divisible_by, repeat), lb, kwargs)
 
 def res_tower(inputs, filters_init:float, filters_end=None, filters_mult=None, kernel_size:int=1, dropout:float=0.,
               pool_size:int=2, pool_type:str='max', divisible_by:int=1, repeat:int=1, num_convs:int=2,
@@ -745,14 +745,6 @@ def block_args(name:str)->set:
     return names
 
 # %% ../nbs/02a_blocks.ipynb 38
-def _blocks_of(model:dict):
-    from genomenn.params import head_names
-    for i, b in enumerate(model.get('trunk', [])): yield f'model.trunk[{i}]', b
-    for h in head_names(model):
-        v = model[h]
-        for j, b in enumerate(v if isinstance(v, list) else [v]):
-            yield f'model.{h}' + (f'[{j}]' if isinstance(v, list) else ''), b
-
 MODEL_KEYS_UNSUPPORTED = ('adapter',)
 
 class UnbuildableError(ParamsError):
@@ -763,9 +755,9 @@ def check_buildable(model:dict,   # a JSON `model` section
                    ):
     "Raise `UnbuildableError` naming every block (and model-level option) of `model` that the registry cannot build."
     bad = {}
-    for where, b in _blocks_of(model):
-        name = b.get('name') if isinstance(b, dict) else None
-        if name not in block_names(): bad.setdefault(str(name), []).append(where)
+    for s in walk_blocks(model):
+        name = s.block.get('name') if isinstance(s.block, dict) else None
+        if name not in block_names(): bad.setdefault(str(name), []).append(s.where)
     if bad:
         what = '; '.join(f"{n!r} ({', '.join(w)})" for n, w in bad.items())
         raise UnbuildableError(f"cannot build block(s) {what}: not in genomenn's block registry yet "

@@ -8,7 +8,6 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import re
 import sys
 from pathlib import Path
 
@@ -53,21 +52,19 @@ def main(argv:list[str]|None=None, # arguments without the program name (None: s
         print(f'genomenn {args.command}: error: {e}', file=sys.stderr); return 2
 
 # %% ../nbs/09_cli.ipynb 8
-_INT, _FLOAT = re.compile(r'[+-]?\d+'), re.compile(r'[+-]?(\d+\.\d*|\.\d+|\d+)([eE][+-]?\d+)?')
-
 def parse_value(text:str)->int|float|bool|None|str|list|dict:
-    "A command-line value as the Python value it spells."
+    """A command-line value as the Python value it spells: a quoted string, a bool, None, a JSON list or dict, or else
+    a number or text as `genomenn.params.parse_value` reads a params file's values."""
+    from genomenn.params import parse_value as params_value  # here: `genomenn --help` imports no numpy
     t = text.strip()
     if len(t) >= 2 and t[0] == t[-1] and t[0] in '"\'': return t[1:-1]
     if t.lower() in ('true', 'false'): return t.lower() == 'true'
     if t.lower() in ('none', 'null'): return None
-    if _INT.fullmatch(t): return int(t)
-    if _FLOAT.fullmatch(t): return float(t)
     if t[:1] and t[0] in '[{':
         try: return json.loads(t)
         except json.JSONDecodeError as e:
             raise ValueError(f'value {text!r}: looks like JSON but is not ({e})') from None
-    return t
+    return params_value(t)
 
 def _split_values(text):
     "Split on commas outside brackets and quotes."

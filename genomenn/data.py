@@ -21,7 +21,7 @@ __all__ = ['BASES', 'BED_COLUMNS', 'TARGETS_COLUMNS', 'DataError', 'DataFileNotF
            'codes_1hot', 'dna_1hot', 'hot1_codes', 'hot1_dna', 'dna_rc', 'hot1_rc', 'hot1_augment', 'ensemble_members',
            'augment_tf', 'unaugment_preds_tf', 'default_cache_dir', 'fasta_compression', 'fasta_index_paths',
            'fasta_open', 'Genome', 'read_bed', 'BedSeqs', 'bed_seqs', 'read_targets', 'strand_pairs',
-           'check_strand_pair']
+           'check_strand_pair', 'check_seqs', 'check_window']
 
 # %% ../nbs/01_data.ipynb 6
 class DataError(ValueError):
@@ -437,3 +437,45 @@ def check_strand_pair(strand_pair,  # None, (T,) ints, or a `read_targets` table
         raise DataError(f"strand_pair: expected track indices 0..{T-1} that pair back "
                         "(strand_pair[strand_pair[i]] == i)")
     return a.astype(np.int32)
+
+# %% ../nbs/01_data.ipynb 33
+def check_seqs(seqs,              # one-hot (S, L, 4), or a DNA string / list of DNA strings
+               L:int|None=None,   # the length expected, e.g. a model's input (None: any)
+               dtype='float32',   # the dtype returned, e.g. a model's input dtype
+               *,
+               name:str='seqs',   # argument name used in error messages
+              )->np.ndarray:      # (S, L, 4), C-contiguous
+    "Check `seqs` and return it one-hot in `dtype` (DNA strings through `dna_1hot`, N all-zero)."
+    if isinstance(seqs, str): seqs = [seqs]
+    if isinstance(seqs, (list, tuple)) and any(isinstance(s, str) for s in seqs):
+        try: arr = dna_1hot(list(seqs))
+        except ValueError as e: raise ValueError(f"{name}: {e}") from None
+    else: arr = np.asarray(seqs)
+    if arr.ndim != 3 or arr.shape[-1] != 4:
+        raise ValueError(f"{name}: expected one-hot (S, {L if L else 'L'}, 4) or DNA strings, got shape {arr.shape}")
+    if arr.shape[0] == 0: raise ValueError(f"{name}: expected at least one sequence, got 0")
+    if L is not None and arr.shape[1] != L:
+        raise ValueError(f"{name}: expected length {L} (the model's input), got shape {arr.shape}")
+    if not (np.issubdtype(arr.dtype, np.number) or arr.dtype == bool):
+        raise ValueError(f"{name}: expected a numeric one-hot array, got dtype {arr.dtype}")
+    return np.ascontiguousarray(arr, dtype=dtype)
+
+def check_window(window,             # None (all of it), a centred width, or (start, end), half-open
+                 L:int,              # positions in the sequence
+                 *,
+                 start:int=0,        # coordinate of position 0: `window` is given in these coordinates
+                 name:str='window',  # argument name used in error messages
+                )->tuple:            # (a, b), start <= a < b <= start + L
+    "The half-open window `(a, b)` that `window` names on `L` positions numbered from `start`."
+    if isinstance(start, bool) or not isinstance(start, (int, np.integer)):
+        raise ValueError(f"start: expected an int, got {start!r}")
+    lo, hi = int(start), int(start) + L
+    if window is None: return lo, hi
+    if isinstance(window, (int, np.integer)) and not isinstance(window, bool):
+        if not 0 < window <= L: raise ValueError(f"{name}: a width must be in 1..{L}, got {window}")
+        a = lo + (L - int(window)) // 2; return a, a + int(window)
+    try: a, b = (int(v) for v in window)
+    except (TypeError, ValueError):
+        raise ValueError(f"{name}: expected None, a width or (start, end), got {window!r}") from None
+    if not lo <= a < b <= hi: raise ValueError(f"{name}: expected {lo} <= start < end <= {hi}, got {window!r}")
+    return a, b

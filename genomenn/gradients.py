@@ -17,32 +17,12 @@ import numpy as np
 import tensorflow as tf
 from tqdm.auto import tqdm
 
-from .data import augment_tf, check_strand_pair, dna_1hot, ensemble_members, unaugment_preds_tf
+from .data import augment_tf, check_seqs, check_strand_pair, ensemble_members, unaugment_preds_tf
 from .utils import atomic_path, check_positive_int
 
 # %% auto 0
-__all__ = ['FILL', 'UNROLL_MAX', 'LOOP_BLOCK', 'check_seqs', 'ModelParts', 'model_cache', 'check_targets', 'check_positions',
-           'Gradients', 'read_gradients', 'gradients', 'grad_x_input', 'taylor_ism']
-
-# %% ../nbs/03_gradients.ipynb 8
-def check_seqs(seqs,            # one-hot (S, L, 4), or a DNA string / list of DNA strings
-               L:int|None,      # the model's input length (None: any)
-               dtype,           # the model's input dtype
-              )->np.ndarray:    # (S, L, 4)
-    "Check `seqs` and return it one-hot in the model's dtype (DNA strings through `dna_1hot`, N all-zero)."
-    if isinstance(seqs, str): seqs = [seqs]
-    if isinstance(seqs, (list, tuple)) and len(seqs) and all(isinstance(s, str) for s in seqs):
-        try: arr = dna_1hot(list(seqs))
-        except ValueError as e: raise ValueError(f"seqs: {e}") from None
-    else: arr = np.asarray(seqs)
-    if arr.ndim != 3 or arr.shape[-1] != 4:
-        raise ValueError(f"seqs: expected one-hot (S, {L if L else 'L'}, 4) or DNA strings, got shape {arr.shape}")
-    if arr.shape[0] == 0: raise ValueError("seqs: expected at least one sequence, got 0")
-    if L is not None and arr.shape[1] != L:
-        raise ValueError(f"seqs: expected length {L} (the model's input), got shape {arr.shape}")
-    if not (np.issubdtype(arr.dtype, np.number) or arr.dtype == bool):
-        raise ValueError(f"seqs: expected a numeric one-hot array, got dtype {arr.dtype}")
-    return np.ascontiguousarray(arr, dtype=dtype)
+__all__ = ['FILL', 'UNROLL_MAX', 'LOOP_BLOCK', 'ModelParts', 'model_cache', 'check_targets', 'check_positions', 'Gradients',
+           'read_gradients', 'gradients', 'grad_x_input', 'taylor_ism']
 
 # %% ../nbs/03_gradients.ipynb 11
 def _cum_stride(t, inp, memo):

@@ -13,6 +13,7 @@ import tensorflow as tf
 from keras import layers as kl_
 from tqdm.auto import tqdm
 
+from .data import check_window
 from .gradients import ModelParts, check_positions, check_seqs, check_targets, model_cache
 from .utils import check_positive_int
 
@@ -278,16 +279,6 @@ def _ism_engine(km):
     if 'ism' not in cache: cache['ism'] = _ISM(km)
     return cache['ism']
 
-def _window(window, L):
-    if window is None: return 0, L
-    if isinstance(window, (int, np.integer)) and not isinstance(window, bool):
-        if not 0 < window <= L: raise ValueError(f"window: a width must be in 1..{L}, got {window}")
-        a = (L - window) // 2; return a, a + window
-    try: a, b = (int(v) for v in window)
-    except (TypeError, ValueError): raise ValueError(f"window: expected None, a width or (start, end), got {window!r}")
-    if not 0 <= a < b <= L: raise ValueError(f"window: expected 0 <= start < end <= {L}, got {window!r}")
-    return a, b
-
 def ism(model,                  # keras.Model (B, L, 4) -> (B, P, T) or (B, T), or a SeqNN
         seqs,                   # one-hot (S, L, 4), or DNA strings
         *,
@@ -307,7 +298,7 @@ def ism(model,                  # keras.Model (B, L, 4) -> (B, P, T) or (B, T), 
     S, L = X.shape[:2]
     tsel = check_targets(targets, p.T)
     posw, _ = check_positions(positions, p.P)
-    a, b = _window(window, L)
+    a, b = check_window(window, L)
     batch_size = check_positive_int(batch_size, 'batch_size', none_ok=True)
     res = np.full((S, len(tsel), L, 4), np.nan)
     res[:, :, a:b] = 0.

@@ -33,11 +33,20 @@ from genomenn.blocks import (
 )
 from .blocks_2d import triu_rc_order
 from .checkpoints import is_tf2_checkpoint, load_checkpoint, save_checkpoint
-from .data import augment_tf, check_strand_pair, ensemble_members, unaugment_preds_tf
+from .data import augment_tf, check_seqs, check_strand_pair, ensemble_members, unaugment_preds_tf
 from .keras_metrics import PearsonRMetric
 from .losses import make_loss
 from .metrics import CoMoments
-from .params import HParams, JobParams, ParamsError, head_names, make_hparams, read_params, validate_model
+from genomenn.params import (
+    HParams,
+    JobParams,
+    ParamsError,
+    head_names,
+    make_hparams,
+    read_params,
+    validate_model,
+    walk_blocks,
+)
 from .unet import find_unet_repr, takes_unet_repr
 
 # %% auto 0
@@ -122,8 +131,8 @@ class SeqNN:
         inp = x = self._input(L)
         self._pool, self._off = 1, 0
         reprs, saved = [(inp, 'input', 1, 0)], []   # saved: Basenji's `reprs`, block outputs and tower repeats
-        for i, b in enumerate(m['trunk']):
-            lb, where = Layers(f"trunk{i}_", self.dtype, self.gelu), f'model.trunk[{i}]'
+        for where, _, i, b in walk_blocks(m, 'trunk'):
+            lb = Layers(f"trunk{i}_", self.dtype, self.gelu)
             x = build_block(x, b, globals_=glob, lb=lb, where=where, path=self.source,
                             unet_repr=self._skip(saved, x, b, where))
             saved += lb.reprs + [x]
@@ -133,11 +142,9 @@ class SeqNN:
         outs, self.head_pools, self.head_offsets, self.head_maps = [], [], [], []
         for h in heads:
             y, (self._pool, self._off) = self.trunk_output, trunk_state
-            blocks = m[h] if isinstance(m[h], list) else [m[h]]
             tri = None
-            for j, b in enumerate(blocks):
-                lb, where = Layers(f"{h}{j}_", self.dtype,
-                                   self.gelu), f'model.{h}' + (f'[{j}]' if isinstance(m[h], list) else '')
+            for where, _, j, b in walk_blocks(m, h):
+                lb = Layers(f"{h}{j}_", self.dtype, self.gelu)
                 if b['name'] == 'upper_tri': tri = (y.shape[1], b.get('diagonal_offset', 2))  # as basenji's preds_triu
                 y = build_block(y, b, globals_=glob, lb=lb, where=where, path=self.source,
                                 unet_repr=self._skip(saved, y, b, where))
@@ -346,17 +353,6 @@ def training_dataset(self:SeqNN, data, name, head=0, batch_size=32, shuffle=Fals
 
 # %% ../nbs/02_model.ipynb 24
 @patch
-def _seqs_array(self:SeqNN, seqs):
-    "One-hot `seqs` (S, L, 4) in the model's dtype (DNA strings one-hot encoded), checked."
-    if isinstance(seqs, str) or (isinstance(seqs, (list, tuple)) and seqs and isinstance(seqs[0], str)):
-        from genomenn.data import dna_1hot
-        seqs = dna_1hot(list(seqs) if not isinstance(seqs, str) else [seqs])
-    arr = np.asarray(seqs)
-    if arr.ndim != 3 or arr.shape[1:] != (self.seq_length, 4):
-        raise ValueError(f"seqs: expected (S, {self.seq_length}, 4), got {arr.shape}")
-    return arr.astype(self.dtype, copy=False)
-
-@patch
 def ensemble_fn(self:SeqNN, *,
                 head:int=0,         # which head
                 rc:bool=False,      # add the reverse complement of every (shifted) sequence
@@ -401,7 +397,7 @@ def predict(self:SeqNN, seqs,                 # one-hot (S, L, 4), DNA strings, 
         ds = _as_dataset(seqs, 'seqs', batch_size).map(lambda x, *rest: tf.cast(x, self.dtype))
     else:
         # arrays would be cast to float32
-        ds = tf.data.Dataset.from_tensor_slices(self._seqs_array(seqs)).batch(batch_size)
+        ds = tf.data.Dataset.from_tensor_slices(check_seqs(seqs, self.seq_length, self.dtype)).batch(batch_size)
     # one compiled call per batch (Keras' predict loop costs more here)
     out = [fn(x).numpy() for x in tqdm(ds, disable=not verbose, desc='predict', unit='batch')]
     if not out: raise ValueError("seqs: no sequences")

@@ -11,13 +11,15 @@ import re
 import warnings
 from dataclasses import asdict, dataclass, field, fields
 from pathlib import Path
+from typing import NamedTuple
 
 import numpy as np
 
 # %% auto 0
 __all__ = ['LIST_KEYS', 'ARCHITECTURES', 'BLOCK_VOCABULARY', 'ParamsError', 'parse_value', 'JobParams', 'read_job_params',
            'ConvParams', 'HParams', 'total_pool', 'layer_extend', 'make_hparams', 'layer_table', 'head_names',
-           'validate_model', 'head_units', 'model_blocks', 'read_params', 'describe_params']
+           'ModelBlock', 'walk_blocks', 'validate_model', 'head_units', 'model_blocks', 'read_params',
+           'describe_params']
 
 # %% ../nbs/00_params.ipynb 6
 class ParamsError(ValueError):
@@ -34,8 +36,8 @@ _INT = re.compile(r'^[+-]?\d+$')
 _FLOAT = re.compile(r'^[+-]?(\d+\.?\d*|\.\d+)([eE][+-]?\d+)?$')
 LIST_KEYS = {'num_targets', 'shift_augment_offsets'}  # scalar keys that accumulate into lists when repeated
 
-def parse_value(val:str):
-    "A params value: int, float (incl. `1e-9`, `.15`) or string."
+def parse_value(val:str)->int|float|str:
+    "A params value: int, float (incl. `1e-9`, `.15`, `2E5`, `1.`) or, failing both, the string itself."
     if _INT.match(val): return int(val)
     if _FLOAT.match(val): return float(val)
     return val
@@ -404,16 +406,28 @@ def head_names(model:dict)->list:
     keys = [k for k in model if k == 'head' or k.startswith('head_')]
     return sorted(keys, key=lambda k: [int(t) if t.isdigit() else t for t in re.split(r'(\d+)', k)])  # head_2 < head_10
 
+class ModelBlock(NamedTuple):
+    "One block of a JSON `model` section and where it sits."
+    where:str     # its place, as messages name it: 'model.trunk[i]', 'model.head_x[j]', 'model.head' (a single block)
+    part:str      # 'trunk' or the head key
+    index:int     # position in its part (0 for a head that is a single block)
+    block:object  # the block itself (a dict with a 'name' once validated)
+
+def walk_blocks(model:dict,          # a JSON `model` section
+                part:str|None=None,  # only this part: 'trunk' or a head key (None: the trunk, then every head)
+               ):                    # `ModelBlock`s in build order
+    "The blocks of a JSON `model` section with where each sits: the trunk's, then each head's in `head_names` order."
+    for p in ['trunk', *head_names(model)] if part is None else [part]:
+        v = model.get(p, [])
+        many = isinstance(v, list)
+        for i, b in enumerate(v if many else [v]): yield ModelBlock(f'model.{p}' + (f'[{i}]' if many else ''), p, i, b)
+
 def validate_model(model:dict, path=None)->dict:
     "Check a JSON `model` section: a `trunk` list and heads of known blocks. Returns it unchanged."
     if not isinstance(model, dict): raise ParamsError(f"expected an object, got {type(model).__name__}", path, 'model')
     trunk = model.get('trunk')
     if not isinstance(trunk, list): raise ParamsError("missing or not a list of blocks", path, 'model.trunk')
-    for i, b in enumerate(trunk): _check_block(b, f'model.trunk[{i}]', path)
-    for h in head_names(model):
-        v = model[h]
-        blocks = v if isinstance(v, list) else [v]
-        for i, b in enumerate(blocks): _check_block(b, f'model.{h}' + (f'[{i}]' if isinstance(v, list) else ''), path)
+    for s in walk_blocks(model): _check_block(s.block, s.where, path)
     if 'seq_length' in model:
         sl = model['seq_length']
         if isinstance(sl, bool) or not isinstance(sl, int) or sl <= 0:
@@ -422,11 +436,7 @@ def validate_model(model:dict, path=None)->dict:
 
 def head_units(model:dict)->dict:
     "Output units of each head's last block (`units` of a final/dense block), by head name."
-    out = {}
-    for h in head_names(model):
-        v = model[h]; last = (v if isinstance(v, list) else [v])[-1]
-        out[h] = last.get('units')
-    return out
+    return {h: [s.block for s in walk_blocks(model, h)][-1].get('units') for h in head_names(model)}
 
 def model_blocks(model:dict)->list:
     "Block names of the trunk, in order."
@@ -461,10 +471,7 @@ def describe_params(path:str|Path)->str:
                 + layer_table(hp).to_string())
     m = p['model']
     lines = [f"{path}: JSON params, seq_length {m.get('seq_length')}"]
-    for i, b in enumerate(m['trunk']):
-        lines.append(f"  trunk[{i}] {b['name']} " + ' '.join(f"{k}={v}" for k, v in b.items() if k != 'name'))
-    for h in head_names(m):
-        v = m[h]
-        for b in (v if isinstance(v, list) else [v]):
-            lines.append(f"  {h} {b['name']} " + ' '.join(f"{k}={v}" for k, v in b.items() if k != 'name'))
+    for s in walk_blocks(m):
+        label = f'trunk[{s.index}]' if s.part == 'trunk' else s.part
+        lines.append(f"  {label} {s.block['name']} " + ' '.join(f"{k}={v}" for k, v in s.block.items() if k != 'name'))
     return '\n'.join(lines)

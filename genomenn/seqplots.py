@@ -15,7 +15,7 @@ import matplotlib.pyplot as plt
 import numpy as np
 import pandas as pd
 
-from .data import BASES
+from .data import BASES, check_window
 from .plots import check_cor, check_numeric, check_out_path, cor_text, save_figure
 
 # %% ../nbs/05a_seqplots.ipynb 8
@@ -25,16 +25,6 @@ def _check_1hot_like(a, name, ref_shape=None)->np.ndarray:
         want = f'{tuple(ref_shape)}' if ref_shape is not None else '(L, 4)'
         raise ValueError(f"{name}: expected shape {want}, got {a.shape}")
     return a
-
-def _window(L, start, window, name='window'):
-    "(a, b): the positions to draw, in the coordinates where attr[0] sits at `start`."
-    if isinstance(start, bool) or not isinstance(start, (int, np.integer)):
-        raise ValueError(f"start: expected an int, got {start!r}")
-    if window is None: return int(start), int(start) + L
-    a, b = (int(v) for v in window)
-    if not start <= a < b <= start + L:
-        raise ValueError(f"{name}: expected (a, b) with {start} <= a < b <= {start + L}, got {tuple(window)}")
-    return a, b
 
 def _intervals(highlight, name='highlight'):
     if highlight is None: return []
@@ -67,7 +57,7 @@ def attribution_logo(attr:np.ndarray,                # attributions (L, 4), base
                      # attr holds ISM scores; heights from `ism_importance(attr, seq_1hot)`
                      ism:bool=False,
                      start:int=0,                    # coordinate of attr[0] (x axis numbering)
-                     window:tuple|None=None,         # (a, b): draw positions a..b-1 only
+                     window:tuple|int|None=None,     # (a, b): draw positions a..b-1 only, or a width centred on attr
                      # [(start, end), ...] half-open intervals (e.g. motif sites) to shade
                      highlight:Sequence|None=None,
                      highlight_color='gold',         # colour of the shading
@@ -89,7 +79,7 @@ def attribution_logo(attr:np.ndarray,                # attributions (L, 4), base
     elif seq_1hot is not None:
         vals, ylab = attr * _check_1hot_like(seq_1hot, 'seq_1hot', attr.shape), 'gradient x input'
     else: vals, ylab = attr, 'attribution'
-    a, b = _window(len(attr), start, window)
+    a, b = check_window(window, len(attr), start=start)
     df = pd.DataFrame(np.nan_to_num(np.asarray(vals[a - start:b - start], np.float64)), columns=list(BASES),
                       index=np.arange(a, b))
     own = ax is None
@@ -119,7 +109,7 @@ def ism_heatmap(ism:np.ndarray,                  # ISM scores (L, 4): prediction
                 *,
                 seq_1hot:np.ndarray|None=None,   # reference sequence (L, 4): its bases are marked with a dot
                 start:int=0,                     # coordinate of ism[0]
-                window:tuple|None=None,          # (a, b): draw positions a..b-1 only
+                window:tuple|int|None=None,      # (a, b): draw positions a..b-1 only, or a width centred on ism
                 highlight:Sequence|None=None,    # [(start, end), ...] half-open intervals outlined
                 highlight_color='gold',          # outline colour
                 cmap='RdBu_r',                   # diverging colour map centred on 0
@@ -138,7 +128,7 @@ def ism_heatmap(ism:np.ndarray,                  # ISM scores (L, 4): prediction
     out = check_out_path(out)
     ism = _check_1hot_like(ism, 'ism')
     seq = None if seq_1hot is None else _check_1hot_like(seq_1hot, 'seq_1hot', ism.shape)
-    a, b = _window(len(ism), start, window)
+    a, b = check_window(window, len(ism), start=start)
     vals = np.asarray(ism[a - start:b - start], np.float64)
     if vmax is None:
         fin = np.abs(vals[np.isfinite(vals)])

@@ -12,7 +12,7 @@ HOMES = {  # the module a name was split out of -> {name: the module that define
     'genomenn.metrics': {'R2Metric': 'genomenn.keras_metrics', 'PearsonRMetric': 'genomenn.keras_metrics'},
     'genomenn.plots': {n: 'genomenn.seqplots' for n in ('attribution_logo', 'ism_heatmap', 'track_plot',
                                                         'ism_importance')},
-    'genomenn.gradients': {'ism': 'genomenn.ism'},
+    'genomenn.gradients': {'ism': 'genomenn.ism', 'check_seqs': 'genomenn.data'},
     'genomenn.model': {'LOSSES': 'genomenn.losses', 'make_loss': 'genomenn.losses'},
 }
 

@@ -315,7 +315,8 @@ def test_legacy_targets_are_cropped_by_the_buffer():
 def test_bad_inputs():
     s = SeqNN(synthetic_params(128, filters=8))
     X = synthetic_dataset(2, seq_length=128, seed=7).seqs
-    with pytest.raises(ValueError, match=r'seqs: expected \(S, 128, 4\), got \(2, 128, 3\)'):
+    with pytest.raises(ValueError,
+                       match=r'seqs: expected one-hot \(S, 128, 4\) or DNA strings, got shape \(2, 128, 3\)'):
         s.predict(X[..., :3])
     with pytest.raises(ValueError, match=r'train: expected sequences \(B, 128, 4\), got \(None, 64, 4\)'):
         s.fit((X[:, :64], np.zeros((2, 4, 6))), verbose=0)

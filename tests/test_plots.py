@@ -368,7 +368,7 @@ def test_logo_highlight_and_window():
         attribution_logo(attr[:, :3])
     with pytest.raises(ValueError, match=r'seq_1hot: expected shape \(40, 4\), got \(39, 4\)'):
         attribution_logo(attr, seq_1hot=np.eye(4)[np.zeros(39, int)])
-    with pytest.raises(ValueError, match=r'window: expected \(a, b\) with 0 <= a < b <= 40, got \(30, 50\)'):
+    with pytest.raises(ValueError, match=r'window: expected 0 <= start < end <= 40, got \(30, 50\)'):
         attribution_logo(attr, window=(30, 50))
     with pytest.raises(ValueError, match=r'highlight: expected \(start, end\) pairs with start < end, got \(5, 5\)'):
         attribution_logo(attr, highlight=[(5, 5)])
