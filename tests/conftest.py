@@ -1,6 +1,8 @@
-"""Shared fixtures: the real files in ../shared/data (skipped when absent, required in CI)."""
+"""Shared fixtures: the real files in ../shared/data (skipped when absent, required in CI), and commands run as a
+user would. Small test inputs (one-hot sequences, toy models, tiny data directories) are in helpers.py."""
 import os
 import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -28,3 +30,7 @@ def run(args, pythonpath=ROOT, cwd=None, timeout=600) -> subprocess.CompletedPro
     env = {**os.environ, 'TF_CPP_MIN_LOG_LEVEL': '2',
            'PYTHONPATH': os.pathsep.join([str(pythonpath), os.environ.get('PYTHONPATH', '')])}
     return subprocess.run([str(a) for a in args], capture_output=True, text=True, env=env, cwd=cwd, timeout=timeout)
+
+def run_cli(*args, pythonpath=ROOT, cwd=None, timeout=600) -> subprocess.CompletedProcess:
+    "Run `python -m genomenn.cli ARGS` as a user would (see `run`); the finished process."
+    return run([sys.executable, '-m', 'genomenn.cli', *args], pythonpath=pythonpath, cwd=cwd, timeout=timeout)

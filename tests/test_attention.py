@@ -8,6 +8,7 @@ import keras
 import numpy as np
 import pytest
 from conftest import shared_path
+from helpers import F64, rand, sym
 from references import layer_norm as np_layer_norm
 from scipy.special import gamma as gamma_fn
 
@@ -24,11 +25,6 @@ from genomenn.attention import (
 )
 from genomenn.blocks import Layers, block_args, block_names, build_block
 from genomenn.params import ParamsError
-
-F64 = 'float64'
-
-
-def rand(*shape, seed=0, scale=1.): return np.random.default_rng(seed).normal(size=shape)*scale
 
 
 # ---- float64 references written from the definitions ----
@@ -178,7 +174,7 @@ def test_mha_zero_initialised_output_and_errors():
 
 # ---- blocks ----
 def test_transformer_block_matches_numpy():
-    i = keras.Input((8, 4), dtype=F64)
+    i = sym(8, 4)
     m = keras.Model(i, transformer(i, key_size=3, heads=2, num_position_features=4, dropout=0.3, lb=Layers('t_', F64)))
     x = rand(2, 8, 4, seed=5)
     W = random_weights(m, scale=0.5)

@@ -5,6 +5,7 @@ os.environ.setdefault('TF_CPP_MIN_LOG_LEVEL', '2')
 import keras
 import numpy as np
 import pytest
+from helpers import F64, rand, sym
 from keras import layers as kl
 from references import conv_same as np_conv_same
 from references import gelu_tanh as gelu_np
@@ -24,14 +25,6 @@ from genomenn.blocks import (
     tower_filters,
 )
 from genomenn.params import BLOCK_VOCABULARY, ConvParams, ParamsError
-
-F64 = 'float64'
-
-
-def sym(L, C, dtype=F64): return keras.Input((L, C), dtype=dtype)
-
-
-def rand(*shape, seed=0): return np.random.default_rng(seed).normal(size=shape)
 
 
 def np_maxpool_same(x, p):
@@ -299,7 +292,7 @@ def test_block_args_of_towers_include_the_repeated_block():
 
 def test_float64_layers():
     lb = Layers('x_', F64)
-    i = keras.Input((16, 4), dtype=F64)
+    i = sym(16, 4)
     m = keras.Model(i, B.conv_tower(i, filters_init=4, filters_mult=2, kernel_size=3, repeat=2, norm_type='batch',
                                     lb=lb))
     assert all(l.dtype_policy.name == F64 for l in m.layers[1:])

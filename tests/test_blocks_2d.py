@@ -8,16 +8,12 @@ import keras
 import numpy as np
 import pytest
 from conftest import shared_path
+from helpers import F64, rand
 
 from genomenn.blocks import Layers, block_args, block_names, build_block
 from genomenn.blocks_2d import UpperTri, triu_index, triu_rc_order
 from genomenn.model import SeqNN
 from genomenn.params import BLOCK_VOCABULARY
-
-F64 = 'float64'
-
-
-def rand(*shape, seed=0): return np.random.default_rng(seed).normal(size=shape)
 
 
 def run(blocks, x, globals_=None, weights=None):

@@ -6,6 +6,7 @@ os.environ.setdefault('TF_CPP_MIN_LOG_LEVEL', '2')
 import keras
 import numpy as np
 import pytest
+from helpers import F64, rand, sym
 from keras import layers as kl
 from references import layer_norm
 from references import sepconv_same as np_sepconv_same
@@ -13,14 +14,6 @@ from references import sepconv_same as np_sepconv_same
 from genomenn import blocks as B
 from genomenn.blocks import ConcatPosition, GlobalContext, Layers, SoftmaxPool1D, SqueezeExcite, build_block
 from genomenn.params import ParamsError
-
-F64 = 'float64'
-
-
-def sym(L, C, dtype=F64): return keras.Input((L, C), dtype=dtype)
-
-
-def rand(*shape, seed=0): return np.random.default_rng(seed).normal(size=shape)
 
 
 def run(m, X): return np.asarray(m(X, training=False))

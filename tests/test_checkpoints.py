@@ -14,6 +14,7 @@ import keras
 import numpy as np
 import pytest
 from conftest import shared_path
+from helpers import random_1hot, randomise_weights
 
 from genomenn.checkpoints import (
     graph_order,
@@ -39,12 +40,7 @@ BORZOI_LITE = ('models', 'baskerville_eval', 'baskerville__tests__data__eval__mo
 def small(seed=None):
     "A genomenn SeqNN of SMALL; with a seed, every weight (batch-norm statistics too) set at random."
     s = SeqNN({'model': SMALL})
-    if seed is not None:
-        rng = np.random.default_rng(seed)
-        for w in s.models[0].weights:
-            shape = tuple(w.shape)
-            v = rng.uniform(0.5, 1.5, shape) if re.search('variance|gamma', w.path) else rng.normal(0, 0.3, shape)
-            w.assign(v.astype('float32'))
+    if seed is not None: randomise_weights(s.models[0].weights, seed, sd=0.3, positive='variance|gamma')
     return s
 
 def values(model): return [w.numpy().copy() for w in model.weights]
@@ -89,7 +85,7 @@ def write_tf2(path, model, *, full_model=True, drop=None, reshape=None, extra=Fa
     return path
 
 @pytest.fixture(scope='module')
-def x(): return np.eye(4, dtype='float32')[np.random.default_rng(0).integers(0, 4, (2, 2048))]
+def x(): return random_1hot(2, 2048)
 
 @pytest.fixture(scope='module')
 def source(x):

@@ -1,11 +1,11 @@
 """The genomenn command line: --version, --help, value parsing and `genomenn batch` end to end."""
 import json
-import sys
+from functools import partial
 from pathlib import Path
 
 import pandas as pd
 import pytest
-from conftest import run
+from conftest import run_cli
 
 import genomenn
 from genomenn.cli import build_parser, main, parse_assignment, parse_value, read_grid
@@ -14,9 +14,7 @@ ROOT = Path(genomenn.__file__).resolve().parent.parent
 EXAMPLE = ROOT/'nbs'/'pipelines'/'example.ipynb'
 
 
-def cli(*args, cwd=None):
-    "Run `python -m genomenn.cli ARGS` as a user would; return the finished process."
-    return run([sys.executable, '-m', 'genomenn.cli', *args], cwd=cwd, timeout=120)
+cli = partial(run_cli, timeout=120)
 
 
 def test_version_and_help():

@@ -2,12 +2,13 @@
 import json
 import shutil
 import sys
+from functools import partial
 from pathlib import Path
 
 import numpy as np
 import pandas as pd
 import pytest
-from conftest import run
+from conftest import run, run_cli
 
 import genomenn
 
@@ -52,8 +53,7 @@ def test_pipelines_ship_inside_the_package(installed, tmp_path):
 def test_demo_quick_end_to_end(installed, tmp_path):
     out = tmp_path/'demo'; out.mkdir()
     (out/'mine.txt').write_text('my notes')                       # a file of the user's: --force must leave it alone
-    r = run([sys.executable, '-m', 'genomenn.cli', 'demo', '--quick', '-o', out, '--force', '-q'],
-            pythonpath=installed, cwd=tmp_path)
+    r = run_cli('demo', '--quick', '-o', out, '--force', '-q', pythonpath=installed, cwd=tmp_path)
     assert r.returncode == 0, r.stderr[-3000:]
     assert (out/'mine.txt').read_text() == 'my notes'
     assert f'outputs in {out}' in r.stdout and str(out/'metrics.csv') in r.stdout
@@ -96,13 +96,12 @@ def test_demo_quick_end_to_end(installed, tmp_path):
 
     # run again without --force: refused, nothing touched
     before = {f: f.stat().st_mtime_ns for f in out.iterdir()}
-    r = run([sys.executable, '-m', 'genomenn.cli', 'demo', '--quick', '-o', out], pythonpath=installed, cwd=tmp_path)
+    r = run_cli('demo', '--quick', '-o', out, pythonpath=installed, cwd=tmp_path)
     assert r.returncode == 2 and 'is not empty (use --force' in r.stderr
     assert {f: f.stat().st_mtime_ns for f in out.iterdir()} == before
 
 
-def cli(*args, cwd=None):
-    return run([sys.executable, '-m', 'genomenn.cli', *args], cwd=cwd, timeout=300)
+cli = partial(run_cli, timeout=300)
 
 
 def test_demo_bad_options(tmp_path):

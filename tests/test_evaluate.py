@@ -4,13 +4,13 @@ import contextlib
 import io
 import json
 import re
-import sys
 from pathlib import Path
 
 import numpy as np
 import pandas as pd
 import pytest
-from conftest import run, shared_path
+from conftest import run_cli, shared_path
+from helpers import tiny_seqnn, tiny_tfrecords
 
 import genomenn
 from genomenn.cli import main
@@ -125,19 +125,10 @@ def test_figures_content(real):
 
 @pytest.fixture(scope='module')
 def tiny(tmp_path_factory):
-    "A tiny model (params.json, model.h5) and data directory: 256 bp, 8 positions, 3 targets."
-    import keras
-
-    from genomenn.model import SeqNN, synthetic_params
-    from genomenn.tfrecords import write_tfrecords
-    tmp = tmp_path_factory.mktemp('tiny')
-    params = synthetic_params(256, num_targets=3, filters=8)
-    (tmp/'params.json').write_text(json.dumps(params))
-    for seed in (0, 1):
-        keras.utils.set_random_seed(seed); SeqNN(params).save(tmp/f'model{seed}.h5')
-    rng = np.random.default_rng(0)
-    seqs = np.eye(4, dtype=np.float32)[rng.integers(0, 4, (5, 256))]
-    write_tfrecords(tmp/'data', {'test': (seqs, rng.poisson(2, (5, 8, 3)).astype(np.float32))}, pool_width=32)
+    "A tiny model (params.json, model0.h5, model1.h5) and data directory: 256 bp, 8 positions, 3 targets."
+    tmp = tiny_seqnn(tmp_path_factory.mktemp('tiny'), 256, num_targets=3, filters=8, seeds=(0, 1))
+    tiny_tfrecords(tmp/'data', {'test': 5}, 256, lambda seqs, rng: rng.poisson(2, (5, 8, 3)).astype(np.float32),
+                   pool_width=32)
     return tmp
 
 
@@ -198,9 +189,9 @@ def test_rc_ensemble_uses_strand_pairs(tiny, tmp_path):
 def test_pipeline_with_genomenn_batch(tiny, tmp_path):
     "`genomenn batch` runs the eval pipeline over two checkpoints; each run writes its acc.txt and summary.json."
     nb = ROOT/'nbs'/'pipelines'/'eval.ipynb'
-    r = run([sys.executable, '-m', 'genomenn.cli', 'batch', nb, '-p', f"params_file={tiny/'params.json'}",
-             '-p', f"model_file={tiny/'model0.h5'},{tiny/'model1.h5'}", '-p', f"data_dir={tiny/'data'}",
-             '-p', 'rank=true', '-o', tmp_path/'runs', '--cwd', tmp_path, '-j', '2', '-q'], timeout=300)
+    r = run_cli('batch', nb, '-p', f"params_file={tiny/'params.json'}",
+                '-p', f"model_file={tiny/'model0.h5'},{tiny/'model1.h5'}", '-p', f"data_dir={tiny/'data'}",
+                '-p', 'rank=true', '-o', tmp_path/'runs', '--cwd', tmp_path, '-j', '2', '-q', timeout=300)
     assert r.returncode == 0, r.stdout + r.stderr[-3000:]
     accs = [pd.read_csv(tmp_path/f'eval_model{i}_test'/'acc.txt', sep='\t') for i in (0, 1)]
     assert all(list(a.columns) == ['index', 'pearsonr', 'spearmanr', 'r2', 'identifier', 'description'] for a in accs)

@@ -10,6 +10,7 @@ import keras
 import numpy as np
 import pytest
 import tensorflow as tf
+from helpers import F64, random_1hot
 from keras import layers as kl
 
 from genomenn import gradients as G
@@ -35,10 +36,6 @@ def conv_model(L=32, T=3, pool=2, dropout=0., dtype='float64', seed=0, bn=False)
 def run(model, x):
     "Direct call in float64 (Keras' predict would cast float64 arrays to float32)."
     return np.concatenate([model(x[i:i + 512]).numpy() for i in range(0, len(x), 512)])
-
-
-def rand_1hot(S, L, seed=0, dtype='float64'):
-    return np.eye(4, dtype=dtype)[np.random.default_rng(seed).integers(0, 4, (S, L))]
 
 
 @pytest.fixture(scope='module')
@@ -81,7 +78,7 @@ def rel_err(a, b): return np.abs(a - b).max() / np.abs(b).max()
 
 
 def test_finite_differences_every_member_and_basenji_mapping_fails(m64):
-    X = rand_1hot(2, 32, seed=1)
+    X = random_1hot(2, 32, seed=1, dtype=F64)
     pos, t = [1, 2, 9], 2
     g = gradients(m64, X, rc=True, shifts=(-2, 0, 3), positions=pos, return_all=True, verbose=False)
     assert g.members == [(-2, False, 0), (-2, True, 0), (0, False, 0), (0, True, 0), (3, False, 0), (3, True, 0)]
@@ -99,7 +96,7 @@ def test_finite_differences_every_member_and_basenji_mapping_fails(m64):
 
 
 def test_member_inputs_and_predictions_match_hot1_augment(m64):
-    X = rand_1hot(3, 32, seed=2)
+    X = random_1hot(3, 32, seed=2, dtype=F64)
     g = gradients(m64, X, rc=True, shifts=(0, 5), return_all=True, verbose=False)
     for e, (s, r, _) in enumerate(g.members):
         y = run(m64, hot1_augment(X, fwdrc=not r, shift=s))
@@ -120,14 +117,14 @@ def test_rc_equivariant_model_gives_identical_fwd_and_rc_members():
     inner = conv_model(L=32, T=2, seed=3)
     x = kl.Input((32, 4), dtype='float64')
     m = keras.Model(x, RCSum(inner, dtype='float64')(x))
-    X = rand_1hot(2, 32, seed=4)
+    X = random_1hot(2, 32, seed=4, dtype=F64)
     g = gradients(m, X, rc=True, return_all=True, verbose=False)
     np.testing.assert_allclose(g.grads_all[0][..., 1], g.grads_all[0][..., 0], rtol=1e-10, atol=1e-13)
     np.testing.assert_allclose(g.preds_all[..., 1], g.preds_all[..., 0], rtol=1e-10)
 
 
 def test_targets_positions_against_tape(m64):
-    X = rand_1hot(3, 32, seed=5)
+    X = random_1hot(3, 32, seed=5, dtype=F64)
     xt = tf.constant(X)
     for positions, idx in ((None, np.arange(16)), ('center', [7, 8]), ([0, 3, 15], [0, 3, 15])):
         g = gradients(m64, X, targets=[2, 0], positions=positions, verbose=False)
@@ -140,7 +137,7 @@ def test_targets_positions_against_tape(m64):
 
 
 def test_target_chunk_and_batch_size_do_not_change_results(m64):
-    X = rand_1hot(5, 32, seed=6)
+    X = random_1hot(5, 32, seed=6, dtype=F64)
     a = gradients(m64, X, rc=True, shifts=(-1, 1), layers=(0, 'conv2'), verbose=False)
     b = gradients(m64, X, rc=True, shifts=(-1, 1), layers=(0, 'conv2'), batch_size=2, target_chunk=2, verbose=False)
     for u, v in zip(a.grads + a.reprs + [a.preds], b.grads + b.reprs + [b.preds]):
@@ -149,7 +146,7 @@ def test_target_chunk_and_batch_size_do_not_change_results(m64):
 
 def test_large_target_chunks_loop_over_unrolled_blocks(monkeypatch):
     m = conv_model(T=5, seed=4)
-    X = rand_1hot(3, 32, seed=16)
+    X = random_1hot(3, 32, seed=16, dtype=F64)
     a = gradients(m, X, rc=True, shifts=(0, 2), layers=(0, 'pool1'), target_chunk=1, verbose=False)
     monkeypatch.setattr(G, 'UNROLL_MAX', 2); monkeypatch.setattr(G, 'LOOP_BLOCK', 2)   # 5 targets: 3 blocks, 1 padded
     b = gradients(m, X, rc=True, shifts=(0, 2), layers=(0, 'pool1'), verbose=False)
@@ -157,7 +154,7 @@ def test_large_target_chunks_loop_over_unrolled_blocks(monkeypatch):
 
 
 def test_inner_layers_rc_and_unshift_by_pool(m64):
-    X = rand_1hot(2, 32, seed=7)
+    X = random_1hot(2, 32, seed=7, dtype=F64)
     t, pos = 1, [2, 5]
     g = gradients(m64, X, layers=(0, 'pool1', 'conv2'), rc=True, shifts=(0, 4, -3), positions=pos,
                   return_all=True, verbose=False)
@@ -191,7 +188,7 @@ class FakeSeqNN:
 
 
 def test_seqnn_layers_by_index_equal_layers_by_name(m64):
-    X = rand_1hot(2, 32, seed=8)
+    X = random_1hot(2, 32, seed=8, dtype=F64)
     a = gradients(FakeSeqNN(m64), X, layers=(0, 2), shifts=(0, 2), verbose=False)
     b = gradients(m64, X, layers=(0, 'conv2'), shifts=(0, 2), verbose=False)
     for u, v in zip(a.grads + a.reprs, b.grads + b.reprs): np.testing.assert_array_equal(u, v)
@@ -212,7 +209,7 @@ def test_flat_output_model_and_dna_strings():
 
 
 def test_mc_samples_members_differ_only_with_dropout():
-    X = rand_1hot(2, 32, seed=9)
+    X = random_1hot(2, 32, seed=9, dtype=F64)
     md = conv_model(dropout=0.5, bn=True, seed=1)
     bn = md.get_layer('bn'); before = [w.copy() for w in bn.get_weights()]
     keras.utils.set_random_seed(1)
@@ -230,7 +227,7 @@ def test_mc_samples_members_differ_only_with_dropout():
 
 
 def test_hdf5_out_equals_in_memory(m64, tmp_path):
-    X = rand_1hot(5, 32, seed=10)
+    X = random_1hot(5, 32, seed=10, dtype=F64)
     kw = dict(layers=(0, 'pool1'), rc=True, shifts=(-1, 2), targets=[1, 2], return_all=True, batch_size=2,
               verbose=False)
     a = gradients(m64, X, **kw)
@@ -250,7 +247,7 @@ def test_hdf5_out_equals_in_memory(m64, tmp_path):
 
 def test_hdf5_results_read_back_feed_grad_x_input_and_taylor_ism(m64, tmp_path):
     "Layers read back as given (indices ints, names strings), so the input layer is found in files too."
-    X = rand_1hot(3, 32, seed=18)
+    X = random_1hot(3, 32, seed=18, dtype=F64)
     kw = dict(layers=('pool1', 0), rc=True, shifts=(0, 1), targets=[2, 0], verbose=False)
     a = gradients(m64, X, **kw)
     b = gradients(m64, X, out=tmp_path / 'g.h5', **kw); b.close()
@@ -270,7 +267,7 @@ def test_hdf5_results_read_back_feed_grad_x_input_and_taylor_ism(m64, tmp_path):
 
 
 def test_oom_halves_the_batch_and_retries(m64, monkeypatch):
-    X = rand_1hot(5, 32, seed=11)
+    X = random_1hot(5, 32, seed=11, dtype=F64)
     want = gradients(m64, X, rc=True, shifts=(0, 1), verbose=False)
     orig, sizes = G._Engine._call, []
     def flaky(self, x, shifts, *a, **k):
@@ -291,7 +288,7 @@ def test_oom_halves_the_batch_and_retries(m64, monkeypatch):
 
 
 def test_ism_equals_explicit_mutants(m64):
-    X = rand_1hot(2, 32, seed=12)
+    X = random_1hot(2, 32, seed=12, dtype=F64)
     X[1, 5] = 0                                           # an N: all 4 bases are substitutions
     pos = [3, 4]
     sat = ism(m64, X, targets=[0, 2], positions=pos, batch_size=50, verbose=False)
@@ -312,7 +309,7 @@ def test_ism_equals_explicit_mutants(m64):
 
 
 def test_ism_layer_by_layer_and_windowed_paths_equal_full_length_mutants():
-    X = rand_1hot(2, 256, seed=15)
+    X = random_1hot(2, 256, seed=15, dtype=F64)
     chain = conv_model(L=256, T=2, pool=4, seed=2)                     # conv/pool/dropout/conv/dense chain
     a, b = ism(chain, X, verbose=False), ism(chain, X, fast=False, verbose=False)
     assert I._ism_engine(chain).checked == {'chain': True}
@@ -337,7 +334,7 @@ def test_taylor_ism_equals_ism_on_a_linear_model():
     x = kl.Input((20, 4), dtype='float64')
     h = kl.Conv1D(5, 7, padding='same', dtype='float64')(x)
     m = keras.Model(x, kl.Dense(3, dtype='float64')(kl.AveragePooling1D(4, dtype='float64')(h)))
-    X = rand_1hot(3, 20, seed=13)
+    X = random_1hot(3, 20, seed=13, dtype=F64)
     g = gradients(m, X, verbose=False)
     t = taylor_ism(g)
     np.testing.assert_allclose(t, ism(m, X, verbose=False), rtol=1e-10, atol=1e-12)
@@ -355,12 +352,13 @@ def test_distributed_equals_single_device(tmp_path):
         tf.config.set_logical_device_configuration(cpu, [tf.config.LogicalDeviceConfiguration()] * 2)
         import numpy as np, keras, sys
         sys.path.insert(0, {os.path.dirname(__file__)!r})
-        from test_gradients import conv_model, rand_1hot
+        from helpers import F64, random_1hot
+        from test_gradients import conv_model
         from genomenn.gradients import gradients
         st = tf.distribute.MirroredStrategy(['/cpu:0', '/cpu:1'])
         with st.scope(): md = conv_model(dtype='float64', seed=5)
         m1 = conv_model(dtype='float64', seed=6); m1.set_weights(md.get_weights())
-        X = rand_1hot(5, 32, seed=14)
+        X = random_1hot(5, 32, seed=14, dtype=F64)
         kw = dict(layers=(0, 'pool1'), rc=True, shifts=(-1, 2), return_all=True, batch_size=3, verbose=False)
         a = gradients(md, X, **kw)
         assert gradients(md, X, **kw) is not None
@@ -377,7 +375,7 @@ def test_distributed_equals_single_device(tmp_path):
 
 
 def test_bad_inputs(m64):
-    X = rand_1hot(2, 32)
+    X = random_1hot(2, 32, dtype=F64)
     with pytest.raises(ValueError, match=r'seqs: expected one-hot \(S, 32, 4\).*\(2, 32, 3\)'):
         gradients(m64, X[..., :3])
     with pytest.raises(ValueError, match=r'seqs: expected length 32.*\(2, 30, 4\)'): gradients(m64, X[:, :30])
@@ -446,7 +444,7 @@ def test_trained_model_attributions_find_planted_motifs():
 
 
 def test_progress_bar_only_when_verbose(m64, capsys):
-    X = rand_1hot(3, 32, seed=17)
+    X = random_1hot(3, 32, seed=17, dtype=F64)
     gradients(m64, X, verbose=False); ism(m64, X[:1], window=(0, 4), verbose=False)
     assert capsys.readouterr().err == ''
     gradients(m64, X, batch_size=1, verbose=True)
@@ -459,7 +457,7 @@ def test_progress_bar_only_when_verbose(m64, capsys):
 def test_strand_pairs_swap_the_tracks_of_reverse_complement_members(m64):
     """With strand_pair, an rc member's objective for target t is its prediction of track pair[t] (baskerville's
     SwitchReverse)."""
-    X = rand_1hot(2, 32, seed=11)
+    X = random_1hot(2, 32, seed=11, dtype=F64)
     pair = [1, 0, 2]                       # tracks 0 and 1 are a +/- pair, track 2 is unstranded
     pos = [0, 3, 4]
     g = gradients(m64, X, rc=True, shifts=(0, 1), positions=pos, strand_pair=pair, return_all=True, verbose=False)

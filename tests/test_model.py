@@ -11,6 +11,7 @@ import numpy as np
 import pytest
 import tensorflow as tf
 from conftest import shared_path
+from helpers import F64, random_1hot
 from keras import layers as kl
 
 from genomenn.losses import make_loss
@@ -108,12 +109,12 @@ def test_json_crop_offsets():
 
 def test_small_json_models_predict_their_shapes():
     basset, _ = quiet(SeqNN, shared_path('params', 'basenji__manuscripts__basset__params_basset.json'))
-    X = np.eye(4, dtype='float32')[np.random.default_rng(0).integers(0, 4, (2, 1344))]
+    X = random_1hot(2, 1344)
     p = basset.predict(X)
     assert p.shape == (2, 1, 164) and not basset.flat and basset.target_length == 1
     assert ((p > 0) & (p < 1)).all()                      # sigmoid head
     small, _ = quiet(SeqNN, shared_path('params', 'basenji__tutorials__models__params_small.json'))
-    X = np.eye(4, dtype='float32')[np.random.default_rng(1).integers(0, 4, (1, 131072))]
+    X = random_1hot(1, 131072, seed=1)
     p = small.predict(X, batch_size=1)
     assert p.shape == (1, 1024, 3) and np.isfinite(p).all() and (p > 0).all()
 
@@ -301,7 +302,7 @@ def test_legacy_targets_are_cropped_by_the_buffer():
     s = SeqNN(job)
     assert s.output_shape() == (16 - 2*2, 2) and s.target_crop == 2
     rng = np.random.default_rng(0)
-    X = np.eye(4, dtype='float32')[rng.integers(0, 4, (6, 256))]
+    X = random_1hot(6, 256, rng=rng)
     Y = rng.poisson(2, (6, 16, 2)).astype('float32')
     ev = s.evaluate((X, Y))
     p = s.predict(X)
@@ -361,7 +362,7 @@ def test_predict_ensemble_against_numpy_members():
     build_ensemble)."""
     from genomenn.data import hot1_augment
     s = SeqNN(synthetic_params(seq_length=256, num_targets=4, filters=8), dtype='float64')
-    X = np.eye(4)[np.random.default_rng(0).integers(0, 4, (3, 256))]
+    X = random_1hot(3, 256, dtype=F64)
     pair = np.array([1, 0, 3, 2])
     ref = []
     for shift in (-3, 0, 2):
@@ -383,7 +384,7 @@ def test_fit_augments_as_the_params_ask():
     p = synthetic_params(seq_length=256, num_targets=2, filters=8)
     p['model'].update(augment_rc=True, augment_shift=3)
     s = SeqNN(p)
-    X = np.eye(4, dtype='float32')[np.random.default_rng(1).integers(0, 4, (8, 256))]
+    X = random_1hot(8, 256, seed=1)
     Y = np.random.default_rng(2).gamma(1., size=(8, 8, 2)).astype('float32')
     seen = set()
     for x, y in s.augment_dataset(tf.data.Dataset.from_tensors((X, Y)).repeat(60), 0, [1, 0], seed=0):
@@ -406,7 +407,7 @@ def test_predict_ensemble_of_a_contact_map_head_reorders_the_triangle():
                             {'name': 'upper_tri', 'diagonal_offset': 2}, {'name': 'final', 'units': 2}]}}
     s = SeqNN(p, dtype='float64')
     assert s.map_length == 16 and s.output_shape() == (14*15//2, 2)
-    X = np.eye(4)[np.random.default_rng(3).integers(0, 4, (2, 256))]
+    X = random_1hot(2, 256, seed=3, dtype=F64)
     fwd = s.model(X, training=False).numpy()
     rev = s.model(X[:, ::-1, ::-1].copy(), training=False).numpy()[:, triu_rc_order(16, 2)]
     np.testing.assert_allclose(s.predict(X, rc=True), (fwd + rev)/2, rtol=1e-10)

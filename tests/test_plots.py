@@ -9,6 +9,7 @@ import matplotlib.pyplot as plt
 import numpy as np
 import pandas as pd
 import pytest
+from helpers import F64, random_1hot
 from PIL import Image
 from scipy import stats
 
@@ -376,7 +377,7 @@ def test_logo_highlight_and_window():
 
 def test_ism_heatmap(tmp_path):
     rng = np.random.default_rng(2)
-    seq = np.eye(4)[rng.integers(0, 4, 30)]
+    seq = random_1hot(1, 30, dtype=F64, rng=rng)[0]
     ism = rng.normal(size=(30, 4)); ism[seq > 0] = 0
     ax = ism_heatmap(ism, seq_1hot=seq, start=50, window=(55, 70), highlight=[(60, 64)], out=tmp_path / 'ism.png')
     np.testing.assert_array_equal(ax.images[0].get_array(), ism[5:20].T)
@@ -393,7 +394,7 @@ def test_ism_heatmap(tmp_path):
 
 def test_logo_and_ism_heatmap_labels():
     rng = np.random.default_rng(3)
-    seq = np.eye(4)[rng.integers(0, 4, 20)]
+    seq = random_1hot(1, 20, dtype=F64, rng=rng)[0]
     ism = rng.normal(size=(20, 4)); ism[seq > 0] = 0
     ax = ism_heatmap(ism, seq_1hot=seq)                                  # defaults: units on the axes
     assert (ax.get_xlabel(), ax.get_ylabel()) == ('position (bp)', 'substituted base')

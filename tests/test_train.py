@@ -8,12 +8,12 @@ import keras
 import numpy as np
 import pytest
 from conftest import run, shared_path
+from helpers import random_1hot, tiny_tfrecords
 
 from genomenn.cli import main
 from genomenn.data import DataError
 from genomenn.losses import LOSSES, make_loss
 from genomenn.model import SeqNN
-from genomenn.tfrecords import write_tfrecords
 from genomenn.train import Trainer, head_data, train_model
 
 EPS = 1e-7
@@ -80,12 +80,10 @@ def toy_params(L=256, T=(74, 32), filters=8, **train):
 
 def toy_dir(path, T, n=16, L=256, seed=0, **kw):
     "Targets: GC count per 16 bp bin, scaled per track (learnable); strand pairs swap neighbouring tracks."
-    rng = np.random.default_rng(seed)
-    def split(k):
-        X = np.eye(4, dtype='float32')[rng.integers(0, 4, (k, L))]
-        gc = X[..., 1:3].sum(-1).reshape(k, L//16, 16).sum(-1, keepdims=True)
-        return X, gc*np.linspace(0.5, 1.5, T)[None, None]
-    d = write_tfrecords(path, {'train': split(n), 'valid': split(8)}, pool_width=16, **kw)
+    def gc(X, rng):
+        gc = X[..., 1:3].sum(-1).reshape(len(X), L//16, 16).sum(-1, keepdims=True)
+        return gc*np.linspace(0.5, 1.5, T)[None, None]
+    d = tiny_tfrecords(path, {'train': n, 'valid': 8}, L, gc, seed=seed, pool_width=16, **kw)
     tt = (d/'targets.txt').read_text().splitlines()
     pair = [i + 1 if i % 2 == 0 and i + 1 < T else (i - 1 if i % 2 else i) for i in range(T)]
     (d/'targets.txt').write_text('\n'.join([tt[0] + '\tstrand_pair'] + [l + f'\t{pair[i]}' for i,
@@ -115,7 +113,7 @@ def test_joint_two_head_training_checkpoints_and_resume(tmp_path, two_dirs):
     out = r.out_dir
     assert {'model0_best.h5', 'model0_check.h5', 'model1_best.h5', 'model1_check.h5', 'history.csv', 'history.json',
             'learning_curve.png', 'params.json'} <= {f.name for f in out.iterdir()}
-    X = np.eye(4, dtype='float32')[np.random.default_rng(9).integers(0, 4, (3, 256))]
+    X = random_1hot(3, 256, seed=9)
     for i in (0, 1):  # their layout: a fresh model reads the trunk and head i and predicts identically
         fresh = SeqNN(p).restore(out/f'model{i}_check.h5', head=i)
         np.testing.assert_array_equal(fresh.predict(X, head=i), s.predict(X, head=i))

@@ -7,6 +7,7 @@ from fractions import Fraction
 import keras
 import numpy as np
 import pytest
+from helpers import F64, rand, random_1hot, randomise_weights, sym
 from references import conv_same as conv_np
 from references import gelu_tanh as gelu_np
 from references import sepconv_same as sepconv_np
@@ -16,25 +17,14 @@ from genomenn.blocks import Layers, build_block
 from genomenn.model import SeqNN
 from genomenn.params import ParamsError
 
-F64 = 'float64'
-
-
-def rand(*shape, seed=0): return np.random.default_rng(seed).normal(size=shape)
-
 
 def block_model(f, L=6, C=5, C2=3, stride=2, skip_len=None, **kw):
     """A float64 keras.Model [x (L, C), skip (stride*L, C2)] -> block output, with every weight random (BN statistics
     too)."""
-    x, s = keras.Input((L, C), dtype=F64), keras.Input((skip_len or stride*L, C2), dtype=F64)
+    x, s = sym(L, C), sym(skip_len or stride*L, C2)
     m = keras.Model([x, s], f(x, s, stride=stride, lb=Layers('u_', F64), **kw) if f is not U.concat_unet else f(x, s))
-    randomise(m)
+    randomise_weights(m.weights)
     return m
-
-
-def randomise(m, seed=1):
-    rng = np.random.default_rng(seed)
-    for w in m.weights:
-        w.assign(rng.uniform(0.5, 1.5, w.shape) if 'variance' in w.path else rng.normal(0, 0.5, w.shape))
 
 
 def weights(m, name): return [np.asarray(w) for w in m.get_layer(name).weights]
@@ -129,10 +119,10 @@ def test_unet_concat_against_numpy():
 
 @pytest.mark.parametrize('K,stride', [(1, 2), (3, 2), (4, 2), (5, 3), (2, 1)])
 def test_tconv_nac_against_numpy(K, stride):
-    x = keras.Input((6, 5), dtype=F64)
+    x = sym(6, 5)
     m = keras.Model(x, U.tconv_nac(x, filters=4, kernel_size=K, stride=stride, norm_type='batch', activation='gelu',
                                    lb=Layers('t_', F64)))
-    randomise(m)
+    randomise_weights(m.weights)
     X = rand(2, 6, 5)
     h = gelu_np(bn_np(X, *weights(m, 't_bn')))
     ref = tconv_np(h, *weights(m, 't_conv1dtranspose'), stride)
@@ -186,7 +176,7 @@ def test_seqnn_upsampling_past_the_input_keeps_exact_fractions():
     assert s.repr_pools == [1, 1, Fraction(1, 2)] and s.pool_width == Fraction(1, 2)
     assert s.output_shape() == (64, 1)
     from genomenn.gradients import gradients  # a 1 bp shift moves this layer by 2 positions
-    g = gradients(s, np.eye(4)[np.random.default_rng(0).integers(0, 4, (1, 32))], layers=(2,), shifts=(0, 1))
+    g = gradients(s, random_1hot(1, 32, dtype=F64), layers=(2,), shifts=(0, 1))
     assert g.grads[0].shape == (1, 1, 64, 4)
     assert all(type(p) is int for p in SeqNN({'model': small_unet()}).repr_pools)   # whole pools stay ints
 
@@ -208,7 +198,7 @@ def test_unet_block_without_a_skip_is_a_params_error():
 def test_gradients_map_positions_of_an_upsampled_layer():
     from genomenn.gradients import gradients
     s = SeqNN({'model': small_unet()})
-    X = np.eye(4)[np.random.default_rng(0).integers(0, 4, (2, 256))]
+    X = random_1hot(2, 256, dtype=F64)
     g = gradients(s, X, layers=(4,), shifts=(0, 4, -8))          # layer 4: 64 positions of 4 bp, after upsampling
     assert g.grads[0].shape == (2, 2, 64, 16)
     assert np.isfinite(g.grads[0]).all() and np.abs(g.grads[0]).max() > 0

@@ -1,25 +1,20 @@
 """Variant effects: `genomenn snp` against hound_snp's own output, baskerville's flip and subset properties,
 ISM at loci against single-variant runs, bad input, atomic writes and shards."""
-import sys
 
 import h5py
 import numpy as np
 import pandas as pd
 import pytest
-from conftest import run, shared_path
+from conftest import run_cli, shared_path
+from helpers import tiny_seqnn
 
 from genomenn import variants as gv
 from genomenn.data import Genome
-from genomenn.model import SeqNN, synthetic_params
 from genomenn.variants import AlleleModel, ism_bed, ism_scores, ism_snp, mut_window, read_vcf, score_vcf, variant_1hot
 
 TABLES = ['snp', 'chr', 'pos', 'ref_allele', 'alt_allele', 'target_ids', 'target_labels', 'percentiles']
 EVAL = ('params/baskerville__tests__data__eval__params.json',
         'models/baskerville_eval/baskerville__tests__data__eval__model.h5')
-
-
-def cli(*args, timeout=600):
-    return run([sys.executable, '-m', 'genomenn.cli', *map(str, args)], timeout=timeout)
 
 
 def f16_close(ours, ref, axis):
@@ -32,10 +27,9 @@ def f16_close(ours, ref, axis):
 def test_reproduces_hound_snp(tmp_path):
     "genomenn snp on baskerville's eQTL VCF = hound_snp's scores.h5 (tables exact, scores to float16 rounding)."
     d = shared_path()
-    r = cli('snp', d/EVAL[0], d/EVAL[1], d/'snp/baskerville__tests__data__snp__eqtl.vcf', '-f', d/'dna/hg38_1m.fa',
-            '--stats', 'logSUM,logD2,SUM,D1', '-t', d/'tfrecords/baskerville_tiny_hg38/targets.txt', '-o', tmp_path,
-            '-q',
-            '--batch-size', '8')
+    r = run_cli('snp', d/EVAL[0], d/EVAL[1], d/'snp/baskerville__tests__data__snp__eqtl.vcf', '-f', d/'dna/hg38_1m.fa',
+                '--stats', 'logSUM,logD2,SUM,D1', '-t', d/'tfrecords/baskerville_tiny_hg38/targets.txt', '-o', tmp_path,
+                '-q', '--batch-size', '8')
     assert r.returncode == 0, r.stderr
     with h5py.File(tmp_path/'scores.h5') as a, h5py.File(shared_path('reference/hound_snp_eqtl_scores.h5')) as b:
         assert sorted(a) == sorted(b)
@@ -57,12 +51,7 @@ TINY_TARGETS = pd.DataFrame({'identifier': ['A+', 'A-', 'U1', 'B+', 'B-', 'U2'],
 
 @pytest.fixture(scope='module')
 def tiny(tmp_path_factory):
-    import keras
-    t = tmp_path_factory.mktemp('tiny')
-    keras.utils.set_random_seed(1)
-    p = synthetic_params(512, num_targets=6, filters=16)
-    (t/'params.json').write_text(__import__('json').dumps(p))
-    s = SeqNN(t/'params.json'); s.save(t/'model.weights.h5')
+    t = tiny_seqnn(tmp_path_factory.mktemp('tiny'), 512, num_targets=6, filters=16, seeds=(1,), name='model.weights.h5')
     TINY_TARGETS.to_csv(t/'targets.txt', sep='\t', index_label='')
     TINY_TARGETS.iloc[[3, 4, 5]].to_csv(t/'subset.txt', sep='\t', index_label='')   # index column keeps 3, 4, 5
     return t
@@ -179,7 +168,7 @@ def test_processes_shards_merge(tiny, tmp_path):
     fa, vcf = shared_path('dna/hg38_1m.fa'), shared_path('snp/baskerville__tests__data__snp__eqtl.vcf')
     args = [tiny/'params.json', tiny/'model.weights.h5', vcf, '-f', fa, '-t', tiny/'targets.txt', '--stats',
             'logSUM,D1', '-q']
-    r = cli('snp', *args, '-o', tmp_path/'par', '--processes', '2')
+    r = run_cli('snp', *args, '-o', tmp_path/'par', '--processes', '2')
     assert r.returncode == 0, r.stderr
     one = scores(score_vcf(tiny_model(tiny), vcf, fa, tmp_path/'one', ['logSUM', 'D1'], verbose=False))
     par = scores(tmp_path/'par'/'scores.h5')
@@ -188,5 +177,5 @@ def test_processes_shards_merge(tiny, tmp_path):
         if one[k].dtype.kind == 'f':
             np.testing.assert_allclose(par[k].astype(float), one[k].astype(float), rtol=1e-3, atol=1e-6)
         else: np.testing.assert_array_equal(par[k], one[k])
-    r = cli('snp', *args[:2], tiny/'none.vcf', *args[3:], '-o', tmp_path/'x')
+    r = run_cli('snp', *args[:2], tiny/'none.vcf', *args[3:], '-o', tmp_path/'x')
     assert r.returncode == 2 and 'no such file' in r.stderr

@@ -13,6 +13,7 @@ matplotlib.use('Agg')
 import ipywidgets as widgets
 import matplotlib.pyplot as plt
 import pytest
+from helpers import random_1hot
 from scipy import stats
 
 from genomenn.widgets import AttributionExplorer, ScatterExplorer, attribution_explorer, scatter_explorer
@@ -23,7 +24,7 @@ NAMES = ['DNase', 'CAGE', 'H3K27ac']
 @pytest.fixture
 def data():
     rng = np.random.default_rng(7)
-    seqs = np.eye(4, dtype=np.float32)[rng.integers(0, 4, (S, L))]
+    seqs = random_1hot(S, L, rng=rng)
     members = rng.standard_normal((S, T, L, 4, E)).astype(np.float32)
     return seqs, members.mean(-1), members
 
@@ -160,7 +161,7 @@ def test_real_gradients_read_lazily(tmp_path):
     y = keras.layers.Conv1D(2, 5, padding='same', activation='softplus')(keras.layers.Conv1D(6, 7, padding='same',
                                                                                              activation='relu')(x))
     model = keras.Model(x, keras.layers.AveragePooling1D(4)(y))
-    seqs = np.eye(4, dtype=np.float32)[np.random.default_rng(0).integers(0, 4, (3, 48))]
+    seqs = random_1hot(3, 48)
     path = tmp_path / 'g.h5'
     g = gradients(model, seqs, rc=True, shifts=(0, 2), return_all=True, out=path, verbose=False)
     try:
