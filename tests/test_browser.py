@@ -9,7 +9,6 @@ browser's XDG dirs are temporary, and the server runs in its own process group, 
 as a group.
 """
 import base64
-import importlib.util
 import io
 import json
 import os
@@ -24,34 +23,19 @@ import urllib.request
 from pathlib import Path
 
 import pytest
+from conftest import CHROMIUM, CHROMIUM_ARGS, browser_missing, skip_or_fail
 
 ROOT = Path(__file__).resolve().parent.parent
-CHROMIUM = os.environ.get('GENOMENN_CHROMIUM', '/usr/bin/chromium')
-CHROMIUM_ARGS = ['--no-sandbox', '--disable-gpu', '--disable-dev-shm-usage', '--disable-background-networking',
-                 '--disable-component-update', '--no-first-run']
-REQUIRE = any(os.environ.get(k, '') not in ('', '0') for k in ('GENOMENN_REQUIRE_BROWSER', 'GENOMENN_REQUIRE_SHARED'))
 TIMEOUT = 90     # seconds for any one wait (a loaded CI machine); a whole run takes ~10-15 s
 EXPLORER = '.genomenn-explorer'
 IMG = f'{EXPLORER} .widget-output img'
 
-def _missing()->list:
-    "What the browser test needs and cannot find."
-    miss = []
-    if not (os.path.isfile(CHROMIUM) and os.access(CHROMIUM, os.X_OK)):
-        miss.append(f'chromium at {CHROMIUM} (apt-get install chromium)')
-    for mod, pkg in (('playwright', 'playwright'), ('jupyterlab', 'jupyterlab'),
-                     ('jupyterlab_widgets', 'ipywidgets>=8 (jupyterlab_widgets)'),
-                     ('ipykernel', 'ipykernel'), ('PIL', 'pillow')):
-        if importlib.util.find_spec(mod) is None: miss.append(f'python package {pkg}')
-    return miss
-
 @pytest.fixture(scope='module', autouse=True)
 def _needs_browser():
-    miss = _missing()
-    if miss:
-        msg = 'browser test needs ' + ', '.join(miss)
-        if REQUIRE: pytest.fail(msg + ' (GENOMENN_REQUIRE_BROWSER/GENOMENN_REQUIRE_SHARED is set)')
-        pytest.skip(msg)
+    miss = browser_missing({'playwright': 'playwright', 'jupyterlab': 'jupyterlab',
+                            'jupyterlab_widgets': 'ipywidgets>=8 (jupyterlab_widgets)', 'ipykernel': 'ipykernel',
+                            'PIL': 'pillow'})
+    if miss: skip_or_fail('browser test needs ' + ', '.join(miss))
 
 NOTEBOOK_CELLS = [
     "import numpy as np\n"

@@ -24,19 +24,12 @@ from pathlib import Path
 from urllib.parse import urldefrag, urlparse
 
 import pytest
+from conftest import CHROMIUM, CHROMIUM_ARGS, browser_missing, skip_or_fail
 
 ROOT = Path(__file__).resolve().parent.parent
-CHROMIUM = os.environ.get('GENOMENN_CHROMIUM', '/usr/bin/chromium')
-CHROMIUM_ARGS = ['--no-sandbox', '--disable-gpu', '--disable-dev-shm-usage', '--disable-background-networking',
-                 '--disable-component-update', '--no-first-run']
-REQUIRE = any(os.environ.get(k, '') not in ('', '0') for k in ('GENOMENN_REQUIRE_BROWSER', 'GENOMENN_REQUIRE_SHARED'))
 TIMEOUT = 90          # seconds for any one wait in the browser
 MODULE_NB = '05_plots'  # the module page opened in the browser (it has figures)
 SEARCH_FOR = 'jointplot'
-
-def _skip_or_fail(msg:str):
-    if REQUIRE: pytest.fail(msg + ' (GENOMENN_REQUIRE_BROWSER/GENOMENN_REQUIRE_SHARED is set)')
-    pytest.skip(msg)
 
 def public_names()->dict:
     "{module: its `__all__`} for every module a notebook exports (read from genomenn/<module>.py without importing it)."
@@ -59,7 +52,7 @@ def site(tmp_path_factory)->Path:
         assert (p/'index.html').is_file(), f'GENOMENN_DOCS_SITE={given} holds no index.html (build it with .ci/docs)'
         return p
     if importlib.util.find_spec('mkdocs') is None or importlib.util.find_spec('material') is None:
-        _skip_or_fail('the docs test needs mkdocs and mkdocs-material (pip install -e ".[dev]")')
+        skip_or_fail('the docs test needs mkdocs and mkdocs-material (pip install -e ".[dev]")')
     # one build for the whole run: under pytest-xdist the workers share the folder above their own, and a lock
     root = tmp_path_factory.getbasetemp()
     if os.environ.get('PYTEST_XDIST_WORKER'): root = root.parent
@@ -115,11 +108,8 @@ def server(site):
 
 @pytest.fixture(scope='module')
 def browser(site, tmp_path_factory):
-    miss = []
-    if not (os.path.isfile(CHROMIUM) and os.access(CHROMIUM, os.X_OK)):
-        miss.append(f'chromium at {CHROMIUM} (apt-get install chromium)')
-    if importlib.util.find_spec('playwright') is None: miss.append('python package playwright')
-    if miss: _skip_or_fail('the docs browser test needs ' + ', '.join(miss))
+    miss = browser_missing({'playwright': 'playwright'})
+    if miss: skip_or_fail('the docs browser test needs ' + ', '.join(miss))
     from playwright.sync_api import sync_playwright
     tmp = tmp_path_factory.mktemp('xdg')
     xdg = {f'XDG_{k}_HOME': str(tmp/k.lower()) for k in ('CONFIG', 'CACHE', 'DATA')}
