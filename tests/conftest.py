@@ -1,5 +1,6 @@
 """Shared fixtures: the real files in ../shared/data (skipped when absent, required in CI)."""
 import os
+import stat
 import subprocess
 from pathlib import Path
 
@@ -28,3 +29,14 @@ def run(args, pythonpath=ROOT, cwd=None, timeout=600) -> subprocess.CompletedPro
     env = {**os.environ, 'TF_CPP_MIN_LOG_LEVEL': '2',
            'PYTHONPATH': os.pathsep.join([str(pythonpath), os.environ.get('PYTHONPATH', '')])}
     return subprocess.run([str(a) for a in args], capture_output=True, text=True, env=env, cwd=cwd, timeout=timeout)
+
+@pytest.fixture
+def umask027():
+    "Run the test under umask 0o027 (the old umask restored after); yields the mode a new file then gets, 0o640."
+    old = os.umask(0o027)
+    try: yield 0o640
+    finally: os.umask(old)
+
+def file_modes(folder) -> dict:
+    "Relative path -> permission bits of everything under `folder`, hidden (temporary) files included."
+    return {p.relative_to(folder).as_posix(): stat.S_IMODE(p.stat().st_mode) for p in sorted(Path(folder).rglob('*'))}
