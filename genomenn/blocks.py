@@ -15,6 +15,8 @@ from keras import layers as kl
 from keras import ops
 
 from .params import ConvParams, ParamsError, walk_blocks
+from .utils import check_positive_int
+
 
 # %% auto 0
 __all__ = ['LINKS', 'ACTIVATIONS', 'POOL_TYPES', 'BLOCKS', 'KERAS_BLOCKS', 'GLOBAL_ARGS', 'MODEL_KEYS_UNSUPPORTED', 'GELU',
@@ -60,9 +62,8 @@ class WheezeExcite(kl.Layer):
     "Basenji's wheeze-excite: a local squeeze-excite gate from a symmetric-padded moving average of `pool_size` bins."
     def __init__(self, pool_size:int, **kw):
         super().__init__(**kw)
-        if int(pool_size) != pool_size or pool_size < 1 or pool_size % 2 == 0:
-            raise ValueError(f"pool_size: expected an odd positive integer, got {pool_size!r}")
-        self.pool_size = int(pool_size)
+        self.pool_size = check_positive_int(pool_size, 'pool_size')
+        if self.pool_size % 2 == 0: raise ValueError(f"pool_size: expected an odd integer, got {pool_size!r}")
     def build(self, input_shape):
         C = input_shape[-1]
         self.excite1 = kl.Dense(max(C//4, 1), activation='relu', dtype=self.dtype_policy, name='excite1')

@@ -6,14 +6,14 @@
 from __future__ import annotations
 
 import json
-import os
-import uuid
 from collections import namedtuple
 from pathlib import Path
 
 import h5py
 import keras
 import numpy as np
+
+from .utils import atomic_path
 
 # %% auto 0
 __all__ = ['HDF5_ATTR_LIMIT', 'CheckpointLayer', 'is_tf2_checkpoint', 'model_config', 'read_checkpoint', 'graph_order',
@@ -218,18 +218,13 @@ def save_checkpoint(model:keras.Model,  # a Keras 3 functional model
     names = [l.name for l in lays]
     dup = sorted({n for n in names if names.count(n) > 1})
     if dup: raise ValueError(f"model: layer names must be unique in a checkpoint, repeated: {dup}")
-    tmp = path.with_name(f".{path.name}.{uuid.uuid4().hex[:8]}.tmp")
-    try:
-        with h5py.File(tmp, 'w') as f:      # h5py creates the file with the umask's permissions
-            _write_attr_list(f, 'layer_names', names)
-            f.attrs['backend'] = keras.backend.backend().encode('utf8')
-            f.attrs['keras_version'] = keras.__version__.encode('utf8')
-            for l in sorted(lays, key=lambda l: l.name):
-                g, ws = f.create_group(l.name), layer_weights(l)
-                wn = _weight_names(l, ws)
-                _write_attr_list(g, 'weight_names', wn)
-                for n, w in zip(wn, ws): g.create_dataset(n, data=w.numpy())
-        os.replace(tmp, path)
-    finally:
-        if tmp.exists(): tmp.unlink()
+    with atomic_path(path) as tmp, h5py.File(tmp, 'w') as f:
+        _write_attr_list(f, 'layer_names', names)
+        f.attrs['backend'] = keras.backend.backend().encode('utf8')
+        f.attrs['keras_version'] = keras.__version__.encode('utf8')
+        for l in sorted(lays, key=lambda l: l.name):
+            g, ws = f.create_group(l.name), layer_weights(l)
+            wn = _weight_names(l, ws)
+            _write_attr_list(g, 'weight_names', wn)
+            for n, w in zip(wn, ws): g.create_dataset(n, data=w.numpy())
     return path

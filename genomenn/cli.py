@@ -193,9 +193,9 @@ def _add_params_parser(subparsers):
 def _cmd_params_show(args)->int:
     from genomenn.blocks import UnbuildableError
     from genomenn.params import ParamsError, describe_params
+    from genomenn.utils import check_positive_int
     if not Path(args.file).is_file(): raise FileNotFoundError(f'FILE: {args.file!r} does not exist')
-    if args.targets is not None and args.targets < 1:
-        raise ValueError(f'--targets: expected an integer >= 1, got {args.targets}')
+    if args.targets is not None: check_positive_int(args.targets, '--targets')
     try: print(describe_params(args.file))
     except ParamsError as e: raise ValueError(str(e)) from None
     if not args.model: return 0
@@ -348,10 +348,11 @@ def _add_snp_parser(subparsers):
     p.set_defaults(func=_cmd_snp)
 
 def _cmd_snp(args)->int:
+    from genomenn.utils import check_positive_int
     from genomenn.variants import check_stats, count_vcf, score_vcf, score_vcf_parallel, shard_bounds
     stats = check_stats(args.stats)
     if args.processes is not None:
-        if args.processes < 1: raise ValueError(f'--processes: expected N >= 1, got {args.processes}')
+        check_positive_int(args.processes, '--processes')
         dest = score_vcf_parallel(args.params, args.model, args.input, args.fasta, args.targets, args.out_dir, stats,
                                   args.processes, scheduler=args.scheduler, head=args.head, rc=args.rc,
                                   shifts=parse_shifts(args.shifts), untransform_old=args.untransform_old,
@@ -428,9 +429,9 @@ def _add_train_parser(subparsers):
     p.set_defaults(func=_cmd_train)
 
 def _cmd_train(args)->int:
+    from genomenn.utils import check_positive_int
     for k in ('epochs', 'steps', 'valid_steps'):
-        v = getattr(args, k)
-        if v is not None and v < 1: raise ValueError(f"--{k.replace('_', '-')}: expected an integer >= 1, got {v}")
+        if getattr(args, k) is not None: check_positive_int(getattr(args, k), f"--{k.replace('_', '-')}")
     if args.trunk and not args.restore: raise ValueError('--trunk: needs --restore FILE')
     from genomenn.train import train_model  # TensorFlow: only now
     r = train_model(args.params, args.data_dirs, args.out_dir, restore=args.restore, trunk=args.trunk,
@@ -484,10 +485,10 @@ def _add_eval_parser(subparsers):
     p.set_defaults(func=_cmd_eval)
 
 def _cmd_eval(args)->int:
+    from genomenn.utils import check_positive_int
     shifts = parse_shifts(args.shifts)
-    if args.step < 1: raise ValueError(f'--step: expected a positive integer, got {args.step}')
-    if args.batch_size is not None and args.batch_size < 1:
-        raise ValueError(f'--batch-size: expected a positive integer, got {args.batch_size}')
+    check_positive_int(args.step, '--step')
+    if args.batch_size is not None: check_positive_int(args.batch_size, '--batch-size')
     from genomenn.evaluate import run_eval  # TensorFlow: only now
     res = run_eval(args.params_file, args.model_file, args.data_dir, args.out_dir, head=args.head, figures=args.figures,
                    split=args.split, rc=args.rc, shifts=shifts, rank=args.rank, save=args.save, step=args.step,

@@ -5,16 +5,18 @@
 # %% ../nbs/01_data.ipynb 3
 from __future__ import annotations
 
+import contextlib
 import gzip
 import hashlib
 import os
-import shutil
 import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 import pandas as pd
+
+from .utils import atomic_path, check_positive_int
 
 # %% auto 0
 __all__ = ['BASES', 'BED_COLUMNS', 'TARGETS_COLUMNS', 'DataError', 'DataFileNotFoundError', 'load_tensorflow', 'dna_codes',
@@ -224,13 +226,11 @@ def fasta_open(path:str|Path,   # FASTA file: plain or BGZF-gzipped, possibly in
     fai, gzi, beside = fasta_index_paths(p, cache_dir)
     if not beside and not (fai.exists() and (gzi is None or gzi.exists())):
         fai.parent.mkdir(parents=True, exist_ok=True)
-        tmp = Path(tempfile.mkdtemp(dir=fai.parent, prefix='.build-'))
-        try:
-            tfai, tgzi = tmp/fai.name, (tmp/gzi.name if gzi else None)
+        # the .gzi is moved in place first: a .fai present means a complete index
+        with atomic_path(fai) as tfai, (atomic_path(gzi) if gzi else contextlib.nullcontext()) as tgzi:
+            for t in (tfai, tgzi):
+                if t is not None: t.unlink()   # pyfaidx would read an existing (empty) file as the index
             pyfaidx.Fasta(str(p), indexname=str(tfai), gzi_indexname=str(tgzi) if tgzi else None).close()
-            if tgzi: os.replace(tgzi, gzi)
-            os.replace(tfai, fai)
-        finally: shutil.rmtree(tmp, ignore_errors=True)
     return pyfaidx.Fasta(str(p), indexname=str(fai), gzi_indexname=str(gzi) if gzi else None,
                          build_index=False, rebuild=False, **kwargs)
 
@@ -354,8 +354,7 @@ def bed_seqs(fasta,                 # FASTA path or an open `Genome`
              cache_dir=None,        # FASTA index cache (see `fasta_open`)
             )->BedSeqs:
     "Fixed-length DNA windows centred on BED regions, padded with N beyond chromosome ends."
-    if seq_length is not None and (int(seq_length) != seq_length or seq_length < 1):
-        raise DataError(f"seq_length: expected a positive integer or None, got {seq_length!r}")
+    seq_length = check_positive_int(seq_length, 'seq_length', none_ok=True, error=DataError)
     regions = read_bed(bed)
     genome = fasta if isinstance(fasta, Genome) else Genome(fasta, cache_dir)
     try:

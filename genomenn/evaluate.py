@@ -5,11 +5,10 @@
 # %% ../nbs/11_evaluate.ipynb 3
 from __future__ import annotations
 
+import contextlib
 import json
-import os
 import platform
 import time
-import uuid
 import warnings
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -24,7 +23,7 @@ __all__ = ['ACC_METRICS', 'EvalInputs', 'eval_inputs', 'EvalResult', 'ensemble_p
 # %% ../nbs/11_evaluate.ipynb 4
 from .data import DataError, DataFileNotFoundError, read_targets, strand_pairs
 from .metrics import CoMoments, MetricWarning, SpearmanR
-from .utils import atomic_write
+from .utils import atomic_path, atomic_write, check_positive_int
 
 # %% ../nbs/11_evaluate.ipynb 7
 @dataclass
@@ -143,20 +142,22 @@ class _RowSample:
         self.keys, self.rows = keys, list(rows)
 
 class _H5Writer:
-    "Append (B, P', T) batches to `path`/`name`, written under a temporary name and moved in place on `close`."
+    """Append (B, P', T) batches to `path`/`name`; a context manager writing through `atomic_path`: `path` appears
+    when the block succeeds, and nothing is left when it fails."""
     def __init__(self, path:Path, name:str, shape:tuple, dtype):
+        self.path, self.name, self.shape, self.dtype = Path(path), name, tuple(shape), dtype
+    def __enter__(self):
         import h5py
-        self.path, self.tmp = Path(path), Path(path).with_name(f'.{Path(path).name}.{uuid.uuid4().hex[:8]}.tmp')
-        self.f = h5py.File(self.tmp, 'w')
-        self.d = self.f.create_dataset(name, shape=(0, *shape), maxshape=(None, *shape), dtype=dtype,
-                                       chunks=(1, *shape) if np.prod(shape) <= 1 << 20 else True)
+        with contextlib.ExitStack() as stack:
+            f = stack.enter_context(h5py.File(stack.enter_context(atomic_path(self.path)), 'w'))
+            self.d = f.create_dataset(self.name, shape=(0, *self.shape), maxshape=(None, *self.shape), dtype=self.dtype,
+                                      chunks=(1, *self.shape) if np.prod(self.shape) <= 1 << 20 else True)
+            self._files = stack.pop_all()   # the temporary file stays open until __exit__
+        return self
+    def __exit__(self, *exc): return self._files.__exit__(*exc)
     def add(self, a):
         n = self.d.shape[0]
         self.d.resize(n + len(a), axis=0); self.d[n:] = a
-    def close(self, ok:bool=True):
-        self.f.close()
-        if ok: os.replace(self.tmp, self.path)
-        else: self.tmp.unlink(missing_ok=True)
 
 # %% ../nbs/11_evaluate.ipynb 16
 def evaluate(seqnn,                        # a `SeqNN` with its weights
@@ -181,8 +182,7 @@ def evaluate(seqnn,                        # a `SeqNN` with its weights
             )->EvalResult:
     """Per-target Pearson R, R² (and Spearman R) of the model's predictions over a data split, as baskerville's
     hound_eval."""
-    if isinstance(step, bool) or not isinstance(step, (int, np.integer)) or step < 1:
-        raise ValueError(f"step: expected a positive integer, got {step!r}")
+    step = check_positive_int(step, 'step')
     shifts = tuple(int(s) for s in (shifts if np.ndim(shifts) else [shifts]))
     bs = int(batch_size or getattr(seqnn, 'train_params', {}).get('batch_size', 4))
     inp = eval_inputs(seqnn, data_dir, split=split, head=head, targets_file=targets_file, tfr_pattern=tfr_pattern,
@@ -191,13 +191,14 @@ def evaluate(seqnn,                        # a `SeqNN` with its weights
     pos = np.arange(0, P, step)
     cm, sp = CoMoments(per_target=True), (SpearmanR(per_target=True) if rank else None)
     sample = _RowSample(max(1000, sample_values // T), seed)
-    tracks, writers, files, S = ([], []), {}, {}, 0
-    if save is not None:
-        save = Path(save); save.mkdir(parents=True, exist_ok=True)
-        writers = {k: _H5Writer(save/f'{k}.h5', k, (len(pos), T), save_dtype) for k in ('preds', 'targets')}
-    predict = ensemble_predictor(seqnn, head, rc, shifts, inp.strand_pair if rc else None)
-    t0, ok = time.perf_counter(), False
-    try:
+    tracks, writers, S = ([], []), {}, 0
+    with contextlib.ExitStack() as stack:   # the saved arrays: moved in place at the end, removed on an error
+        if save is not None:
+            save = Path(save); save.mkdir(parents=True, exist_ok=True)
+            writers = {k: stack.enter_context(_H5Writer(save/f'{k}.h5', k, (len(pos), T), save_dtype))
+                       for k in ('preds', 'targets')}
+        predict = ensemble_predictor(seqnn, head, rc, shifts, inp.strand_pair if rc else None)
+        t0 = time.perf_counter()
         from tqdm.auto import tqdm
         for x, y in tqdm(inp.data.dataset, disable=not verbose, desc=f'evaluate {split}', unit='batch'):
             p = predict(x).astype(np.float32, copy=False)
@@ -211,11 +212,7 @@ def evaluate(seqnn,                        # a `SeqNN` with its weights
             if S < n_tracks: tracks[0].append(p[:n_tracks - S]); tracks[1].append(y[:n_tracks - S])
             S += len(x)
         if S == 0: raise DataError(f"split {split!r}: no records in {', '.join(str(f) for f in inp.data.files)}")
-        ok = True
-    finally:
-        for k, w in writers.items():
-            w.close(ok)
-            if ok: files[f'{k}.h5'] = w.path
+    files = {f'{k}.h5': w.path for k, w in writers.items()}
     secs = time.perf_counter() - t0
     with warnings.catch_warnings():
         warnings.simplefilter('ignore', MetricWarning)   # NaN targets are counted in the summary line instead

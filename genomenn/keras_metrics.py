@@ -10,6 +10,7 @@ import numpy as np
 import tensorflow as tf
 
 from .metrics import CoMoments, Moments
+from .utils import check_positive_int
 
 # %% auto 0
 __all__ = ['R2Metric', 'PearsonRMetric']
@@ -54,8 +55,8 @@ class _KerasCoMoments(keras.metrics.Metric):
                  ignore_nan:bool=False,  # leave NaN elements out instead of failing
                  name:str|None=None, dtype=None):
         super().__init__(name=name or self._default_name, dtype=dtype)
-        if int(num_targets) < 1: raise ValueError(f"num_targets: expected a positive integer, got {num_targets}")
-        self.num_targets, self.summarize, self.ignore_nan = int(num_targets), bool(summarize), bool(ignore_nan)
+        self.num_targets = check_positive_int(num_targets, 'num_targets')
+        self.summarize, self.ignore_nan = bool(summarize), bool(ignore_nan)
         self.moments = self.add_variable(shape=(6, self.num_targets), initializer='zeros', dtype='float64',
                                          aggregation='only_first_replica', name='moments')
 

@@ -6,8 +6,6 @@
 from __future__ import annotations
 
 import json
-import os
-import uuid
 import warnings
 from fractions import Fraction
 from pathlib import Path
@@ -48,6 +46,8 @@ from genomenn.params import (
     walk_blocks,
 )
 from .unet import find_unet_repr, takes_unet_repr
+from .utils import atomic_path, atomic_write
+
 
 # %% auto 0
 __all__ = ['SeqNN', 'synthetic_params', 'make_learning_rate', 'make_optimizer', 'augment_batches']
@@ -429,7 +429,7 @@ def augment_batches(ds,                 # batches (x (B, L, 4), y (B, P, T) or (
     return ds.map(aug)
 
 class _BestWeights(keras.callbacks.Callback):
-    "Save the weights whenever `monitor` improves, atomically (temp file + os.replace)."
+    "Save the weights whenever `monitor` improves, atomically (`atomic_path`)."
     def __init__(self, path, monitor):
         super().__init__(); self.path, self.monitor, self.best = Path(path), monitor, np.inf
     def on_epoch_end(self, epoch, logs=None):
@@ -438,19 +438,10 @@ class _BestWeights(keras.callbacks.Callback):
             self.best = v; _save_weights(self.model, self.path)
 
 def _save_weights(model, path):
-    path = Path(path)
-    tmp = path.with_name(f".{uuid.uuid4().hex[:8]}.tmp.weights.h5")
-    try:
-        with warnings.catch_warnings():  # Keras' own numpy-2 copy-keyword notice, once per variable
-            warnings.filterwarnings('ignore', message='__array__ implementation', category=DeprecationWarning)
-            model.save_weights(tmp)
-        os.replace(tmp, path)
-    finally:
-        if tmp.exists(): tmp.unlink()
-
-def _write_json(obj, path):
-    path = Path(path); tmp = path.with_name(f".{path.name}.{uuid.uuid4().hex[:8]}.tmp")
-    tmp.write_text(json.dumps(obj, indent=1)); os.replace(tmp, path)
+    with atomic_path(path) as tmp, warnings.catch_warnings():  # the temporary name ends in '.weights.h5' too
+        # Keras' own numpy-2 copy-keyword notice, once per variable
+        warnings.filterwarnings('ignore', message='__array__ implementation', category=DeprecationWarning)
+        model.save_weights(tmp)
 
 @patch
 def compile(self:SeqNN, *, head:int=0, loss:str|None=None, optimizer=None, learning_rate:float|None=None, metrics=None):
@@ -511,7 +502,8 @@ def fit(self:SeqNN, train,                   # training data: dataset, SeqDatase
     hist = m.fit(tr, validation_data=va, epochs=epochs, callbacks=cbs + list(callbacks), verbose=verbose,
                  shuffle=False, **fit_kw)  # the dataset is shuffled already
     if out_dir is not None:
-        _write_json({k: [float(v) for v in vs] for k, vs in hist.history.items()}, out_dir/'history.json')
+        atomic_write(out_dir/'history.json', json.dumps({k: [float(v) for v in vs] for k, vs in hist.history.items()},
+                                                        indent=1))
     return hist
 
 # %% ../nbs/02_model.ipynb 35

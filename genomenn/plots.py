@@ -7,8 +7,6 @@ __all__ = ['KINDS', 'CI_MAX_PAIRS', 'KDE_MAX_PAIRS', 'PlotWarning', 'check_numer
            'clean_pairs', 'scatter_lims', 'check_cor', 'correlation', 'cor_text', 'jointplot', 'regplot']
 
 # %% ../nbs/05_plots.ipynb 3
-import os
-import tempfile
 import warnings
 from pathlib import Path
 from typing import NamedTuple
@@ -22,7 +20,8 @@ import seaborn as sns
 from matplotlib.backend_bases import FigureCanvasBase
 from scipy import stats
 
-from .utils import check_positive_int, new_file_mode
+from .utils import atomic_path, check_positive_int
+
 
 # %% ../nbs/05_plots.ipynb 8
 class PlotWarning(UserWarning):
@@ -50,15 +49,8 @@ def check_out_path(out, name='out')->Path|None:
     return out
 
 def _atomic_write(out:Path, write)->Path:
-    "Call `write(file_object)` on a temporary file beside `out`, then move it over `out`."
-    fd, tmp = tempfile.mkstemp(prefix=f'.{out.name}.', suffix='.tmp', dir=out.parent)
-    try:
-        with os.fdopen(fd, 'wb') as f: write(f)
-        os.chmod(tmp, new_file_mode())   # the user's umask, not mkstemp's 0600
-        os.replace(tmp, out)
-    except BaseException:
-        if os.path.exists(tmp): os.unlink(tmp)
-        raise
+    "Call `write(file_object)` on a temporary file beside `out`, which then replaces `out` (`atomic_path`)."
+    with atomic_path(out) as tmp, open(tmp, 'wb') as f: write(f)
     return out
 
 # %% ../nbs/05_plots.ipynb 9
@@ -67,7 +59,7 @@ def save_figure(fig:mpl.figure.Figure, # the figure to save (`grid.figure` for a
                 dpi:float|None=None,   # resolution for raster formats and rasterised artists
                 **kwargs,              # more `Figure.savefig` arguments
                )->Path:
-    "Save `fig` atomically (temporary file in the same folder + `os.replace`); the format comes from the suffix."
+    "Save `fig` atomically (a temporary file beside `out` replaces it: `atomic_path`); the suffix picks the format."
     out = check_out_path(out)
     fmt = out.suffix.lower().lstrip('.')
     return _atomic_write(out, lambda f: fig.savefig(f, format=fmt, dpi=dpi, **kwargs))

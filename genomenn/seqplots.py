@@ -17,6 +17,8 @@ import pandas as pd
 
 from .data import BASES, check_window
 from .plots import check_cor, check_numeric, check_out_path, cor_text, save_figure
+from .utils import check_positive_int
+
 
 # %% ../nbs/05a_seqplots.ipynb 8
 def _check_1hot_like(a, name, ref_shape=None)->np.ndarray:
@@ -185,8 +187,7 @@ def track_plot(preds:np.ndarray,                  # predictions (P,) or (P, T)
     if not sel: raise ValueError("target: expected at least one index, got none")
     names = [target_names] if isinstance(target_names, str) else target_names
     if names is not None and len(names) != T: raise ValueError(f"target_names: expected {T} names, got {len(names)}")
-    if isinstance(pool_width, bool) or not isinstance(pool_width, (int, np.integer)) or pool_width < 1:
-        raise ValueError(f"pool_width: expected a positive int, got {pool_width!r}")
+    pool_width = check_positive_int(pool_width, 'pool_width')
     if ax is None:
         _, axs = plt.subplots(len(sel), 1, sharex=True, squeeze=False, figsize=figsize or (10, 0.6 + 1.6 * len(sel)),
                               layout='constrained')

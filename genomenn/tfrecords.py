@@ -19,6 +19,7 @@ import numpy as np
 import pandas as pd
 
 from .data import DataError, DataFileNotFoundError, codes_1hot, hot1_codes, load_tensorflow
+from .utils import check_positive_int
 
 # %% auto 0
 __all__ = ['read_statistics', 'tfrecord_files', 'tfrecord_compression', 'RecordLayout', 'record_layout', 'SeqDataset',
@@ -35,8 +36,7 @@ def read_statistics(data_dir:str|Path)->dict:
     try: stats = json.loads(p.read_text())
     except json.JSONDecodeError as e: raise DataError(f"{p}: not valid JSON: {e}") from None
     for k in ('seq_length', 'target_length', 'num_targets'):
-        if not isinstance(stats.get(k), int) or stats[k] < 1:
-            raise DataError(f"{p}: key '{k}' must be a positive integer, got {stats.get(k)!r}")
+        stats[k] = check_positive_int(stats.get(k), f"{p}: key '{k}'", error=DataError)
     return stats
 
 def _natural_key(p:Path): return [int(t) if t.isdigit() else t for t in re.split(r'(\d+)', p.name)]
@@ -135,10 +135,9 @@ class SeqDataset:
                  tfr_pattern:str|None=None,   # glob for the files (see `tfrecord_files`)
                  seed:int|None=None,          # shuffling seed
                 ):
-        if int(batch_size) != batch_size or batch_size < 1:
-            raise DataError(f"batch_size: expected a positive integer, got {batch_size!r}")
+        batch_size = check_positive_int(batch_size, 'batch_size', error=DataError)
         self.data_dir, self.split_label = Path(data_dir), split_label
-        self.batch_size, self.shuffle_buffer, self.seed = int(batch_size), int(shuffle_buffer), seed
+        self.batch_size, self.shuffle_buffer, self.seed = batch_size, int(shuffle_buffer), seed
         self.stats = read_statistics(data_dir)
         st = self.stats
         self.seq_length, self.target_length, self.num_targets = st['seq_length'], st['target_length'], st['num_targets']

@@ -6,7 +6,6 @@
 from __future__ import annotations
 
 import json
-import os
 import shutil
 import time
 import uuid
@@ -25,6 +24,7 @@ from .keras_metrics import PearsonRMetric, R2Metric
 from .losses import make_loss
 from .model import SeqNN, make_optimizer
 from .tfrecords import SeqDataset, read_statistics
+from .utils import atomic_path, atomic_write
 
 # %% auto 0
 __all__ = ['HeadData', 'check_data_dir', 'head_data', 'Trainer', 'plot_history', 'prepare_out_dir', 'make_strategy',
@@ -252,17 +252,18 @@ def save(self:Trainer, best:bool=False):
     out = self.out_dir; out.mkdir(parents=True, exist_ok=True)
     for h, (b, c) in enumerate(_checkpoint_names(len(self.data))):
         self.seqnn.save(out/c, head=h)
-        if best: shutil.copyfile(out/c, out/b)
+        if best:
+            with atomic_path(out/b) as tmp: shutil.copyfile(out/c, tmp)
     st = out/'train_state'; st.mkdir(exist_ok=True)
     self.seqnn.save(st/'model.weights.h5')
-    tmp = st/f'.optimizer.{uuid.uuid4().hex[:8]}.npz'
-    np.savez(tmp, *[np.asarray(v.numpy()) for v in self.optimizer.variables]); os.replace(tmp, st/'optimizer.npz')
+    with atomic_path(st/'optimizer.npz') as tmp:
+        np.savez(tmp, *[np.asarray(v.numpy()) for v in self.optimizer.variables])
     state = {'epoch': self.epoch, 'best': self.best, 'unimproved': self.unimproved, 'history': self.history,
              'rng': self.rng.bit_generator.state, 'heads': self.names}
-    _atomic_text(st/'state.json', json.dumps(state, indent=1, default=_json_default))
+    atomic_write(st/'state.json', json.dumps(state, indent=1, default=_json_default))
     hist = pd.DataFrame(self.history)
-    _atomic_text(out/'history.csv', hist.to_csv(index=False))
-    _atomic_text(out/'history.json', hist.to_json(orient='records', indent=1))
+    atomic_write(out/'history.csv', hist.to_csv(index=False))
+    atomic_write(out/'history.json', hist.to_json(orient='records', indent=1))
     plot_history(hist, self.names, out=out/'learning_curve.png')
 
 @patch
@@ -290,10 +291,6 @@ def _json_default(o):
     if isinstance(o, (np.floating,)): return float(o)
     if isinstance(o, np.bool_): return bool(o)
     raise TypeError(type(o).__name__)
-
-def _atomic_text(path, text):
-    tmp = Path(path).with_name(f'.{Path(path).name}.{uuid.uuid4().hex[:8]}.tmp')
-    tmp.write_text(text); os.replace(tmp, path)
 
 # %% ../nbs/10_train.ipynb 16
 def plot_history(history:pd.DataFrame,  # `Trainer.fit`'s history (or history.csv)
@@ -374,8 +371,9 @@ def train_model(params,                      # params file (JSON) or dict with `
         raise FileNotFoundError(f"restore: {restore} does not exist")
     out = prepare_out_dir(out_dir, force, resume)
     if src is not None:
-        if Path(src).resolve() != (out/'params.json').resolve(): shutil.copyfile(src, out/'params.json')
-    else: _atomic_text(out/'params.json', json.dumps(params, indent=1))
+        if Path(src).resolve() != (out/'params.json').resolve():
+            with atomic_path(out/'params.json') as tmp: shutil.copyfile(src, tmp)
+    else: atomic_write(out/'params.json', json.dumps(params, indent=1))
     if seed is not None: keras.utils.set_random_seed(seed)
     strat = make_strategy(strategy) or tf.distribute.get_strategy()
     with strat.scope(), _policy('mixed_float16' if mixed_precision else keras.config.dtype_policy().name):

@@ -6,9 +6,7 @@
 from __future__ import annotations
 
 import gzip
-import os
 import sys
-import uuid
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -19,6 +17,7 @@ from scipy.special import rel_entr
 from tqdm.auto import tqdm
 
 from .data import BASES, DataError, Genome, bed_seqs, dna_1hot, read_targets, strand_pairs
+from .utils import atomic_path
 
 # %% auto 0
 __all__ = ['SNP_STATS', 'PERCENTILES', 'VCFError', 'Variant', 'parse_vcf_line', 'check_variant', 'read_vcf', 'count_vcf',
@@ -311,8 +310,6 @@ def _batches(it, n):
         if len(b) == n: yield b; b = []
     if b: yield b
 
-def _tmp_h5(out:Path)->Path: return out.with_name(f".{out.name}.{uuid.uuid4().hex[:8]}.tmp")
-
 def write_pct(h5:h5py.File, stats, chunk:int=256):
     "hound_snp's `percentiles` and `<stat>_pct` (targets x percentiles) from the stored float16 scores."
     h5.create_dataset('percentiles', data=PERCENTILES)
@@ -355,10 +352,10 @@ def score_vcf(model:AlleleModel,       # the model, targets and ensemble
     stats = check_stats(stats)
     genome = fasta if isinstance(fasta, Genome) else Genome(fasta)
     out = Path(out_dir); out.mkdir(parents=True, exist_ok=True)
-    dest = out/'scores.h5'; tmp = _tmp_h5(dest)
+    dest = out/'scores.h5'
     try:
         n, idlen, chlen = scan_vcf(vcf, genome, start, end, log)
-        with h5py.File(tmp, 'w') as h5:
+        with atomic_path(dest) as tmp, h5py.File(tmp, 'w') as h5:
             _init_h5(h5, n, idlen, chlen, model, stats)
             i = 0
             with tqdm(total=n, disable=not verbose, desc='snp', unit='variant') as bar:
@@ -366,9 +363,7 @@ def score_vcf(model:AlleleModel,       # the model, targets and ensemble
                 for batch in _batches(ok, step):
                     i = _score_batch(h5, i, batch, model, genome, stats); bar.update(len(batch))
             if pct: write_pct(h5, stats)
-        os.replace(tmp, dest)
     finally:
-        if tmp.exists(): tmp.unlink()
         if genome is not fasta: genome.close()
     return dest
 
@@ -396,25 +391,21 @@ def merge_scores(parts:list,    # shard `scores.h5` files, in VCF order
                  pct:bool=True, # recompute the `*_pct` tables
                 )->Path:
     "Concatenate the per-variant datasets of shard `scores.h5` files; targets from the first; percentiles recomputed."
-    dest = Path(dest); tmp = _tmp_h5(dest)
+    dest = Path(dest)
     per_variant = ['snp', 'chr', 'pos', 'ref_allele', 'alt_allele']
+    hs = [h5py.File(p, 'r') for p in parts]
     try:
-        hs = [h5py.File(p, 'r') for p in parts]
-        try:
-            stats = [k for k in hs[0] if k in SNP_STATS]
-            with h5py.File(tmp, 'w') as out:
-                for k in per_variant + stats:
-                    arrs = [h[k][()] for h in hs]
-                    dt = max((a.dtype for a in arrs),
-                             key=lambda d: d.itemsize) if arrs[0].dtype.kind == 'S' else arrs[0].dtype
-                    out.create_dataset(k, data=np.concatenate([a.astype(dt) for a in arrs]))
-                for k in ('target_ids', 'target_labels'): out.create_dataset(k, data=hs[0][k][()])
-                if pct: write_pct(out, stats)
-        finally:
-            for h in hs: h.close()
-        os.replace(tmp, dest)
+        stats = [k for k in hs[0] if k in SNP_STATS]
+        with atomic_path(dest) as tmp, h5py.File(tmp, 'w') as out:
+            for k in per_variant + stats:
+                arrs = [h[k][()] for h in hs]
+                dt = max((a.dtype for a in arrs),
+                         key=lambda d: d.itemsize) if arrs[0].dtype.kind == 'S' else arrs[0].dtype
+                out.create_dataset(k, data=np.concatenate([a.astype(dt) for a in arrs]))
+            for k in ('target_ids', 'target_labels'): out.create_dataset(k, data=hs[0][k][()])
+            if pct: write_pct(out, stats)
     finally:
-        if tmp.exists(): tmp.unlink()
+        for h in hs: h.close()
     return dest
 
 def shard_bounds(n:int, processes:int)->list:
@@ -500,15 +491,10 @@ def ism_scores(model:AlleleModel,     # model, targets and ensemble
     return out
 
 def _write_ism(dest:Path, seqs_win, scores, extra:dict):
-    tmp = _tmp_h5(dest)
-    try:
-        with h5py.File(tmp, 'w') as h5:
-            for k, v in extra.items(): h5.create_dataset(k, data=v)
-            h5.create_dataset('seqs', data=seqs_win.astype(bool))
-            for s, v in scores.items(): h5.create_dataset(s, data=v, dtype='float16')
-        os.replace(tmp, dest)
-    finally:
-        if tmp.exists(): tmp.unlink()
+    with atomic_path(dest) as tmp, h5py.File(tmp, 'w') as h5:
+        for k, v in extra.items(): h5.create_dataset(k, data=v)
+        h5.create_dataset('seqs', data=seqs_win.astype(bool))
+        for s, v in scores.items(): h5.create_dataset(s, data=v, dtype='float16')
     return dest
 
 def ism_snp(model:AlleleModel, vcf, fasta, out_dir, stats=('logSUM',), mut_len:int=200, mut_up:int=0,

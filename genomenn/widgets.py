@@ -18,6 +18,7 @@ from matplotlib.figure import Figure
 
 from .plots import jointplot, regplot
 from .seqplots import attribution_logo
+from .utils import check_positive_int
 
 # %% auto 0
 __all__ = ['PLOTS', 'Explorer', 'AttributionExplorer', 'attribution_explorer', 'ScatterExplorer', 'scatter_explorer']
@@ -165,9 +166,7 @@ class AttributionExplorer(Explorer):
                 raise ValueError(f"members: expected shape ({S}, {T}, {L}, 4, E), got {members.shape}")
             if members.shape[-1] < 2: members = None     # one member: nothing to toggle
         E = 0 if members is None else members.shape[-1]
-        for name, v in (('width', width), ('max_members', max_members)):
-            if isinstance(v, bool) or not isinstance(v, (int, np.integer)) or v < 1:
-                raise ValueError(f"{name}: expected a positive int, got {v!r}")
+        width, max_members = check_positive_int(width, 'width'), check_positive_int(max_members, 'max_members')
         self.attrs, self.seqs, self.members, self.ism = attrs, seqs, members, ism
         self.target_names = _names(target_names, T, 'target {}', 'target_names')
         self.seq_names = _names(seq_names, S, 'seq {}', 'seq_names')
@@ -272,8 +271,7 @@ class ScatterExplorer(Explorer):
         T = preds.shape[-1]
         self.preds, self.targets = preds.reshape(-1, T), targets.reshape(-1, T)
         N = self.preds.shape[0]
-        if isinstance(sample, bool) or not isinstance(sample, (int, np.integer)) or sample < 1:
-            raise ValueError(f"sample: expected a positive int, got {sample!r}")
+        sample = check_positive_int(sample, 'sample')
         self.target_names = _names(target_names, T, 'target {}', 'target_names')
         self.plot, self.pseudocount, self.seed, self.figsize, self.plot_kw = plot, pseudocount, seed, figsize, plot_kw
         style = {'description_width': 'initial'}

@@ -51,3 +51,10 @@ def run(args, pythonpath=ROOT, cwd=None, timeout=600) -> subprocess.CompletedPro
 def run_cli(*args, pythonpath=ROOT, cwd=None, timeout=600) -> subprocess.CompletedProcess:
     "Run `python -m genomenn.cli ARGS` as a user would (see `run`); the finished process."
     return run([sys.executable, '-m', 'genomenn.cli', *args], pythonpath=pythonpath, cwd=cwd, timeout=timeout)
+
+@pytest.fixture
+def umask027():
+    "Run the test under umask 0o027 (the old umask restored after); yields the mode a new file then gets, 0o640."
+    old = os.umask(0o027)
+    try: yield 0o640
+    finally: os.umask(old)

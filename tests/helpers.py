@@ -4,6 +4,7 @@ fixtures and the shared-data / subprocess helpers in conftest.py.) Keras and Ten
 so numpy-only test modules stay light."""
 import json
 import re
+import stat
 from pathlib import Path
 
 import numpy as np
@@ -62,3 +63,8 @@ def tiny_tfrecords(path:Path, splits:dict, L:int, targets, seed:int=0, **kw)->Pa
         seqs = random_1hot(n, L, rng=rng)
         data[split] = (seqs, targets(seqs, rng))
     return write_tfrecords(path, data, **kw)
+
+
+def file_modes(folder)->dict:
+    "Relative path -> permission bits of everything under `folder`, hidden (temporary) files included."
+    return {p.relative_to(folder).as_posix(): stat.S_IMODE(p.stat().st_mode) for p in sorted(Path(folder).rglob('*'))}

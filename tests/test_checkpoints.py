@@ -14,7 +14,7 @@ import keras
 import numpy as np
 import pytest
 from conftest import shared_path
-from helpers import random_1hot, randomise_weights
+from helpers import file_modes, random_1hot, randomise_weights
 
 from genomenn.checkpoints import (
     graph_order,
@@ -224,6 +224,17 @@ def test_save_layout_and_round_trip(tmp_path, source, x):
     t = small()
     load_checkpoint(t.models[0], path)
     np.testing.assert_allclose(t.models[0].predict(x, verbose=0), pred, rtol=1e-6, atol=1e-6)
+
+def test_weights_h5_save_umask_mode_and_atomic(tmp_path, source, umask027, monkeypatch):
+    "SeqNN.save('.weights.h5') (also the best-weights callback): the umask's mode; a failed write keeps the old file."
+    s, _ = source
+    s.save(tmp_path/'m.weights.h5')
+    assert file_modes(tmp_path) == {'m.weights.h5': 0o640}
+    before = (tmp_path/'m.weights.h5').read_bytes()
+    def fail(*a, **k): raise OSError('disk full')
+    monkeypatch.setattr(keras.Model, 'save_weights', fail)
+    with pytest.raises(OSError, match='disk full'): small(seed=2).save(tmp_path/'m.weights.h5')
+    assert file_modes(tmp_path) == {'m.weights.h5': 0o640} and (tmp_path/'m.weights.h5').read_bytes() == before
 
 def test_save_is_atomic(tmp_path, source, monkeypatch):
     "A write that fails part-way leaves the earlier file as it was and no temporary file."

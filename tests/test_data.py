@@ -9,14 +9,14 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 import pytest
-from conftest import shared_path
+from conftest import file_modes, shared_path
 from hypothesis import given, settings
 from hypothesis import strategies as st
 from scipy.stats import norm
 
 from genomenn.data import *
 from genomenn.synthetic import MOTIFS, synthetic_dataset
-from genomenn.tfrecords import SeqDataset
+from genomenn.tfrecords import SeqDataset, write_tfrecords
 
 COMP = {'A': 'T', 'C': 'G', 'G': 'C', 'T': 'A', 'N': 'N'}
 def ref_rc(s): return ''.join(COMP[c] for c in reversed(s.upper()))
@@ -230,7 +230,7 @@ def test_bed_errors(dna_dir, tmp_path):
     bad.write_text('chr1\t10\n')
     with pytest.raises(ValueError, match=r'bad.bed:1: expected at least 3 columns'):
         read_bed(bad)
-    with pytest.raises(ValueError, match=r'seq_length: expected a positive integer or None, got 0'):
+    with pytest.raises(ValueError, match=r'seq_length: expected None or an integer >= 1, got 0'):
         bed_seqs(dna_dir/'hg38_1m.fa', [('chr1', 0, 10)], 0)
     regions = read_bed(dna_dir/'gata4.bed')
     assert regions[['chrom', 'start', 'end']].values.tolist() == [['chr8', 11496144, 11627216]]
@@ -318,7 +318,7 @@ def test_missing_statistics_and_bad_statistics(tmp_path):
     with pytest.raises(ValueError, match=r"'sequence' has 131072 bytes; statistics.json \(seq_length=1000\)"):
         SeqDataset(tmp_path, 'valid')
     (tmp_path/'statistics.json').write_text(json.dumps({k: v for k, v in stats.items() if k != 'target_length'}))
-    with pytest.raises(ValueError, match=r"key 'target_length' must be a positive integer, got None"):
+    with pytest.raises(ValueError, match=r"key 'target_length': expected an integer >= 1, got None"):
         SeqDataset(tmp_path, 'valid')
 
 def test_truncated_tfrecord(tmp_path):
@@ -420,6 +420,30 @@ def test_synthetic_split_and_tfrecord_round_trip(tmp_path):
         s.to_tfrecords(tmp_path/'codes')
     xb, yb = next(iter(s.dataset(batch_size=8, shuffle_buffer=100, seed=1)))
     assert tuple(xb.shape) == (8, 512, 4) and tuple(yb.shape) == (8, 16, 6)
+
+
+def test_writers_give_the_umask_mode_and_leave_no_temporary_file(tmp_path, umask027, monkeypatch):
+    "TFRecords and FASTA indexes get the umask's permissions; a failing write leaves no file, temporary or not."
+    import pyfaidx
+
+    import genomenn.tfrecords
+    seqs = np.eye(4, dtype=np.float32)[np.random.default_rng(0).integers(0, 4, (3, 64))]
+    split = {'train': (seqs, np.ones((3, 2, 1), np.float32))}
+    write_tfrecords(tmp_path/'d', split, seqs_per_tfr=2)
+    want = {'d': 0o750, 'd/statistics.json': 0o640, 'd/targets.txt': 0o640, 'd/tfrecords': 0o750,
+            'd/tfrecords/train-0.tfr': 0o640, 'd/tfrecords/train-1.tfr': 0o640}
+    assert file_modes(tmp_path) == want
+    def fail(*a, **k): raise OSError('disk full')
+    monkeypatch.setattr(genomenn.tfrecords, 'hot1_codes', fail)
+    with pytest.raises(OSError, match='disk full'): write_tfrecords(tmp_path/'e', split)
+    assert file_modes(tmp_path) == want
+    (tmp_path/'x.fa').write_text('>s1\nACGTAC\n'); (tmp_path/'y.fa').write_text('>s2\nGG\n')
+    with Genome(tmp_path/'x.fa', cache_dir=tmp_path/'c') as g: assert g.fetch('s1', 0, 4) == 'ACGT'
+    files = {k: m for k, m in file_modes(tmp_path/'c').items() if (tmp_path/'c'/k).is_file()}
+    assert [(Path(k).name, m) for k, m in files.items()] == [('x.fa.fai', 0o640)]
+    monkeypatch.setattr(pyfaidx, 'Fasta', fail)
+    with pytest.raises(OSError, match='disk full'): Genome(tmp_path/'y.fa', cache_dir=tmp_path/'c')
+    assert {k: m for k, m in file_modes(tmp_path/'c').items() if (tmp_path/'c'/k).is_file()} == files
 
 
 def test_read_targets_of_the_baskerville_data_directory():

@@ -10,7 +10,7 @@ import numpy as np
 import pandas as pd
 import pytest
 from conftest import run_cli, shared_path
-from helpers import tiny_seqnn, tiny_tfrecords
+from helpers import file_modes, tiny_seqnn, tiny_tfrecords
 
 import genomenn
 from genomenn.cli import main
@@ -81,7 +81,7 @@ def test_saved_predictions_and_metrics_against_scipy_sklearn(real):
     with h5py.File(out/'targets.h5') as f: targets = f['targets'][:]
     assert preds.shape == targets.shape == (2, 2048, 74) and preds.dtype == np.float32
     np.testing.assert_array_equal(targets, SeqDataset(shared_path(*DATA), 'test').numpy(return_inputs=False))
-    assert not any(p.name.endswith('.tmp') for p in out.iterdir())
+    assert not any(p.name.startswith('.') for p in out.iterdir())     # no temporary file left
     acc = pd.read_csv(out/'acc.txt', sep='\t')
     p, t = preds.reshape(-1, 74).astype(np.float64), targets.reshape(-1, 74).astype(np.float64)
     ok = np.flatnonzero(t.std(0) > 0)
@@ -164,6 +164,22 @@ def test_bad_input_names_the_file(tiny, tmp_path):
     assert code == 2 and f"{n/'targets.txt'}: lists 1 targets, but {n/'statistics.json'} says num_targets = 3" in err
     code, _, err = cli('eval', p, tmp_path/'none.h5', d, '-o', tmp_path/'o')
     assert code == 2 and f"model_file: no such file: {tmp_path/'none.h5'}" in err
+
+
+def test_saved_files_get_the_umask_mode_and_a_failure_keeps_the_old_ones(tiny, tmp_path, umask027, monkeypatch):
+    "preds.h5, targets.h5 and acc.txt get the umask's permissions; an evaluation that fails leaves earlier files."
+    from genomenn import evaluate as ge
+    from genomenn.model import SeqNN
+    net, out = SeqNN(tiny/'params.json').restore(tiny/'model0.h5'), tmp_path/'out'
+    res = ge.evaluate(net, tiny/'data', save=out)
+    ge.write_acc(res.acc, out/'acc.txt')
+    assert file_modes(out) == {'acc.txt': 0o640, 'preds.h5': 0o640, 'targets.h5': 0o640}
+    before = {p.name: p.read_bytes() for p in out.iterdir()}
+    def fail(x): raise RuntimeError('boom')
+    monkeypatch.setattr(ge, 'ensemble_predictor', lambda *a: fail)
+    with pytest.raises(RuntimeError, match='boom'): ge.evaluate(net, tiny/'data', save=out)
+    assert {p.name: p.read_bytes() for p in out.iterdir()} == before
+    assert file_modes(out) == {'acc.txt': 0o640, 'preds.h5': 0o640, 'targets.h5': 0o640}
 
 
 def test_rc_ensemble_uses_strand_pairs(tiny, tmp_path):

@@ -364,7 +364,7 @@ def test_keras_constant_target_nan_and_nan_inputs():
     assert_allclose(k.result().numpy(), pearsonr(X[..., :3], Yn, per_target=True, ignore_nan=True), rtol=1e-6)
     with pytest.raises(ValueError, match=r'y_pred: expected shape \(\.\.\., 3\), got \(20, 16, 4\)'):
         R2Metric(3).update_state(Y, X)
-    with pytest.raises(ValueError, match='num_targets: expected a positive integer, got 0'):
+    with pytest.raises(ValueError, match='num_targets: expected an integer >= 1, got 0'):
         R2Metric(0)
 
 @pytest.mark.filterwarnings('ignore:Skipping variable loading for optimizer')

@@ -9,7 +9,7 @@ import matplotlib.pyplot as plt
 import numpy as np
 import pandas as pd
 import pytest
-from helpers import F64, random_1hot
+from helpers import F64, file_modes, random_1hot
 from PIL import Image
 from scipy import stats
 
@@ -263,6 +263,20 @@ def test_saves_atomically_with_format_from_suffix_and_table(tmp_path):
     tab = pd.read_csv(tmp_path / 'reg.tsv', sep='\t')
     assert list(tab.columns) == ['x', 'y', 'color'] and np.allclose(tab['color'], y - x)
     assert sorted(p.name for p in tmp_path.iterdir()) == ['reg.svg', 'reg.tsv', 'scatter.png', 'scatter.tsv']
+
+
+def test_saved_files_get_the_umask_mode_and_a_failure_keeps_the_old_file(tmp_path, umask027):
+    "save_figure and the pairs table: the umask's permissions (not mkstemp's 0600), no temporary file left."
+    x, y = counts(50)
+    out, want = tmp_path / 'reg.png', {'reg.png': 0o640, 'reg.tsv': 0o640}
+    regplot(x, y, out, table=True, dpi=20, figsize=(2, 2))
+    assert file_modes(tmp_path) == want
+    fig, ax = plt.subplots(figsize=(2, 2)); ax.plot([0, 1])
+    before = out.read_bytes()
+    with pytest.raises(TypeError, match='not_an_option'): save_figure(fig, out, not_an_option=1)
+    assert file_modes(tmp_path) == want and out.read_bytes() == before
+    save_figure(fig, out, dpi=20); plt.close(fig)
+    assert file_modes(tmp_path) == want and out.read_bytes() != before
 
 
 def test_save_errors(tmp_path):

@@ -8,7 +8,7 @@ import keras
 import numpy as np
 import pytest
 from conftest import run, shared_path
-from helpers import random_1hot, tiny_tfrecords
+from helpers import file_modes, random_1hot, tiny_tfrecords
 
 from genomenn.cli import main
 from genomenn.data import DataError
@@ -200,6 +200,18 @@ def test_mixed_precision_trains(tmp_path, two_dirs):
     assert np.isfinite(r.history['human_train_loss']).all()
     assert keras.config.dtype_policy().name == 'float32'     # the global policy is restored
     SeqNN(p).restore(r.out_dir/'model_check.h5')   # a float32 model reads the checkpoint
+
+
+def test_outputs_get_the_umask_mode(tmp_path, two_dirs, umask027):
+    "Checkpoints, training state, history and learning curve: the umask's permissions, no temporary file left."
+    p = tmp_path/'params.json'; p.write_text(json.dumps(toy_params(T=(74,), loss='poisson')))
+    out = train_model(p, [two_dirs[0]], tmp_path/'o', epochs=1, steps_per_epoch=1, valid_steps=1, seed=0,
+                      verbose=0).out_dir
+    modes = file_modes(out)
+    assert {'model_best.h5', 'model_check.h5', 'params.json', 'history.csv', 'history.json', 'learning_curve.png',
+            'train_state/optimizer.npz', 'train_state/state.json', 'train_state/model.weights.h5'} <= set(modes)
+    assert modes == {k: 0o750 if (out/k).is_dir() else 0o640 for k in modes}
+    assert not [k for k in modes if k.rsplit('/', 1)[-1].startswith('.')]
 
 
 def test_eval_params_one_short_epoch_on_tiny_hg38(tmp_path):

@@ -6,7 +6,7 @@ import numpy as np
 import pandas as pd
 import pytest
 from conftest import run_cli, shared_path
-from helpers import tiny_seqnn
+from helpers import file_modes, tiny_seqnn
 
 from genomenn import variants as gv
 from genomenn.data import Genome
@@ -161,6 +161,13 @@ def test_crash_leaves_no_partial_file(tiny, tmp_path, monkeypatch):
     monkeypatch.setattr(AlleleModel, 'preds', flaky)
     with pytest.raises(RuntimeError, match='boom'): score_vcf(m, vcf, fa, tmp_path, ['SUM'], step=2, verbose=False)
     assert sorted(p.name for p in tmp_path.iterdir()) == ['scores.h5'] and (tmp_path/'scores.h5').read_bytes() == b'old'
+
+
+def test_scores_h5_gets_the_umask_mode(tiny, tmp_path, umask027):
+    "scores.h5 gets the umask's permissions (not mkstemp's 0600); no temporary file is left."
+    fa, vcf = shared_path('dna/hg38_1m.fa'), shared_path('snp/baskerville__tests__data__snp__eqtl.vcf')
+    score_vcf(tiny_model(tiny), vcf, fa, tmp_path, ['SUM'], verbose=False)
+    assert file_modes(tmp_path) == {'scores.h5': 0o640}
 
 
 def test_processes_shards_merge(tiny, tmp_path):

@@ -224,8 +224,8 @@ def test_ism_and_raw_attributions(data):
     (dict(motifs=[[(55, 70)]] * S),
      r'motifs\[0\]: expected \(start, end\) with 0 <= start < end <= 60, got \(55, 70\)'),
     (dict(motifs=[[]]), r'motifs: expected one list of \(start, end\) intervals per sequence \(4\), got 1'),
-    (dict(width=0), r'width: expected a positive int, got 0'),
-    (dict(max_members=1.5), r'max_members: expected a positive int, got 1.5'),
+    (dict(width=0), r'width: expected an integer >= 1, got 0'),
+    (dict(max_members=1.5), r'max_members: expected an integer >= 1, got 1.5'),
 ])
 def test_attribution_errors(data, kw, msg):
     seqs, grads, members = data
@@ -315,7 +315,7 @@ def test_scatter_notes_and_errors_in_status(cov):
     (dict(targets='short'), r'targets: expected shape \(20, 32, 3\) \(like preds\), got \(20, 16, 3\)'),
     (dict(preds='flat'), r'preds: expected shape \(S, P, T\) or \(N, T\), got \(1920,\)'),
     (dict(plot='hist'), r"plot: expected one of 'jointplot', 'regplot', got 'hist'"),
-    (dict(sample=0), r'sample: expected a positive int, got 0'),
+    (dict(sample=0), r'sample: expected an integer >= 1, got 0'),
     (dict(pseudocount=0), r'pseudocount: expected a number > 0, got 0'),
     (dict(target_names=['a']), r'target_names: expected 3 names, got 1'),
 ])
