@@ -6,10 +6,7 @@
 from __future__ import annotations
 
 import json
-import os
 import re
-import shutil
-import uuid
 import warnings
 import zlib
 from pathlib import Path
@@ -19,7 +16,7 @@ import numpy as np
 import pandas as pd
 
 from .data import DataError, DataFileNotFoundError, codes_1hot, hot1_codes, load_tensorflow
-from .utils import check_positive_int
+from .utils import atomic_path, check_positive_int
 
 # %% auto 0
 __all__ = ['read_statistics', 'tfrecord_files', 'tfrecord_compression', 'RecordLayout', 'record_layout', 'SeqDataset',
@@ -264,10 +261,9 @@ def write_tfrecords(out_dir:str|Path,      # new (or empty) directory to create
     if len(names) != T or len(descs) != T:
         raise DataError(f"target_names/target_descriptions: expected {T} entries, got {len(names)}/{len(descs)}")
     out.parent.mkdir(parents=True, exist_ok=True)
-    tmp = out.parent/f'.{out.name}.tmp-{uuid.uuid4().hex[:8]}'
-    (tmp/'tfrecords').mkdir(parents=True)
-    feat_b = lambda b: tf.train.Feature(bytes_list=tf.train.BytesList(value=[b]))
-    try:
+    with atomic_path(out, folder=True) as tmp:   # the whole directory appears at once, or not at all
+        (tmp/'tfrecords').mkdir()
+        feat_b = lambda b: tf.train.Feature(bytes_list=tf.train.BytesList(value=[b]))
         opts = tf.io.TFRecordOptions(compression_type='ZLIB')
         for k, (s, t) in splits.items():
             s, t = np.asarray(s), np.asarray(t)
@@ -287,8 +283,4 @@ def write_tfrecords(out_dir:str|Path,      # new (or empty) directory to create
         (tmp/'statistics.json').write_text(json.dumps(stats, indent=2) + '\n')
         pd.DataFrame({'identifier': names, 'file': '', 'clip': 0, 'clip_soft': 0, 'scale': 1.0, 'sum_stat': 'mean',
                       'strand_pair': range(T), 'description': descs}).to_csv(tmp/'targets.txt', sep='\t')
-        if out.exists(): out.rmdir()
-        os.replace(tmp, out)
-    except BaseException:
-        shutil.rmtree(tmp, ignore_errors=True); raise
     return out

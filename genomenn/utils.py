@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import os
 import re
+import shutil
 import signal
 import subprocess
 import tempfile
@@ -24,29 +25,36 @@ __all__ = ['new_file_mode', 'atomic_path', 'atomic_write', 'safe_filename', 'che
            'kill_group', 'pid_alive', 'exec_par']
 
 # %% ../nbs/07_utils.ipynb 6
-def new_file_mode()->int:
-    "The permission bits a new file gets under the user's umask (`0o666 & ~umask`), as `open` gives them."
+def new_file_mode(folder:bool=False, # the mode of a new folder (`0o777 & ~umask`) rather than a file
+                 )->int:
+    "The permission bits a new file gets under the user's umask (`0o666 & ~umask`), as `open` (or `mkdir`) gives them."
+    full = 0o777 if folder else 0o666
     try:
         for line in Path('/proc/self/status').read_text().splitlines():   # Linux: read without changing it
-            if line.startswith('Umask:'): return 0o666 & ~int(line.split()[1], 8)
+            if line.startswith('Umask:'): return full & ~int(line.split()[1], 8)
     except OSError: pass
     m = os.umask(0o022); os.umask(m)
-    return 0o666 & ~m
+    return full & ~m
 
 @contextmanager
-def atomic_path(path:str|Path,   # the file to write at last (its folder must exist)
-               )->Iterator[Path]: # a temporary path beside it, ending in `path`'s name (suffixes tell the format)
-    """Write a file atomically: the block writes the yielded temporary path; on success it gets the permissions of the
-    user's umask and replaces `path` (`os.replace`), so readers never see a partial file; on error it is removed and
-    `path` is left as it was."""
+def atomic_path(path:str|Path,       # the file (or folder) to write at last; its parent folder must exist
+                *,
+                folder:bool=False,   # yield a temporary folder (e.g. a whole data directory) instead of a file
+               )->Iterator[Path]:    # a temporary path beside it, ending in `path`'s name (suffixes tell the format)
+    """Write a file or folder atomically: the block writes the yielded temporary path; on success it gets the
+    permissions of the user's umask and replaces `path` (`os.replace`; an empty folder there gives way), so readers
+    never see a partial file; on error it is removed and `path` is left as it was."""
     path = Path(path)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix='.tmp-', suffix=f'-{path.name}'); os.close(fd)
+    if folder: tmp = tempfile.mkdtemp(dir=path.parent, prefix='.tmp-', suffix=f'-{path.name}')
+    else: fd, tmp = tempfile.mkstemp(dir=path.parent, prefix='.tmp-', suffix=f'-{path.name}'); os.close(fd)
     try:
         yield Path(tmp)
-        os.chmod(tmp, new_file_mode())   # mkstemp creates 0600
+        os.chmod(tmp, new_file_mode(folder))   # mkstemp and mkdtemp create 0600 / 0700
+        if folder and path.is_dir(): path.rmdir()   # only an empty folder: a full one raises, nothing is lost
         os.replace(tmp, path)
     finally:
-        if os.path.exists(tmp): os.unlink(tmp)
+        if folder: shutil.rmtree(tmp, ignore_errors=True)
+        elif os.path.exists(tmp): os.unlink(tmp)
 
 def atomic_write(path:str|Path,     # file to write (its folder must exist)
                  data:str|bytes,    # content: text is written as UTF-8
@@ -57,7 +65,7 @@ def atomic_write(path:str|Path,     # file to write (its folder must exist)
         f.flush(); os.fsync(f.fileno())
     return Path(path)
 
-# %% ../nbs/07_utils.ipynb 10
+# %% ../nbs/07_utils.ipynb 12
 def safe_filename(text:str,      # any text, e.g. 'lr=0.001 layers=[64, 32]'
                   max_len:int=80, # longest result
                  )->str:         # letters, digits and `._=+-` only
@@ -66,7 +74,7 @@ def safe_filename(text:str,      # any text, e.g. 'lr=0.001 layers=[64, 32]'
     s = re.sub(r'-{2,}', '-', s).strip('-.')[:max_len].rstrip('-.')
     return s or '_'
 
-# %% ../nbs/07_utils.ipynb 13
+# %% ../nbs/07_utils.ipynb 15
 def check_positive_int(value,                  # the argument's value
                        name:str,               # the argument's name, for the error message
                        *,
@@ -81,7 +89,7 @@ def check_positive_int(value,                  # the argument's value
         raise error(f"{name}: expected {'None or ' if none_ok else ''}an integer >= 1, got {value!r}")
     return int(value)
 
-# %% ../nbs/07_utils.ipynb 16
+# %% ../nbs/07_utils.ipynb 18
 @dataclass
 class ExecResult:
     "What happened to one command of `exec_par`."
@@ -109,7 +117,7 @@ def _tail(path, n_lines=10, max_bytes=8192):
     except OSError: return ''
     return '\n'.join(text.rstrip('\n').splitlines()[-n_lines:])
 
-# %% ../nbs/07_utils.ipynb 17
+# %% ../nbs/07_utils.ipynb 19
 class CommandsFailed(RuntimeError):
     "Raised by `exec_par` (after every command has run) when some exited non-zero or timed out."
     def __init__(self, failed:list[ExecResult], results:list[ExecResult]):
@@ -123,7 +131,7 @@ class CommandsFailed(RuntimeError):
 
 def _show(cmd): return cmd if isinstance(cmd, str) else subprocess.list2cmdline([str(c) for c in cmd])
 
-# %% ../nbs/07_utils.ipynb 19
+# %% ../nbs/07_utils.ipynb 21
 def kill_group(pgid:int,           # process-group id (the pid of a leader started with `start_new_session=True`)
                sig:int=signal.SIGKILL,
               )->bool:             # False when the group no longer exists
@@ -131,7 +139,7 @@ def kill_group(pgid:int,           # process-group id (the pid of a leader start
     try: os.killpg(pgid, sig); return True
     except (ProcessLookupError, PermissionError): return False
 
-# %% ../nbs/07_utils.ipynb 20
+# %% ../nbs/07_utils.ipynb 22
 def pid_alive(pid:int)->bool:
     "Whether process `pid` exists and is not a zombie."
     try: os.kill(pid, 0)
@@ -141,7 +149,7 @@ def pid_alive(pid:int)->bool:
     except (OSError, IndexError): return True   # no /proc (e.g. macOS): it exists
     return state not in ('Z', 'X')
 
-# %% ../nbs/07_utils.ipynb 22
+# %% ../nbs/07_utils.ipynb 24
 class _Sessions:
     "Run commands each in its own session; terminate one group or all of them on demand."
     def __init__(self, grace=2.0):
@@ -202,7 +210,7 @@ class _Sessions:
         with self.lock: pids = list(self.running)
         for pid in pids: kill_group(pid)
 
-# %% ../nbs/07_utils.ipynb 24
+# %% ../nbs/07_utils.ipynb 26
 def _check_cmds(cmds):
     if isinstance(cmds, (str, bytes)):
         raise ValueError(f'cmds: expected a list of commands, got the single string {cmds!r}')
@@ -214,7 +222,7 @@ def _check_cmds(cmds):
             raise ValueError(f'cmds[{i}]: expected a shell string or a non-empty argv list of strings, got {c!r}')
     return cmds
 
-# %% ../nbs/07_utils.ipynb 25
+# %% ../nbs/07_utils.ipynb 27
 def exec_par(cmds:Sequence[str|list],  # shell strings (run by /bin/sh) or argv lists (run directly)
              max_proc:int|None=None,   # most commands running at once (None: all)
              verbose:bool=False,       # print each command as it starts and ends

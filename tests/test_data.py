@@ -9,7 +9,8 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 import pytest
-from conftest import file_modes, shared_path
+from conftest import shared_path
+from helpers import file_modes
 from hypothesis import given, settings
 from hypothesis import strategies as st
 from scipy.stats import norm
