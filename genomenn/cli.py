@@ -8,12 +8,14 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import re
 import sys
+import tempfile
 from pathlib import Path
 
 # %% auto 0
-__all__ = ['QUICK_DEMO', 'subcommand', 'build_parser', 'main', 'parse_value', 'parse_assignment', 'parse_assignments',
-           'read_grid', 'pipeline_notebook', 'run_demo', 'parse_shifts']
+__all__ = ['QUICK_DEMO', 'subcommand', 'build_parser', 'main', 'is_tensorflow_notice', 'start_tensorflow_quietly', 'parse_value',
+           'parse_assignment', 'parse_assignments', 'read_grid', 'pipeline_notebook', 'run_demo', 'parse_shifts']
 
 # %% ../nbs/09_cli.ipynb 6
 _SUBCOMMANDS = []
@@ -52,6 +54,40 @@ def main(argv:list[str]|None=None, # arguments without the program name (None: s
         print(f'genomenn {args.command}: error: {e}', file=sys.stderr); return 2
 
 # %% ../nbs/09_cli.ipynb 8
+# absl's line before its logging starts, or a C++ log line: level letter, date, time, thread, source file and line
+_TF_LOG_LINE = re.compile(r'WARNING: All log messages before absl::InitializeLog\(\) is called are written to STDERR$'
+                          r'|(?P<level>[IWE])\d{4} [\d:.]+ +\d+ [\w.]+:\d+\] ')
+
+def is_tensorflow_notice(line:str,   # one line TensorFlow's start-up wrote to stderr
+                         level:int=2, # TF_CPP_MIN_LOG_LEVEL: 1 hides INFO, 2 also WARNING (and a failed cuInit)
+                        )->bool:
+    "Whether `line` is a TensorFlow start-up notice that `TF_CPP_MIN_LOG_LEVEL=level` is meant to hide."
+    m = _TF_LOG_LINE.match(line)
+    if m is None or level < 1: return False
+    if m['level'] is None: return True                                 # absl's "before InitializeLog" line
+    if m['level'] == 'E': return level >= 2 and 'failed call to cuInit' in line   # no GPU on this machine
+    return {'I': 1, 'W': 2}[m['level']] <= level
+
+def start_tensorflow_quietly()->None:
+    """Import TensorFlow and Keras and look for GPUs, holding back the C++ start-up notices that `is_tensorflow_notice`
+    names; whatever else the start-up writes to stderr still reaches it."""
+    level = int(os.environ.get('TF_CPP_MIN_LOG_LEVEL') or 0)
+    if 'tensorflow' in sys.modules or level < 1: return
+    sys.stderr.flush()
+    saved, held = os.dup(2), tempfile.TemporaryFile()
+    os.dup2(held.fileno(), 2)   # the notices come from C++, below sys.stderr: catch them at the file descriptor
+    try:
+        import keras  # noqa: F401
+        import tensorflow as tf
+        tf.config.list_physical_devices('GPU')   # CUDA's start-up (cuInit) happens here
+    finally:
+        os.dup2(saved, 2); os.close(saved)
+        held.seek(0)
+        for line in held.read().decode('utf-8', 'replace').splitlines(keepends=True):
+            if not is_tensorflow_notice(line, level): sys.stderr.write(line)
+        held.close()
+
+# %% ../nbs/09_cli.ipynb 12
 def parse_value(text:str)->int|float|bool|None|str|list|dict:
     """A command-line value as the Python value it spells: a quoted string, a bool, None, a JSON list or dict, or else
     a number or text as `genomenn.params.parse_value` reads a params file's values."""
@@ -99,7 +135,7 @@ def parse_assignments(texts:list[str],     # the `-p` arguments
         out[key] = values[0] if single else values
     return out
 
-# %% ../nbs/09_cli.ipynb 10
+# %% ../nbs/09_cli.ipynb 14
 def read_grid(path:str|Path)->dict|list:
     "A grid (dict of lists) or list of parameter dicts from a JSON or YAML file."
     path = Path(path)
@@ -115,7 +151,7 @@ def read_grid(path:str|Path)->dict|list:
         raise ValueError(f'--grid {path}: expected a dict of lists or a list of dicts, got {type(grid).__name__}')
     return grid
 
-# %% ../nbs/09_cli.ipynb 12
+# %% ../nbs/09_cli.ipynb 16
 @subcommand
 def _add_batch_parser(subparsers):
     p = subparsers.add_parser('batch', help='run a papermill notebook over a grid of parameters',
@@ -174,7 +210,7 @@ def _cmd_batch(args)->int:
         print(f'  {r.status}: {r.output}\n    {r.error}')
     return 0 if (df.status == 'completed').all() else 1
 
-# %% ../nbs/09_cli.ipynb 18
+# %% ../nbs/09_cli.ipynb 22
 @subcommand
 def _add_params_parser(subparsers):
     p = subparsers.add_parser('params', help='inspect a params file',
@@ -191,6 +227,7 @@ def _add_params_parser(subparsers):
     s.set_defaults(func=_cmd_params_show)
 
 def _cmd_params_show(args)->int:
+    start_tensorflow_quietly()   # genomenn.blocks imports it
     from genomenn.blocks import UnbuildableError
     from genomenn.params import ParamsError, describe_params
     from genomenn.utils import check_positive_int
@@ -208,7 +245,7 @@ def _cmd_params_show(args)->int:
     net.model.summary(line_length=110)
     return 0
 
-# %% ../nbs/09_cli.ipynb 22
+# %% ../nbs/09_cli.ipynb 26
 QUICK_DEMO = dict(n_seqs=3000, seq_length=512, epochs=25, filters=48, n_explain=16, n_ism=4)
 
 def pipeline_notebook(name:str)->Path:
@@ -296,7 +333,7 @@ def _cmd_demo(args)->int:
     for f in s['files']: print(f'  {out/f}')
     return 0
 
-# %% ../nbs/09_cli.ipynb 26
+# %% ../nbs/09_cli.ipynb 30
 def _add_model_args(p, vcf_help):
     p.add_argument('params', metavar='PARAMS', help='params file (JSON)')
     p.add_argument('model', metavar='MODEL', help='checkpoint (basenji/baskerville .h5 or genomenn .weights.h5)')
@@ -348,6 +385,7 @@ def _add_snp_parser(subparsers):
     p.set_defaults(func=_cmd_snp)
 
 def _cmd_snp(args)->int:
+    start_tensorflow_quietly()
     from genomenn.utils import check_positive_int
     from genomenn.variants import check_stats, count_vcf, score_vcf, score_vcf_parallel, shard_bounds
     stats = check_stats(args.stats)
@@ -384,6 +422,7 @@ def _add_ism_snp_parser(subparsers):
 
 def _cmd_ism(args)->int:
     "`ism-snp` and `ism-bed`: `args.ism` names the genomenn.variants function (ism_snp or ism_bed)."
+    start_tensorflow_quietly()
     import genomenn.variants
     run = getattr(genomenn.variants, args.ism)
     dest = run(_allele_model(args), args.input, args.fasta, args.out_dir, args.stats, args.mut_len, args.mut_up,
@@ -399,7 +438,7 @@ def _add_ism_bed_parser(subparsers):
     _add_model_args(p, 'BED file of regions'); _add_ism_args(p)
     p.set_defaults(func=_cmd_ism, ism='ism_bed')
 
-# %% ../nbs/09_cli.ipynb 30
+# %% ../nbs/09_cli.ipynb 34
 @subcommand
 def _add_train_parser(subparsers):
     p = subparsers.add_parser('train', help='train a params file\'s model on Basenji data directories (one per head)',
@@ -433,6 +472,7 @@ def _cmd_train(args)->int:
     for k in ('epochs', 'steps', 'valid_steps'):
         if getattr(args, k) is not None: check_positive_int(getattr(args, k), f"--{k.replace('_', '-')}")
     if args.trunk and not args.restore: raise ValueError('--trunk: needs --restore FILE')
+    start_tensorflow_quietly()
     from genomenn.train import train_model  # TensorFlow: only now
     r = train_model(args.params, args.data_dirs, args.out_dir, restore=args.restore, trunk=args.trunk,
                     resume=args.resume, force=args.force, mixed_precision=args.mixed_precision, strategy=args.strategy,
@@ -446,7 +486,7 @@ def _cmd_train(args)->int:
     else: print(f"nothing to train (the stored run is past its last epoch or stopped early); outputs in {r.out_dir}")
     return 0
 
-# %% ../nbs/09_cli.ipynb 34
+# %% ../nbs/09_cli.ipynb 38
 @subcommand
 def _add_eval_parser(subparsers):
     p = subparsers.add_parser('eval', help='per-target accuracy of a trained model on a data split (hound_eval)',
@@ -489,6 +529,7 @@ def _cmd_eval(args)->int:
     shifts = parse_shifts(args.shifts)
     check_positive_int(args.step, '--step')
     if args.batch_size is not None: check_positive_int(args.batch_size, '--batch-size')
+    start_tensorflow_quietly()
     from genomenn.evaluate import run_eval  # TensorFlow: only now
     res = run_eval(args.params_file, args.model_file, args.data_dir, args.out_dir, head=args.head, figures=args.figures,
                    split=args.split, rc=args.rc, shifts=shifts, rank=args.rank, save=args.save, step=args.step,
@@ -500,6 +541,6 @@ def _cmd_eval(args)->int:
     for name in sorted(res.files): print(f'  {name}')
     return 0
 
-# %% ../nbs/09_cli.ipynb 36
+# %% ../nbs/09_cli.ipynb 40
 #| eval: false
 if __name__ == '__main__': sys.exit(main())

@@ -130,6 +130,28 @@ def test_demo_failure_names_the_executed_notebook(tmp_path):
     assert (tmp_path/'d'/'kernel.log').is_file()
 
 
+def test_params_show_holds_back_tensorflow_start_up_notices():
+    "TensorFlow's C++ start-up lines (absl, oneDNN, CUDA stubs, cuInit) are hidden; TF_CPP_MIN_LOG_LEVEL=0 shows them."
+    import os
+    import re
+    import subprocess
+    import sys
+
+    from conftest import ROOT, shared_path
+    small = shared_path('params', 'basenji__tutorials__models__params_small.json')
+    notice = re.compile(r'^(WARNING: All log messages before absl|[IWE]\d{4} [\d:.]+ +\d+ [\w.]+:\d+\] )', re.M)
+    def stderr(level):
+        env = {k: v for k, v in os.environ.items() if k != 'TF_CPP_MIN_LOG_LEVEL'} | {'PYTHONPATH': str(ROOT)}
+        if level is not None: env['TF_CPP_MIN_LOG_LEVEL'] = level
+        r = subprocess.run([sys.executable, '-m', 'genomenn.cli', 'params', 'show', str(small)], capture_output=True,
+                           text=True, env=env, timeout=300)
+        assert r.returncode == 0 and 'Total params' in r.stdout, r.stderr
+        return r.stderr
+    quiet = stderr(None)
+    assert not notice.findall(quiet), quiet                   # the default: level 2
+    assert len(notice.findall(stderr('0'))) >= 3              # asked for: all of them
+
+
 def test_params_show(tmp_path):
     from conftest import shared_path
     f = shared_path('params', 'basenji__manuscripts__genome_research2018__params.txt')
