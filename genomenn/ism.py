@@ -16,7 +16,7 @@ from .gradients import ModelParts, check_positions, check_seqs, check_targets, m
 # %% auto 0
 __all__ = ['ism']
 
-# %% ../nbs/03a_ism.ipynb 5
+# %% ../nbs/03a_ism.ipynb 6
 def _receptive_field(km, L, P, dtype, n=4, seed=0):
     """Reach (A, B) in bp of an output bin's input support before its first and after its last base, from input
     gradients."""
