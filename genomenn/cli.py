@@ -52,7 +52,7 @@ def main(argv:list[str]|None=None, # arguments without the program name (None: s
     except (ValueError, FileNotFoundError) as e:   # bad input: say what, exit 2 like a usage error
         print(f'genomenn {args.command}: error: {e}', file=sys.stderr); return 2
 
-# %% ../nbs/09_cli.ipynb 8
+# %% ../nbs/09_cli.ipynb 10
 _INT, _FLOAT = re.compile(r'[+-]?\d+'), re.compile(r'[+-]?(\d+\.\d*|\.\d+|\d+)([eE][+-]?\d+)?')
 
 def parse_value(text:str)->int|float|bool|None|str|list|dict:
@@ -102,7 +102,7 @@ def parse_assignments(texts:list[str],     # the `-p` arguments
         out[key] = values[0] if single else values
     return out
 
-# %% ../nbs/09_cli.ipynb 10
+# %% ../nbs/09_cli.ipynb 14
 def read_grid(path:str|Path)->dict|list:
     "A grid (dict of lists) or list of parameter dicts from a JSON or YAML file."
     path = Path(path)
@@ -118,7 +118,7 @@ def read_grid(path:str|Path)->dict|list:
         raise ValueError(f'--grid {path}: expected a dict of lists or a list of dicts, got {type(grid).__name__}')
     return grid
 
-# %% ../nbs/09_cli.ipynb 12
+# %% ../nbs/09_cli.ipynb 16
 @subcommand
 def _add_batch_parser(subparsers):
     p = subparsers.add_parser('batch', help='run a papermill notebook over a grid of parameters',
@@ -177,7 +177,7 @@ def _cmd_batch(args)->int:
         print(f'  {r.status}: {r.output}\n    {r.error}')
     return 0 if (df.status == 'completed').all() else 1
 
-# %% ../nbs/09_cli.ipynb 18
+# %% ../nbs/09_cli.ipynb 25
 @subcommand
 def _add_params_parser(subparsers):
     p = subparsers.add_parser('params', help='inspect a params file',
@@ -211,7 +211,7 @@ def _cmd_params_show(args)->int:
     net.model.summary(line_length=110)
     return 0
 
-# %% ../nbs/09_cli.ipynb 22
+# %% ../nbs/09_cli.ipynb 31
 QUICK_DEMO = dict(n_seqs=3000, seq_length=512, epochs=25, filters=48, n_explain=16, n_ism=4)
 
 def pipeline_notebook(name:str)->Path:
@@ -299,7 +299,7 @@ def _cmd_demo(args)->int:
     for f in s['files']: print(f'  {out/f}')
     return 0
 
-# %% ../nbs/09_cli.ipynb 26
+# %% ../nbs/09_cli.ipynb 36
 def _add_model_args(p, vcf_help):
     p.add_argument('params', metavar='PARAMS', help='params file (JSON)')
     p.add_argument('model', metavar='MODEL', help='checkpoint (basenji/baskerville .h5 or genomenn .weights.h5)')
@@ -401,7 +401,7 @@ def _add_ism_bed_parser(subparsers):
     _add_model_args(p, 'BED file of regions'); _add_ism_args(p)
     p.set_defaults(func=_cmd_ism, ism='ism_bed')
 
-# %% ../nbs/09_cli.ipynb 30
+# %% ../nbs/09_cli.ipynb 43
 @subcommand
 def _add_train_parser(subparsers):
     p = subparsers.add_parser('train', help='train a params file\'s model on Basenji data directories (one per head)',
@@ -448,7 +448,7 @@ def _cmd_train(args)->int:
     else: print(f"nothing to train (the stored run is past its last epoch or stopped early); outputs in {r.out_dir}")
     return 0
 
-# %% ../nbs/09_cli.ipynb 34
+# %% ../nbs/09_cli.ipynb 48
 @subcommand
 def _add_eval_parser(subparsers):
     p = subparsers.add_parser('eval', help='per-target accuracy of a trained model on a data split (hound_eval)',
@@ -502,6 +502,6 @@ def _cmd_eval(args)->int:
     for name in sorted(res.files): print(f'  {name}')
     return 0
 
-# %% ../nbs/09_cli.ipynb 36
+# %% ../nbs/09_cli.ipynb 53
 #| eval: false
 if __name__ == '__main__': sys.exit(main())
