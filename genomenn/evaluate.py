@@ -72,7 +72,7 @@ def _output_PT(seqnn, head):
     shape = seqnn.output_shape(head)
     return (1, shape[-1]) if len(shape) == 1 else (shape[-2], shape[-1])
 
-# %% ../nbs/11_evaluate.ipynb 11
+# %% ../nbs/11_evaluate.ipynb 13
 ACC_METRICS = ('pearsonr', 'spearmanr', 'r2')
 
 @dataclass
@@ -117,7 +117,7 @@ class EvalResult:
 
 _LABEL = {'pearsonr': 'PearsonR', 'spearmanr': 'SpearmanR', 'r2': 'R2'}
 
-# %% ../nbs/11_evaluate.ipynb 12
+# %% ../nbs/11_evaluate.ipynb 14
 def ensemble_predictor(seqnn,             # a `SeqNN`
                        head:int=0,        # model head
                        rc:bool=False,     # add the reverse complement of every (shifted) sequence
@@ -128,7 +128,7 @@ def ensemble_predictor(seqnn,             # a `SeqNN`
     fn = seqnn.ensemble_fn(head=head, rc=rc, shifts=shifts, strand_pair=strand_pair)
     return lambda x: fn(x).numpy()
 
-# %% ../nbs/11_evaluate.ipynb 15
+# %% ../nbs/11_evaluate.ipynb 17
 class _RowSample:
     "A uniform random sample of at most `n` rows seen across batches (the rows with the smallest random keys)."
     def __init__(self, n:int, seed:int|None):
@@ -158,7 +158,7 @@ class _H5Writer:
         if ok: os.replace(self.tmp, self.path)
         else: self.tmp.unlink(missing_ok=True)
 
-# %% ../nbs/11_evaluate.ipynb 16
+# %% ../nbs/11_evaluate.ipynb 18
 def evaluate(seqnn,                        # a `SeqNN` with its weights
              data_dir:str|Path,            # Basenji data directory
              *,
@@ -228,7 +228,7 @@ def evaluate(seqnn,                        # a `SeqNN` with its weights
     return EvalResult(acc, split, S, P, sample.rows[0], sample.rows[1], S*P, cat(tracks[0]), cat(tracks[1]), secs,
                       members=len(shifts)*(2 if rc else 1), files=files)
 
-# %% ../nbs/11_evaluate.ipynb 20
+# %% ../nbs/11_evaluate.ipynb 24
 def write_acc(acc:pd.DataFrame,    # `EvalResult.acc`
               path:str|Path,       # file to write (usually OUT/acc.txt)
              )->Path:
@@ -244,7 +244,7 @@ def read_acc(path:str|Path)->pd.DataFrame:
     df[num] = df[num].astype(float).where(np.isfinite(df[num].astype(float)))
     return df
 
-# %% ../nbs/11_evaluate.ipynb 23
+# %% ../nbs/11_evaluate.ipynb 28
 def eval_figures(res:EvalResult,            # `evaluate`'s result
                  out_dir:str|Path|None=None, # save pearsonr_hist.png, jointplot.png, regplots.png, tracks.png here
                  *,
@@ -296,7 +296,7 @@ def eval_figures(res:EvalResult,            # `evaluate`'s result
         for name, f in figs.items(): res.files[f'{name}.png'] = save_figure(f, out/f'{name}.png', dpi=dpi)
     return figs
 
-# %% ../nbs/11_evaluate.ipynb 26
+# %% ../nbs/11_evaluate.ipynb 35
 def run_eval(params_file:str|Path,      # params file of the model (JSON or legacy text)
              model_file:str|Path,       # checkpoint: basenji/baskerville .h5 or genomenn .weights.h5
              data_dir:str|Path,         # Basenji data directory
