@@ -72,7 +72,7 @@ def save_figure(fig:mpl.figure.Figure, # the figure to save (`grid.figure` for a
     fmt = out.suffix.lower().lstrip('.')
     return _atomic_write(out, lambda f: fig.savefig(f, format=fmt, dpi=dpi, **kwargs))
 
-# %% ../nbs/05_plots.ipynb 13
+# %% ../nbs/05_plots.ipynb 15
 class Pairs(NamedTuple):
     "The (x, y) pairs a scatter plot draws, with what was removed on the way."
     x: np.ndarray            # plotted x values (n,)
@@ -138,7 +138,7 @@ def clean_pairs(x:np.ndarray,               # values on the x axis, any shape
     return Pairs(x[idx], y[idx], None if colors is None else colors[idx], idx,
                  n, n - n_finite, n_finite - n_kept, n_kept - idx.size)
 
-# %% ../nbs/05_plots.ipynb 17
+# %% ../nbs/05_plots.ipynb 21
 def scatter_lims(v1:np.ndarray,            # values on one axis (NaN/inf ignored)
                  v2:np.ndarray|None=None,  # values on the other axis, for one shared (square) range
                  buffer:float=0.05,        # margin as a fraction of the value range on each side
@@ -161,7 +161,7 @@ def scatter_lims(v1:np.ndarray,            # values on one axis (NaN/inf ignored
     buf = buffer * span
     return (vmin - (buf/2 if vmin == 0 else buf), vmax + buf)
 
-# %% ../nbs/05_plots.ipynb 20
+# %% ../nbs/05_plots.ipynb 26
 _COR = {'pearsonr': ('PearsonR', stats.pearsonr), 'pearson': ('PearsonR', stats.pearsonr),
         'spearmanr': ('SpearmanR', stats.spearmanr), 'spearman': ('SpearmanR', stats.spearmanr),
         'kendalltau': ('KendallTau', stats.kendalltau), 'kendall': ('KendallTau', stats.kendalltau)}
@@ -202,7 +202,7 @@ def cor_text(x, y, cor='pearsonr', print_sig=False)->str|None:
         else: s += f'\np < {np.finfo(np.float64).tiny:.0e}'      # underflowed to 0
     return s
 
-# %% ../nbs/05_plots.ipynb 22
+# %% ../nbs/05_plots.ipynb 30
 def _draw_points(ax, p:Pairs, *, big:bool, large:str, lims, alpha, point_size, color, cmap, hex_gridsize=60):
     "Scatter the pairs (rasterised when big) or, for big inputs with large='hex' and no colours, a hexbin of counts."
     if big and large == 'hex' and p.colors is None:
@@ -267,7 +267,7 @@ def _check_common(kind, cor, large, max_points, out, table, figsize):
     if np.shape(figsize) != (2,): raise ValueError(f"figsize: expected (width, height), got {figsize!r}")
     return cor, out
 
-# %% ../nbs/05_plots.ipynb 24
+# %% ../nbs/05_plots.ipynb 32
 def jointplot(x:np.ndarray,                 # values on the x axis (e.g. measured), any shape
               y:np.ndarray,                 # values on the y axis (e.g. predicted), same shape as `x`
               out:str|Path|None=None,       # save here when given (format from the suffix)
@@ -361,7 +361,7 @@ def jointplot(x:np.ndarray,                 # values on the x axis (e.g. measure
         if table: _write_table(out, p)
     return g
 
-# %% ../nbs/05_plots.ipynb 37
+# %% ../nbs/05_plots.ipynb 45
 def regplot(x:np.ndarray,                 # values on the x axis, any shape
             y:np.ndarray,                 # values on the y axis, same shape as `x`
             out:str|Path|None=None,       # save here when given (format from the suffix)
