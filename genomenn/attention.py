@@ -59,7 +59,7 @@ def positional_features_gamma(positions,                # relative distances, an
     prob = gamma_pdf(p[..., None], (mean/stddev)**2, mean/stddev**2) + 1e-8
     return prob/prob.max()
 
-# %% ../nbs/02b_attention.ipynb 7
+# %% ../nbs/02b_attention.ipynb 9
 POSITION_BASES = {'positional_features_central_mask': positional_features_central_mask,
                   'positional_features_exponential': positional_features_exponential,
                   'positional_features_gamma': positional_features_gamma}
@@ -89,7 +89,7 @@ def positional_features(positions,                  # relative distances, any sh
     if not symmetric: emb = np.concatenate([emb, np.sign(p)[..., None]*emb], -1)
     return emb
 
-# %% ../nbs/02b_attention.ipynb 10
+# %% ../nbs/02b_attention.ipynb 14
 def relative_shift(x):
     "Logits by relative distance (..., H, T, 2T-1) to logits by key position (..., H, T, T): out[i, j] = x[i, T-1+j-i]."
     H, T, R = x.shape[-3:]
@@ -98,7 +98,7 @@ def relative_shift(x):
     x = ops.reshape(x, (-1, H, 2*T, T))[:, :, 1:]             # drop the first row of the re-read matrix
     return ops.reshape(x, (-1, H, T, 2*T - 1))[..., :T]
 
-# %% ../nbs/02b_attention.ipynb 13
+# %% ../nbs/02b_attention.ipynb 19
 @keras.saving.register_keras_serializable(package='genomenn')
 class MultiheadAttention(kl.Layer):
     "Multi-head attention with relative positional features (basenji's and baskerville's `MultiheadAttention`)."
@@ -225,7 +225,7 @@ class MultiheadAttention(kl.Layer):
             'zero_initialize', 'transpose_stride', 'gated', 'initializer', 'l2_scale', 'qkv_width', 'seqlen_train',
                                                                          'seed')}}
 
-# %% ../nbs/02b_attention.ipynb 16
+# %% ../nbs/02b_attention.ipynb 24
 def _value_size(inputs, key_size, heads, out_size):
     C = inputs.shape[-1]
     if key_size is None: raise ParamsError("expected a positive integer, got None", key='key_size')
@@ -283,7 +283,7 @@ def transformer(inputs,                          # (B, L, C)
     if dense_expansion == 0: return x
     return transformer_dense(x, inputs.shape[-1], dense_expansion, l2_scale, dropout, kernel_initializer, lb=lb)
 
-# %% ../nbs/02b_attention.ipynb 18
+# %% ../nbs/02b_attention.ipynb 28
 def transformer_split(inputs, splits:int=2, key_size:int|None=None, heads:int=1, out_size:int|None=None,
                       activation:str='relu', dense_expansion:float=2.0, content_position_bias:bool=True,
                       dropout:float=0.25, attention_dropout:float=0.05, position_dropout:float=0.01,

@@ -76,7 +76,7 @@ def expand_params(params:dict|list|None, # grid {name: [values]} (product of the
 
 def _canonical(params): return json.dumps(params, sort_keys=True, separators=(',', ':'), ensure_ascii=False)
 
-# %% ../nbs/08_batch.ipynb 10
+# %% ../nbs/08_batch.ipynb 11
 def _value_text(v):
     return v if isinstance(v, str) else str(v) if isinstance(v, (bool, int, float)) or v is None else json.dumps(v)
 
@@ -102,7 +102,7 @@ def _unique_names(notebook, runs, taken):
         taken[name] = c; names.append(name)
     return names
 
-# %% ../nbs/08_batch.ipynb 13
+# %% ../nbs/08_batch.ipynb 16
 def notebook_parameters(notebook:str|Path, # a papermill notebook
                        )->dict:            # name -> {'default': source text, 'type': inferred type, 'help': comment}
     "The parameters declared in the notebook's cell tagged `parameters` (empty when it has none)."
@@ -131,7 +131,7 @@ def check_params(notebook:str|Path, # a papermill notebook
                          f"{Path(notebook).name}; its parameters are: {', '.join(known)}")
     return known
 
-# %% ../nbs/08_batch.ipynb 16
+# %% ../nbs/08_batch.ipynb 22
 MANIFEST = 'manifest.csv'
 _COLUMNS = ['name', 'status', 'output', 'duration', 'error', 'attempts', 'gpu', 'started', 'finished', 'resumed',
             'notebook', 'params']
@@ -164,7 +164,7 @@ def _read_rows(path):
         rows.append(row)
     return rows
 
-# %% ../nbs/08_batch.ipynb 18
+# %% ../nbs/08_batch.ipynb 24
 class _Stopped(Exception): "The batch was interrupted: no kernel may start."
 
 class _Kernels:
@@ -217,7 +217,7 @@ class _BatchKernelManager(PythonKernelManager):
         await super().start_kernel(**kw)
         _KERNELS.add(self.batch, self)
 
-# %% ../nbs/08_batch.ipynb 20
+# %% ../nbs/08_batch.ipynb 26
 _STARTUP_ERRORS = re.compile(r'address already in use|eaddrinuse|kernel died before replying to kernel_info|'
                              r"kernel didn't respond|zmqerror", re.I)
 
@@ -253,7 +253,7 @@ def _run_one(spec:dict)->dict:
     return dict(name=spec['name'], status=status, error=error, attempts=attempts, started=started,
                 finished=datetime.now().isoformat(timespec='seconds'), duration=round(time.perf_counter() - t0, 3))
 
-# %% ../nbs/08_batch.ipynb 22
+# %% ../nbs/08_batch.ipynb 28
 def _wait_first(futures, executor):
     if executor is None or isinstance(executor, cf.Executor):
         return cf.wait(futures, return_when=cf.FIRST_COMPLETED).done
@@ -265,7 +265,7 @@ def _kernel_name(notebook, kernel):
     ks = nbformat.read(notebook, as_version=4).metadata.get('kernelspec', {})
     return ks.get('name') or 'python3'
 
-# %% ../nbs/08_batch.ipynb 23
+# %% ../nbs/08_batch.ipynb 29
 def run_notebooks(notebook:str|Path,      # papermill notebook with a cell tagged `parameters`
                   params:dict|list|None,  # grid {name: [values]} (product) or list of {name: value}; None: one run
                   out_dir:str|Path,       # folder for the executed notebooks and `manifest.csv`

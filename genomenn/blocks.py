@@ -101,7 +101,7 @@ class Link(kl.Layer):
         return {**super().get_config(), 'link': self.link, 'target_clip': self.target_clip,
                 'target_sqrt': self.target_sqrt}
 
-# %% ../nbs/02a_blocks.ipynb 9
+# %% ../nbs/02a_blocks.ipynb 11
 def act_fn(activation:str|None, gelu:str='tanh'):
     "The function of a weightless Basenji activation by name (`None`/'linear': identity), for use inside a layer."
     fns = {'relu': ops.relu, 'sigmoid': ops.sigmoid, 'tanh': ops.tanh, 'softplus': ops.softplus, 'exp': ops.exp,
@@ -278,7 +278,7 @@ class FactorInverse(kl.Layer):
     def compute_output_shape(self, s): return tuple(s[:-1]) + (self.components.shape[1],)
     def get_config(self): return {**super().get_config(), 'components_npy': self.components_npy}
 
-# %% ../nbs/02a_blocks.ipynb 12
+# %% ../nbs/02a_blocks.ipynb 16
 _SHORT = {'Conv1D': 'conv', 'SeparableConv1D': 'sepconv', 'BatchNormalization': 'bn', 'LayerNormalization': 'ln',
           'MaxPooling1D': 'maxpool', 'AveragePooling1D': 'avgpool', 'Cropping1D': 'crop', 'Activation': 'act',
           'SoftmaxPool1D': 'softpool', 'SqueezeExcite': 'se', 'GlobalContext': 'gc'}
@@ -305,7 +305,7 @@ class Layers:
         if self.dtype is not None: kw.setdefault('dtype', self.dtype)
         return cls(*args, **kw)
 
-# %% ../nbs/02a_blocks.ipynb 15
+# %% ../nbs/02a_blocks.ipynb 20
 ACTIVATIONS = ('relu', 'gelu', 'sigmoid', 'tanh', 'softplus', 'exp', 'elu', 'selu', 'swish', 'linear')
 
 def activate(x, activation:str|None, lb:Layers|None=None):
@@ -388,7 +388,7 @@ def _flatten(x, lb):
     lb.flat = True
     return lb(kl.Reshape, (1, x.shape[1]*x.shape[2]))(x)
 
-# %% ../nbs/02a_blocks.ipynb 17
+# %% ../nbs/02a_blocks.ipynb 22
 def conv_block(inputs, filters:int|None=None, kernel_size:int=1, activation:str|None='relu', activation_end=None,
                stride:int=1, dilation_rate:int=1, l2_scale:float=0., dropout:float=0., conv_type:str='standard',
                pool_size:int=1, pool_type:str='max', norm_type:str|None=None, bn_momentum:float=0.99, norm_gamma=None,
@@ -474,7 +474,7 @@ def global_context(inputs, *, lb:Layers|None=None):
     "Basenji's `global_context` block (`GlobalContext` layer)."
     return (lb or Layers())(GlobalContext)(inputs)
 
-# %% ../nbs/02a_blocks.ipynb 20
+# %% ../nbs/02a_blocks.ipynb 27
 def tower_filters(filters_init:float, filters_end:float|None=None, filters_mult:float|None=None,
                   divisible_by:int=1, repeat:int=1)->list:
     "The filter counts of a tower's repeats (Basenji's `conv_tower`/`res_tower` schedule)."
@@ -542,7 +542,7 @@ def conv_tower_v1(inputs, filters_init:float, filters_mult:float=1, repeat:int=1
         x = conv_block(x, filters=int(np.round(f)), lb=lb, **kwargs); f *= filters_mult
     return x
 
-# %% ../nbs/02a_blocks.ipynb 23
+# %% ../nbs/02a_blocks.ipynb 32
 def dilation_rates(rate_mult:float=2, repeat:int=1, round:bool=False)->list:
     "The dilation rate of each repeat of a dilated block."
     out, r = [], 1.
@@ -589,7 +589,7 @@ def dilated_dense(inputs, filters:int, kernel_size:int=3, rate_mult:float=2, con
         x = lb(kl.Concatenate)([x, y])
     return x
 
-# %% ../nbs/02a_blocks.ipynb 26
+# %% ../nbs/02a_blocks.ipynb 37
 def dense_block(inputs, units:int|None=None, activation:str|None='relu', activation_end=None, flatten:bool=False,
                 dropout:float=0., l2_scale:float=0., l1_scale:float=0., residual:bool=False, norm_type:str|None=None,
                 bn_momentum:float=0.99, norm_gamma=None, kernel_initializer='he_normal', batch_norm:bool=False,
@@ -649,7 +649,7 @@ def factor_inverse(inputs, components_file:str, *, lb:Layers|None=None):
     (.npy)."""
     return (lb or Layers())(FactorInverse, components_file)(inputs)
 
-# %% ../nbs/02a_blocks.ipynb 29
+# %% ../nbs/02a_blocks.ipynb 42
 def center_slice(inputs, center:int, *, lb:Layers|None=None):
     "Basenji's `center_slice`: the `center` middle positions."
     lb = lb or Layers(); lb.crop_left += (inputs.shape[1] - int(center))//2
@@ -664,7 +664,7 @@ def concat_position(inputs, transform:str|None='abs', power:float=1, *, lb:Layer
     "Basenji's `concat_position`: the position (`transform` 'abs', 'reversed' or null, to `power`) as a first channel."
     return (lb or Layers())(ConcatPosition, transform, power)(inputs)
 
-# %% ../nbs/02a_blocks.ipynb 32
+# %% ../nbs/02a_blocks.ipynb 46
 def legacy_conv(inputs, cp:ConvParams,  # this layer's parameters
                 layer_reprs:list,       # the representations so far, `[input, layer 0, ...]`, the last one `inputs`
                 *, nonlinearity:str='relu', batch_norm:bool=True, bn_momentum:float=0.9, l2_scale:float=0.,
@@ -709,7 +709,7 @@ def _connect(inputs, x, cp, layer_reprs, lb):
         return lb(kl.Concatenate)([inputs, x])
     return x
 
-# %% ../nbs/02a_blocks.ipynb 35
+# %% ../nbs/02a_blocks.ipynb 51
 BLOCKS = {f.__name__: f for f in (conv_block, conv_dna, conv_nac, conv_next, conv_tower, conv_tower_nac, conv_tower_v1,
                                   res_tower, convnext_tower, dilated_residual, dilated_residual_nac, dilated_dense,
                                   dense_block, dense_nac, dense, final, wheeze_excite, squeeze_excite, global_context,
@@ -745,7 +745,7 @@ def block_args(name:str)->set:
     if f in _INNER: names |= block_args(_INNER[f].__name__) - {'filters', 'dilation_rate', 'norm_gamma'}
     return names
 
-# %% ../nbs/02a_blocks.ipynb 38
+# %% ../nbs/02a_blocks.ipynb 56
 MODEL_KEYS_UNSUPPORTED = ('adapter',)
 
 class UnbuildableError(ParamsError):
@@ -766,7 +766,7 @@ def check_buildable(model:dict,   # a JSON `model` section
     for k in MODEL_KEYS_UNSUPPORTED:
         if model.get(k): raise UnbuildableError(f"{k} {model[k]!r}: adapters are not supported yet", path, f'model.{k}')
 
-# %% ../nbs/02a_blocks.ipynb 41
+# %% ../nbs/02a_blocks.ipynb 60
 def build_block(inputs,                # symbolic tensor (B, L, C)
                 block:dict,            # {'name': ..., **kwargs}
                 *,
@@ -801,7 +801,7 @@ def build_block(inputs,                # symbolic tensor (B, L, C)
     except (ValueError, TypeError) as e:  # ParamsError too: add the block, its place and the file
         raise ParamsError(f"block {name!r}: {e}", path, where) from None
 
-# %% ../nbs/02a_blocks.ipynb 43
+# %% ../nbs/02a_blocks.ipynb 62
 def keras_block(inputs, name:str, kw:dict, lb:Layers):
     "Apply the Keras layer `name` (a key of `KERAS_BLOCKS`) built from `kw`, tracking pooling, crop and flattening."
     if name == 'Cropping1D':

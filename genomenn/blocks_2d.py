@@ -44,7 +44,7 @@ class OneToTwo(kl.Layer):
         return (s[0], s[1], s[1], 2*s[2] if self.operation == 'concat' else s[2])
     def get_config(self): return {**super().get_config(), 'operation': self.operation}
 
-# %% ../nbs/02d_blocks_2d.ipynb 9
+# %% ../nbs/02d_blocks_2d.ipynb 11
 @keras.saving.register_keras_serializable(package='genomenn')
 class ConcatDist2D(kl.Layer):
     """Basenji's `ConcatDist2D`: append the distance `|i - j|` in bins to the features of each pair of a map `(B, P, P,
@@ -103,7 +103,7 @@ class UpperTri(kl.Layer):
         return (s[0], m*(m + 1)//2, s[-1])
     def get_config(self): return {**super().get_config(), 'diagonal_offset': self.diagonal_offset}
 
-# %% ../nbs/02d_blocks_2d.ipynb 12
+# %% ../nbs/02d_blocks_2d.ipynb 16
 def _map_crop(c):
     "((top, bottom), (left, right)) from a Cropping2D `cropping`."
     if isinstance(c, (int, np.integer)): return ((int(c),)*2,)*2

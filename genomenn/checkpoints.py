@@ -73,7 +73,7 @@ def read_checkpoint(path)->list:
             out.append(CheckpointLayer(name, classes.get(name), [np.asarray(g[name][w]) for w in wn], wn))
     return out
 
-# %% ../nbs/02e_checkpoints.ipynb 11
+# %% ../nbs/02e_checkpoints.ipynb 12
 def _depth_order(outputs:list, parents)->list:
     "tf.keras 2's layer order for a graph of nodes (layer, i): deepest from the outputs first, ties by first visit."
     order, index, done, busy = [], {}, set(), set()
@@ -125,7 +125,7 @@ def graph_order(model)->list:
         raise ValueError(f"model: expected a functional keras.Model or a model_config dict, got {type(model).__name__}")
     return [op for op in _depth_order(*_model_graph(model)) if isinstance(op, keras.layers.Layer)]
 
-# %% ../nbs/02e_checkpoints.ipynb 13
+# %% ../nbs/02e_checkpoints.ipynb 14
 def layer_weights(layer)->list:
     """The variables of `layer` in tf.keras 2's HDF5 order: trainable ones first, then the rest (e.g. batch-norm
     statistics)."""
@@ -136,7 +136,7 @@ def weighted_layers(model:keras.Model)->list:
     "The layers of `model` that hold weights, in tf.keras 2's order: the order their checkpoints list them."
     return [l for l in graph_order(model) if layer_weights(l)]
 
-# %% ../nbs/02e_checkpoints.ipynb 18
+# %% ../nbs/02e_checkpoints.ipynb 22
 _ALIASES = {'convolution1d': 'conv1d', 'syncbatchnormalization': 'batchnormalization',
             'separableconvolution1d': 'separableconv1d'}
 
@@ -195,7 +195,7 @@ def load_checkpoint(model:keras.Model,  # a Keras 3 functional model (e.g. `SeqN
     for w, a in assign: w.assign(a)
     return [(entries[i].name, ours[i].name) for i in sel]
 
-# %% ../nbs/02e_checkpoints.ipynb 24
+# %% ../nbs/02e_checkpoints.ipynb 32
 def _weight_names(layer, ws)->list:
     "tf.keras 2-style names `layer/…/role:0` for the weights `ws` of `layer`, unique within the layer."
     names = []

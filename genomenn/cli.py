@@ -53,7 +53,7 @@ def main(argv:list[str]|None=None, # arguments without the program name (None: s
     except (ValueError, FileNotFoundError) as e:   # bad input: say what, exit 2 like a usage error
         print(f'genomenn {args.command}: error: {e}', file=sys.stderr); return 2
 
-# %% ../nbs/09_cli.ipynb 8
+# %% ../nbs/09_cli.ipynb 10
 # absl's line before its logging starts, or a C++ log line: level letter, date, time, thread, source file and line
 _TF_LOG_LINE = re.compile(r'WARNING: All log messages before absl::InitializeLog\(\) is called are written to STDERR$'
                           r'|(?P<level>[IWE])\d{4} [\d:.]+ +\d+ [\w.]+:\d+\] ')
@@ -87,7 +87,7 @@ def start_tensorflow_quietly()->None:
             if not is_tensorflow_notice(line, level): sys.stderr.write(line)
         held.close()
 
-# %% ../nbs/09_cli.ipynb 12
+# %% ../nbs/09_cli.ipynb 14
 def parse_value(text:str)->int|float|bool|None|str|list|dict:
     """A command-line value as the Python value it spells: a quoted string, a bool, None, a JSON list or dict, or else
     a number or text as `genomenn.params.parse_value` reads a params file's values."""
@@ -135,7 +135,7 @@ def parse_assignments(texts:list[str],     # the `-p` arguments
         out[key] = values[0] if single else values
     return out
 
-# %% ../nbs/09_cli.ipynb 14
+# %% ../nbs/09_cli.ipynb 18
 def read_grid(path:str|Path)->dict|list:
     "A grid (dict of lists) or list of parameter dicts from a JSON or YAML file."
     path = Path(path)
@@ -151,7 +151,7 @@ def read_grid(path:str|Path)->dict|list:
         raise ValueError(f'--grid {path}: expected a dict of lists or a list of dicts, got {type(grid).__name__}')
     return grid
 
-# %% ../nbs/09_cli.ipynb 16
+# %% ../nbs/09_cli.ipynb 20
 @subcommand
 def _add_batch_parser(subparsers):
     p = subparsers.add_parser('batch', help='run a papermill notebook over a grid of parameters',
@@ -210,7 +210,7 @@ def _cmd_batch(args)->int:
         print(f'  {r.status}: {r.output}\n    {r.error}')
     return 0 if (df.status == 'completed').all() else 1
 
-# %% ../nbs/09_cli.ipynb 22
+# %% ../nbs/09_cli.ipynb 29
 @subcommand
 def _add_params_parser(subparsers):
     p = subparsers.add_parser('params', help='inspect a params file',
@@ -245,7 +245,7 @@ def _cmd_params_show(args)->int:
     net.model.summary(line_length=110)
     return 0
 
-# %% ../nbs/09_cli.ipynb 26
+# %% ../nbs/09_cli.ipynb 35
 QUICK_DEMO = dict(n_seqs=3000, seq_length=512, epochs=25, filters=48, n_explain=16, n_ism=4)
 
 def pipeline_notebook(name:str)->Path:
@@ -333,7 +333,7 @@ def _cmd_demo(args)->int:
     for f in s['files']: print(f'  {out/f}')
     return 0
 
-# %% ../nbs/09_cli.ipynb 30
+# %% ../nbs/09_cli.ipynb 40
 def _add_model_args(p, vcf_help):
     p.add_argument('params', metavar='PARAMS', help='params file (JSON)')
     p.add_argument('model', metavar='MODEL', help='checkpoint (basenji/baskerville .h5 or genomenn .weights.h5)')
@@ -438,7 +438,7 @@ def _add_ism_bed_parser(subparsers):
     _add_model_args(p, 'BED file of regions'); _add_ism_args(p)
     p.set_defaults(func=_cmd_ism, ism='ism_bed')
 
-# %% ../nbs/09_cli.ipynb 34
+# %% ../nbs/09_cli.ipynb 47
 @subcommand
 def _add_train_parser(subparsers):
     p = subparsers.add_parser('train', help='train a params file\'s model on Basenji data directories (one per head)',
@@ -486,7 +486,7 @@ def _cmd_train(args)->int:
     else: print(f"nothing to train (the stored run is past its last epoch or stopped early); outputs in {r.out_dir}")
     return 0
 
-# %% ../nbs/09_cli.ipynb 38
+# %% ../nbs/09_cli.ipynb 52
 @subcommand
 def _add_eval_parser(subparsers):
     p = subparsers.add_parser('eval', help='per-target accuracy of a trained model on a data split (hound_eval)',
@@ -541,6 +541,6 @@ def _cmd_eval(args)->int:
     for name in sorted(res.files): print(f'  {name}')
     return 0
 
-# %% ../nbs/09_cli.ipynb 40
+# %% ../nbs/09_cli.ipynb 57
 #| eval: false
 if __name__ == '__main__': sys.exit(main())

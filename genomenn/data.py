@@ -85,7 +85,7 @@ def dna_1hot(seq:str|bytes|list,    # DNA string (L), or a list of S strings of 
     else: codes = dna_codes(seq)
     return codes_1hot(codes, n_uniform, dtype)
 
-# %% ../nbs/01_data.ipynb 12
+# %% ../nbs/01_data.ipynb 14
 def _check_1hot(x, name:str='seq_1hot'):
     x = np.asarray(x)
     if x.ndim not in (2, 3) or x.shape[-1] != 4:
@@ -118,7 +118,7 @@ def hot1_rc(seq_1hot:np.ndarray,  # one-hot (L, 4) or (S, L, 4)
     "Reverse complement: reverse the positions and the base axis (A<->T, C<->G in A,C,G,T order)."
     return _check_1hot(seq_1hot)[..., ::-1, ::-1].copy()
 
-# %% ../nbs/01_data.ipynb 15
+# %% ../nbs/01_data.ipynb 18
 def hot1_augment(seq_1hot:np.ndarray,   # one-hot (L, 4) or (S, L, 4)
                  fwdrc:bool=True,        # True: forward strand; False: reverse complement (after the shift)
                  shift:int=0,            # positions to move the sequence right (negative: left); |shift| <= L
@@ -139,7 +139,7 @@ def hot1_augment(seq_1hot:np.ndarray,   # one-hot (L, 4) or (S, L, 4)
         else: out[..., :L+shift, :] = x[..., -shift:, :]
     return out if fwdrc else out[..., ::-1, ::-1].copy()
 
-# %% ../nbs/01_data.ipynb 18
+# %% ../nbs/01_data.ipynb 23
 def ensemble_members(shifts=(0,),   # input shifts in bp, one member (or two with rc) each
                      rc:bool=False,  # add the reverse complement of every shifted sequence
                      L:int|None=None,# sequence length: every |shift| must be smaller
@@ -174,7 +174,7 @@ def unaugment_preds_tf(y,                 # a member's predictions (B, P, T), or
     if len(y.shape) == 3: y = tf.reverse(y, [1])
     return y if strand_pair is None else tf.gather(y, strand_pair, axis=-1)
 
-# %% ../nbs/01_data.ipynb 21
+# %% ../nbs/01_data.ipynb 28
 def default_cache_dir()->Path:
     "Folder for FASTA indexes: `$GENOMENN_CACHE_DIR`, `$XDG_CACHE_HOME/genomenn` or `~/.cache/genomenn`."
     if os.environ.get('GENOMENN_CACHE_DIR'): return Path(os.environ['GENOMENN_CACHE_DIR'])
@@ -234,7 +234,7 @@ def fasta_open(path:str|Path,   # FASTA file: plain or BGZF-gzipped, possibly in
     return pyfaidx.Fasta(str(p), indexname=str(fai), gzi_indexname=str(gzi) if gzi else None,
                          build_index=False, rebuild=False, **kwargs)
 
-# %% ../nbs/01_data.ipynb 23
+# %% ../nbs/01_data.ipynb 30
 class _Chrom:
     "A sliceable view of one chromosome of a `Genome` (0-based, Python slice semantics)."
     def __init__(self, genome, name): self.genome, self.name = genome, name
@@ -301,7 +301,7 @@ class Genome:
         core = self._mem[chrom][s:e] if self._mem is not None else str(self.fasta[chrom][s:e])
         return 'N'*(s-start) + core + 'N'*(end-e)
 
-# %% ../nbs/01_data.ipynb 27
+# %% ../nbs/01_data.ipynb 35
 BED_COLUMNS = ['chrom', 'start', 'end', 'name', 'score', 'strand']
 
 def read_bed(bed,  # BED path (.gz ok), DataFrame, or list of (chrom, start, end[, name, score, strand]) tuples
@@ -371,7 +371,7 @@ def bed_seqs(fasta,                 # FASTA path or an open `Genome`
     return BedSeqs(dna, pd.DataFrame(coords, columns=['chrom', 'start', 'end', 'strand', 'name', 'bed_start',
                                                       'bed_end']))
 
-# %% ../nbs/01_data.ipynb 30
+# %% ../nbs/01_data.ipynb 40
 TARGETS_COLUMNS = ('identifier', 'file', 'clip', 'clip_soft', 'scale', 'sum_stat', 'strand_pair', 'description')
 _TARGETS_NUMERIC = {'clip': float, 'clip_soft': float, 'scale': float, 'strand_pair': int}
 
@@ -437,7 +437,7 @@ def check_strand_pair(strand_pair,  # None, (T,) ints, or a `read_targets` table
                         "(strand_pair[strand_pair[i]] == i)")
     return a.astype(np.int32)
 
-# %% ../nbs/01_data.ipynb 33
+# %% ../nbs/01_data.ipynb 45
 def check_seqs(seqs,              # one-hot (S, L, 4), or a DNA string / list of DNA strings
                L:int|None=None,   # the length expected, e.g. a model's input (None: any)
                dtype='float32',   # the dtype returned, e.g. a model's input dtype

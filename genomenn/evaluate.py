@@ -71,7 +71,7 @@ def _output_PT(seqnn, head):
     shape = seqnn.output_shape(head)
     return (1, shape[-1]) if len(shape) == 1 else (shape[-2], shape[-1])
 
-# %% ../nbs/11_evaluate.ipynb 11
+# %% ../nbs/11_evaluate.ipynb 13
 ACC_METRICS = ('pearsonr', 'spearmanr', 'r2')
 
 @dataclass
@@ -116,7 +116,7 @@ class EvalResult:
 
 _LABEL = {'pearsonr': 'PearsonR', 'spearmanr': 'SpearmanR', 'r2': 'R2'}
 
-# %% ../nbs/11_evaluate.ipynb 12
+# %% ../nbs/11_evaluate.ipynb 14
 def ensemble_predictor(seqnn,             # a `SeqNN`
                        head:int=0,        # model head
                        rc:bool=False,     # add the reverse complement of every (shifted) sequence
@@ -127,7 +127,7 @@ def ensemble_predictor(seqnn,             # a `SeqNN`
     fn = seqnn.ensemble_fn(head=head, rc=rc, shifts=shifts, strand_pair=strand_pair)
     return lambda x: fn(x).numpy()
 
-# %% ../nbs/11_evaluate.ipynb 15
+# %% ../nbs/11_evaluate.ipynb 17
 class _RowSample:
     "A uniform random sample of at most `n` rows seen across batches (the rows with the smallest random keys)."
     def __init__(self, n:int, seed:int|None):
@@ -159,7 +159,7 @@ class _H5Writer:
         n = self.d.shape[0]
         self.d.resize(n + len(a), axis=0); self.d[n:] = a
 
-# %% ../nbs/11_evaluate.ipynb 16
+# %% ../nbs/11_evaluate.ipynb 18
 def evaluate(seqnn,                        # a `SeqNN` with its weights
              data_dir:str|Path,            # Basenji data directory
              *,
@@ -225,7 +225,7 @@ def evaluate(seqnn,                        # a `SeqNN` with its weights
     return EvalResult(acc, split, S, P, sample.rows[0], sample.rows[1], S*P, cat(tracks[0]), cat(tracks[1]), secs,
                       members=len(shifts)*(2 if rc else 1), files=files)
 
-# %% ../nbs/11_evaluate.ipynb 20
+# %% ../nbs/11_evaluate.ipynb 24
 def write_acc(acc:pd.DataFrame,    # `EvalResult.acc`
               path:str|Path,       # file to write (usually OUT/acc.txt)
              )->Path:
@@ -241,7 +241,7 @@ def read_acc(path:str|Path)->pd.DataFrame:
     df[num] = df[num].astype(float).where(np.isfinite(df[num].astype(float)))
     return df
 
-# %% ../nbs/11_evaluate.ipynb 23
+# %% ../nbs/11_evaluate.ipynb 28
 def eval_figures(res:EvalResult,            # `evaluate`'s result
                  out_dir:str|Path|None=None, # save pearsonr_hist.png, jointplot.png, regplots.png, tracks.png here
                  *,
@@ -293,7 +293,7 @@ def eval_figures(res:EvalResult,            # `evaluate`'s result
         for name, f in figs.items(): res.files[f'{name}.png'] = save_figure(f, out/f'{name}.png', dpi=dpi)
     return figs
 
-# %% ../nbs/11_evaluate.ipynb 26
+# %% ../nbs/11_evaluate.ipynb 35
 def run_eval(params_file:str|Path,      # params file of the model (JSON or legacy text)
              model_file:str|Path,       # checkpoint: basenji/baskerville .h5 or genomenn .weights.h5
              data_dir:str|Path,         # Basenji data directory

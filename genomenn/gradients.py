@@ -24,7 +24,7 @@ from .utils import atomic_path, check_positive_int
 __all__ = ['FILL', 'UNROLL_MAX', 'LOOP_BLOCK', 'ModelParts', 'model_cache', 'check_targets', 'check_positions', 'Gradients',
            'read_gradients', 'gradients', 'grad_x_input', 'taylor_ism']
 
-# %% ../nbs/03_gradients.ipynb 11
+# %% ../nbs/03_gradients.ipynb 13
 def _cum_stride(t, inp, memo):
     "Cumulative stride (pooling) from `inp` to the symbolic tensor `t`, following the functional graph."
     if t is inp: return 1
@@ -118,7 +118,7 @@ class ModelParts:
         # source index of each layer: 0 = augmented input, i >= 1 = inner output i
         self.src = [0 if t is self.inp else 1 + next(i for i, u in enumerate(inner) if u is t) for t in tensors]
 
-# %% ../nbs/03_gradients.ipynb 14
+# %% ../nbs/03_gradients.ipynb 18
 FILL = 0.        # value of the N bases a shift pushes in (`hot1_augment`'s default, all-zero N)
 UNROLL_MAX = 32  # target chunks up to this size unroll their backward passes in the graph
 LOOP_BLOCK = 16  # larger chunks loop (tf.while_loop) over blocks of this many unrolled backward passes
@@ -288,7 +288,7 @@ def _engine(model, layers):
     if key not in cache: cache[key] = _Engine(model, layers)
     return cache[key]
 
-# %% ../nbs/03_gradients.ipynb 16
+# %% ../nbs/03_gradients.ipynb 20
 def check_targets(targets, T):
     "Target indices (T',) from None (all), an int or a sequence of ints."
     if targets is None: return np.arange(T, dtype=np.int32)
@@ -327,7 +327,7 @@ def _coverage(members, P, pool):
     j = np.arange(P)
     return sum(((j + s // pool >= 0) & (j + s // pool < P)).astype(np.int64) for s, _, _ in members)
 
-# %% ../nbs/03_gradients.ipynb 19
+# %% ../nbs/03_gradients.ipynb 25
 @dataclass
 class Gradients:
     "Ensemble gradients: arrays in memory, or `h5py.Dataset`s read lazily when written with `out=`."
@@ -375,7 +375,7 @@ def read_gradients(path:str|Path,   # an HDF5 file written by `gradients(..., ou
     if load: f.close()
     return g
 
-# %% ../nbs/03_gradients.ipynb 20
+# %% ../nbs/03_gradients.ipynb 26
 def gradients(model,                   # keras.Model (B, L, 4) -> (B, P, T) or (B, T), or a SeqNN
               seqs,                    # one-hot (S, L, 4), or DNA strings
               *,
@@ -507,7 +507,7 @@ def _block(eng, xb, s0, s1, tsel, posw, pair, C, training, return_all, sh_m, rc_
             if t0 == 0: arr[f'reprs/{l}'][s0:s1] = rsum[l] / cov if M > 1 else rsum[l]
         if t0 == 0: arr['preds'][s0:s1] = psum / M
 
-# %% ../nbs/03_gradients.ipynb 30
+# %% ../nbs/03_gradients.ipynb 42
 def _input_layer(g:Gradients):
     for l, k in enumerate(g.layers):
         if isinstance(k, (int, np.integer)) and k == 0: return l

@@ -20,7 +20,7 @@ from .utils import check_positive_int
 # %% auto 0
 __all__ = ['ism']
 
-# %% ../nbs/03a_ism.ipynb 5
+# %% ../nbs/03a_ism.ipynb 6
 def _receptive_field(km, L, P, dtype, n=4, seed=0):
     """Reach (A, B) in bp of an output bin's input support before its first and after its last base, from input
     gradients."""

@@ -84,7 +84,7 @@ def poisson_mn(y_true, y_pred,           # (B, P, T)
     shape = -ops.sum((y_true + EPSILON)*ops.log((y_pred + EPSILON)/s_pred[:, None]), axis=-2)/w_sum
     return shape + total_weight*total
 
-# %% ../nbs/10a_losses.ipynb 10
+# %% ../nbs/10a_losses.ipynb 17
 LOSSES = {'poisson': poisson, 'poisson_mn': poisson_mn, 'poisson_kl': poisson_kl,
           'mse': mse, 'mse_udot': mse_udot, 'gaussian': mse, 'bce': bce}
 LOSS_OPTIONS = {'poisson_mn': ('total_weight', 'weight_range', 'weight_exp'), 'poisson_kl': ('spec_weight',),

@@ -127,7 +127,7 @@ def _moments(x:np.ndarray,          # values or preds (n, T), any real dtype
         parts.append(Moments(*(None if a is None else a.reshape(f, T) for a in m)))
     return _merge(Moments(*(None if a[0] is None else np.concatenate(a) for a in zip(*parts))))
 
-# %% ../nbs/04_metrics.ipynb 12
+# %% ../nbs/04_metrics.ipynb 14
 def _real(name, a):
     a = np.asarray(a)
     if a.dtype.kind not in 'biuf': raise ValueError(f"{name}: expected real numbers, got dtype {a.dtype}")
@@ -179,7 +179,7 @@ def _mask_nan(names, flat, w, ignore_nan, shape):
     if nan is None: return flat, w
     return [None if a is None else np.where(nan, 0, a) for a in flat], np.where(nan, 0., 1. if w is None else w)
 
-# %% ../nbs/04_metrics.ipynb 15
+# %% ../nbs/04_metrics.ipynb 19
 def _undefined(bad:np.ndarray, why:str, per_target:bool):
     "Warn which targets have no value."
     if not bad.any(): return
@@ -242,7 +242,7 @@ class _Streaming:
         return (f"{type(self).__name__}(per_target={self.per_target}, ignore_nan={self.ignore_nan}, "
                 f"num_targets={self.num_targets})")
 
-# %% ../nbs/04_metrics.ipynb 16
+# %% ../nbs/04_metrics.ipynb 20
 class Mean(_Streaming):
     "Streaming weighted mean, overall or per target."
     def update(self,
@@ -267,7 +267,7 @@ class Variance(Mean):
         s = self.state
         return self._out(s.m2_x/np.where(s.count > 0, s.count, 1.), s.count == 0, 'no weight')
 
-# %% ../nbs/04_metrics.ipynb 18
+# %% ../nbs/04_metrics.ipynb 24
 class CoMoments(_Streaming):
     "Streaming co-moments of preds and targets: R², Pearson r, means, variances and covariance in one pass."
     _names = ('preds', 'targets')
@@ -316,7 +316,7 @@ class PearsonR(CoMoments):
         "Pearson r: float, or (T,) when per_target."
         return self.pearsonr()
 
-# %% ../nbs/04_metrics.ipynb 21
+# %% ../nbs/04_metrics.ipynb 31
 class SpearmanR:
     "Exact Spearman rank correlation (average ranks for ties), per target or pooled; keeps every value it is given."
     def __init__(self, per_target:bool=False, *, ignore_nan:bool=False):
@@ -370,7 +370,7 @@ class SpearmanR:
     def __repr__(self):
         return f"SpearmanR(per_target={self.per_target}, ignore_nan={self.ignore_nan}, num_targets={self.num_targets})"
 
-# %% ../nbs/04_metrics.ipynb 24
+# %% ../nbs/04_metrics.ipynb 35
 def variance(data:np.ndarray,       # (..., T) values
              weights=None,          # broadcastable to `data`
              *,

@@ -275,7 +275,7 @@ def synthetic_params(seq_length:int=1024,   # L, a multiple of 32
                                 {'name': 'conv_block', 'filters': filters*3//2, 'dropout': 0.05}],
                       'head': {'name': 'final', 'units': num_targets, 'activation': 'softplus'}}}
 
-# %% ../nbs/02_model.ipynb 20
+# %% ../nbs/02_model.ipynb 26
 def make_learning_rate(train:dict, learning_rate:float|None=None):
     "The learning rate of a `train` section: a float, or a schedule with baskerville's linear `warmup_steps`."
     lr = float(learning_rate if learning_rate is not None else train.get('learning_rate', 0.01))
@@ -302,7 +302,7 @@ def make_optimizer(train:dict,                    # a params `train` section
     if name == 'adamw': return keras.optimizers.AdamW(lr, weight_decay=train.get('weight_decay', 0.004), **b, **clip)
     raise ValueError(f"optimizer: expected 'sgd', 'momentum', 'adam', 'nadam' or 'adamw', got {name!r}")
 
-# %% ../nbs/02_model.ipynb 23
+# %% ../nbs/02_model.ipynb 31
 def _as_dataset(data, name, batch_size, shuffle=False, seed=None):
     if isinstance(data, tf.data.Dataset): return data
     ds = getattr(data, 'dataset', None)
@@ -351,7 +351,7 @@ def training_dataset(self:SeqNN, data, name, head=0, batch_size=32, shuffle=Fals
         return tf.cast(x, dt), y
     return ds.map(fix)
 
-# %% ../nbs/02_model.ipynb 24
+# %% ../nbs/02_model.ipynb 32
 @patch
 def ensemble_fn(self:SeqNN, *,
                 head:int=0,         # which head
@@ -403,7 +403,7 @@ def predict(self:SeqNN, seqs,                 # one-hot (S, L, 4), DNA strings, 
     if not out: raise ValueError("seqs: no sequences")
     return np.concatenate(out)
 
-# %% ../nbs/02_model.ipynb 29
+# %% ../nbs/02_model.ipynb 41
 def augment_batches(ds,                 # batches (x (B, L, 4), y (B, P, T) or (B, T))
                     rc:bool=False,      # reverse-complement each batch with probability 1/2 (targets flipped to match)
                     shift:int=0,        # shift each batch by a uniform random -shift..shift bp (N pushed in)
@@ -506,7 +506,7 @@ def fit(self:SeqNN, train,                   # training data: dataset, SeqDatase
                                                         indent=1))
     return hist
 
-# %% ../nbs/02_model.ipynb 35
+# %% ../nbs/02_model.ipynb 49
 @patch
 def evaluate(self:SeqNN, data,             # dataset, SeqDataset, SyntheticData or (seqs, targets)
              *, head:int=0, batch_size:int=32,
@@ -525,7 +525,7 @@ def evaluate(self:SeqNN, data,             # dataset, SeqDataset, SyntheticData 
     if n == 0: raise ValueError("data: no sequences")
     return {'loss': tot/n, 'pearsonr': cm.pearsonr(), 'r2': cm.r2()}
 
-# %% ../nbs/02_model.ipynb 38
+# %% ../nbs/02_model.ipynb 54
 @patch
 def save(self:SeqNN, path,
          head:int=0,        # a basenji/baskerville '.h5' holds the trunk and this one head

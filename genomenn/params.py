@@ -31,7 +31,7 @@ class ParamsError(ValueError):
         super().__init__(prefix + msg)
         self.path, self.key, self.line = path, key, line
 
-# %% ../nbs/00_params.ipynb 9
+# %% ../nbs/00_params.ipynb 10
 _INT = re.compile(r'^[+-]?\d+$')
 _FLOAT = re.compile(r'^[+-]?(\d+\.?\d*|\.\d+)([eE][+-]?\d+)?$')
 LIST_KEYS = {'num_targets', 'shift_augment_offsets'}  # scalar keys that accumulate into lists when repeated
@@ -60,7 +60,7 @@ def _check_file(path):
     if not text.strip(): raise ParamsError('file is empty', path)
     return text
 
-# %% ../nbs/00_params.ipynb 10
+# %% ../nbs/00_params.ipynb 11
 def read_job_params(path:str|Path,  # legacy Basenji params text file
                    )->JobParams:        # key -> value, or list of values for repeated keys
     "Read a legacy Basenji `key value` params file; a repeated key becomes a list in file order."
@@ -80,7 +80,7 @@ def read_job_params(path:str|Path,  # legacy Basenji params text file
     job.lines = lines
     return job
 
-# %% ../nbs/00_params.ipynb 13
+# %% ../nbs/00_params.ipynb 18
 @dataclass
 class ConvParams:
     "One convolution layer of a legacy Basenji model."
@@ -93,7 +93,7 @@ class ConvParams:
     skip_layers:int=0    # add the output to the representation this many layers back (residual)
     concat:bool=False    # concatenate the output to the layer input (dense connection)
 
-# %% ../nbs/00_params.ipynb 14
+# %% ../nbs/00_params.ipynb 19
 ARCHITECTURES = ('cnn', 'dres', 'dilated_residual', 'dense')
 _ALIASES = {'optimization': 'optimizer', 'link_function': 'link', 'loss_name': 'loss',
             'early_stop': 'patience', 'conv_l2_scale': 'cnn_l2_scale'}
@@ -186,7 +186,7 @@ def total_pool(hp:HParams)->int:
     "Input bp per output position of a legacy model (pool <= 1 counts as 1)."
     return int(np.prod([max(c.pool, 1)*max(c.stride, 1) for c in hp.cnn_params])) if hp.cnn_params else 1
 
-# %% ../nbs/00_params.ipynb 16
+# %% ../nbs/00_params.ipynb 21
 def _where(job, key, i=0):
     return dict(path=getattr(job, 'path', None), key=key,
                 line=job.line(key, i) if isinstance(job, JobParams) else None)
@@ -243,7 +243,7 @@ class _Sub(JobParams):
         super().__init__({key: vals[i]}, path=getattr(job, 'path', None),
                          lines={key: [job.line(key, i)] if isinstance(job, JobParams) and job.line(key, i) else []})
 
-# %% ../nbs/00_params.ipynb 17
+# %% ../nbs/00_params.ipynb 22
 _CNN_KEYS = {'cnn_filters', 'cnn_filter_sizes', 'cnn_stride', 'cnn_pool', 'cnn_dense', 'cnn_dilation', 'cnn_skip',
              'cnn_dropout', 'non_dilated_cnn_dropout', 'dilated_cnn_dropout'}
 _DRES_DEFAULTS = dict(conv_dna_filters=256, conv_dna_filter_size=13, conv_dna_stride=1, conv_dna_pool=2,
@@ -300,7 +300,7 @@ def _dres_arch(job, target_pool, dense):
     cps.append(ConvParams(filters=a['conv_final_filters'], dropout=a['conv_final_dropout']))
     return a, cps
 
-# %% ../nbs/00_params.ipynb 18
+# %% ../nbs/00_params.ipynb 23
 def make_hparams(job:dict,              # from `read_job_params` (or any dict of legacy keys)
                  *,
                  num_targets=None,      # int or list; required when the file has no `num_targets`
@@ -363,7 +363,7 @@ def make_hparams(job:dict,              # from `read_job_params` (or any dict of
         warnings.warn(f"{path or 'params'}: keys unknown to Basenji kept in hp.extra: {sorted(hp.extra)}")
     return hp
 
-# %% ../nbs/00_params.ipynb 21
+# %% ../nbs/00_params.ipynb 31
 def layer_table(hp:HParams):
     "One row per layer: the expanded `cnn_params` with cumulative pooling and receptive field (bp)."
     import pandas as pd
@@ -376,7 +376,7 @@ def layer_table(hp:HParams):
         rows.append(dict(layer=i, **asdict(c), total_pool=pool, receptive_field=rf))
     return pd.DataFrame(rows).set_index('layer')
 
-# %% ../nbs/00_params.ipynb 24
+# %% ../nbs/00_params.ipynb 35
 BLOCK_VOCABULARY = frozenset({
     # Basenji blocks.py
     'center_slice', 'center_average', 'concat_dist_2d', 'concat_position', 'concat_to_2d', 'concat_unet',
@@ -442,7 +442,7 @@ def model_blocks(model:dict)->list:
     "Block names of the trunk, in order."
     return [b['name'] for b in model['trunk']]
 
-# %% ../nbs/00_params.ipynb 25
+# %% ../nbs/00_params.ipynb 36
 def read_params(path:str|Path,  # a params file: JSON or legacy text, detected from the content
                )->dict:         # JSON: {'train', 'model', ...} validated; text: a `JobParams`
     "Read a Basenji-family params file of either format."
@@ -460,7 +460,7 @@ def read_params(path:str|Path,  # a params file: JSON or legacy text, detected f
         return params
     return read_job_params(path)
 
-# %% ../nbs/00_params.ipynb 28
+# %% ../nbs/00_params.ipynb 41
 def describe_params(path:str|Path)->str:
     "A readable summary of a params file: the layer table (legacy) or the blocks and heads (JSON)."
     p = read_params(path)

@@ -23,7 +23,7 @@ from scipy import stats
 from .utils import atomic_path, check_positive_int
 
 
-# %% ../nbs/05_plots.ipynb 8
+# %% ../nbs/05_plots.ipynb 9
 class PlotWarning(UserWarning):
     "Something was dropped or simplified while plotting (NaN pairs, large-input switch, no CI band)."
 
@@ -53,7 +53,7 @@ def _atomic_write(out:Path, write)->Path:
     with atomic_path(out) as tmp, open(tmp, 'wb') as f: write(f)
     return out
 
-# %% ../nbs/05_plots.ipynb 9
+# %% ../nbs/05_plots.ipynb 10
 def save_figure(fig:mpl.figure.Figure, # the figure to save (`grid.figure` for a JointGrid)
                 out:str|Path,          # file name; its suffix (.png, .pdf, .svg, ...) picks the format
                 dpi:float|None=None,   # resolution for raster formats and rasterised artists
@@ -64,7 +64,7 @@ def save_figure(fig:mpl.figure.Figure, # the figure to save (`grid.figure` for a
     fmt = out.suffix.lower().lstrip('.')
     return _atomic_write(out, lambda f: fig.savefig(f, format=fmt, dpi=dpi, **kwargs))
 
-# %% ../nbs/05_plots.ipynb 12
+# %% ../nbs/05_plots.ipynb 15
 class Pairs(NamedTuple):
     "The (x, y) pairs a scatter plot draws, with what was removed on the way."
     x: np.ndarray            # plotted x values (n,)
@@ -129,7 +129,7 @@ def clean_pairs(x:np.ndarray,               # values on the x axis, any shape
     return Pairs(x[idx], y[idx], None if colors is None else colors[idx], idx,
                  n, n - n_finite, n_finite - n_kept, n_kept - idx.size)
 
-# %% ../nbs/05_plots.ipynb 16
+# %% ../nbs/05_plots.ipynb 21
 def scatter_lims(v1:np.ndarray,            # values on one axis (NaN/inf ignored)
                  v2:np.ndarray|None=None,  # values on the other axis, for one shared (square) range
                  buffer:float=0.05,        # margin as a fraction of the value range on each side
@@ -152,7 +152,7 @@ def scatter_lims(v1:np.ndarray,            # values on one axis (NaN/inf ignored
     buf = buffer * span
     return (vmin - (buf/2 if vmin == 0 else buf), vmax + buf)
 
-# %% ../nbs/05_plots.ipynb 19
+# %% ../nbs/05_plots.ipynb 26
 _COR = {'pearsonr': ('PearsonR', stats.pearsonr), 'pearson': ('PearsonR', stats.pearsonr),
         'spearmanr': ('SpearmanR', stats.spearmanr), 'spearman': ('SpearmanR', stats.spearmanr),
         'kendalltau': ('KendallTau', stats.kendalltau), 'kendall': ('KendallTau', stats.kendalltau)}
@@ -193,7 +193,7 @@ def cor_text(x, y, cor='pearsonr', print_sig=False)->str|None:
         else: s += f'\np < {np.finfo(np.float64).tiny:.0e}'      # underflowed to 0
     return s
 
-# %% ../nbs/05_plots.ipynb 21
+# %% ../nbs/05_plots.ipynb 30
 def _draw_points(ax, p:Pairs, *, big:bool, large:str, lims, alpha, point_size, color, cmap, hex_gridsize=60):
     "Scatter the pairs (rasterised when big) or, for big inputs with large='hex' and no colours, a hexbin of counts."
     if big and large == 'hex' and p.colors is None:
@@ -256,7 +256,7 @@ def _check_common(kind, cor, large, max_points, out, table, figsize):
     if np.shape(figsize) != (2,): raise ValueError(f"figsize: expected (width, height), got {figsize!r}")
     return cor, out
 
-# %% ../nbs/05_plots.ipynb 23
+# %% ../nbs/05_plots.ipynb 32
 def jointplot(x:np.ndarray,                 # values on the x axis (e.g. measured), any shape
               y:np.ndarray,                 # values on the y axis (e.g. predicted), same shape as `x`
               out:str|Path|None=None,       # save here when given (format from the suffix)
@@ -375,7 +375,7 @@ def _save_plot(fig, out:Path, p:Pairs, *, dpi, table:bool):
     if table: _write_table(out, p)
 
 
-# %% ../nbs/05_plots.ipynb 36
+# %% ../nbs/05_plots.ipynb 45
 def regplot(x:np.ndarray,                 # values on the x axis, any shape
             y:np.ndarray,                 # values on the y axis, same shape as `x`
             out:str|Path|None=None,       # save here when given (format from the suffix)

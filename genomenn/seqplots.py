@@ -20,7 +20,7 @@ from .plots import check_cor, check_numeric, check_out_path, cor_text, save_figu
 from .utils import check_positive_int
 
 
-# %% ../nbs/05a_seqplots.ipynb 8
+# %% ../nbs/05a_seqplots.ipynb 9
 def _check_1hot_like(a, name, ref_shape=None)->np.ndarray:
     a = check_numeric(a, name)
     if a.ndim != 2 or a.shape[1] != 4 or (ref_shape is not None and a.shape != tuple(ref_shape)):
@@ -105,7 +105,7 @@ def attribution_logo(attr:np.ndarray,                # attributions (L, 4), base
     if out is not None: save_figure(ax.figure, out, dpi=dpi)
     return ax
 
-# %% ../nbs/05a_seqplots.ipynb 15
+# %% ../nbs/05a_seqplots.ipynb 16
 def ism_heatmap(ism:np.ndarray,                  # ISM scores (L, 4): prediction(mutant) - prediction(reference)
                 ax:plt.Axes|None=None,           # draw here; None makes a new figure of `figsize`
                 *,
@@ -155,7 +155,7 @@ def ism_heatmap(ism:np.ndarray,                  # ISM scores (L, 4): prediction
     if out is not None: save_figure(ax.figure, out, dpi=dpi)
     return ax
 
-# %% ../nbs/05a_seqplots.ipynb 21
+# %% ../nbs/05a_seqplots.ipynb 22
 def track_plot(preds:np.ndarray,                  # predictions (P,) or (P, T)
                targets:np.ndarray,                # measured coverage, same shape as `preds`
                ax:plt.Axes|Sequence|None=None,    # draw here (one Axes per selected target); None makes a figure

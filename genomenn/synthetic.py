@@ -20,7 +20,7 @@ from .utils import check_positive_int
 # %% auto 0
 __all__ = ['MOTIFS', 'SYNTHETIC_TARGETS', 'Splits', 'SyntheticData', 'synthetic_dataset']
 
-# %% ../nbs/01b_synthetic.ipynb 5
+# %% ../nbs/01b_synthetic.ipynb 6
 MOTIFS = {'GATA': 'AGATAA', 'AP1': 'TGACTCA', 'CTCF': 'CCACCAGGGGGCGC'}
 _MOTIF_RATES = {'GATA': 1.0, 'AP1': 1.0, 'CTCF': 0.7, 'pair': 0.7}  # planted per kb
 SYNTHETIC_TARGETS = {  # name -> (description, motif-driven)
@@ -102,7 +102,7 @@ class SyntheticData:
                                pool_width=self.pool_width, seqs_per_tfr=seqs_per_tfr, layout=layout,
                                target_names=self.target_names, target_descriptions=self.target_descriptions)
 
-# %% ../nbs/01b_synthetic.ipynb 6
+# %% ../nbs/01b_synthetic.ipynb 7
 def _kmer_hashes(codes:np.ndarray, ks)->dict:
     "k -> 2-bit packed k-mer at each start position (k <= 16) of codes (N, L) in 0..3, sharing work across k."
     out, h, k0 = {}, codes.astype(np.uint32), 1

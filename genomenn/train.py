@@ -79,7 +79,7 @@ def head_data(seqnn:SeqNN, data_dirs:list,  # one Basenji data directory per hea
         out.append(HeadData(Path(d), tr, va, pair, tr.num_seqs // bs))
     return out
 
-# %% ../nbs/10_train.ipynb 10
+# %% ../nbs/10_train.ipynb 12
 def _checkpoint_names(n_heads:int)->list:
     "Baskerville's checkpoint names per head: (best, last); `model{i}_...` when there are several heads."
     return [('model_best.h5', 'model_check.h5')] if n_heads == 1 else \
@@ -101,7 +101,7 @@ def _head_metrics(T:int)->dict:
                (PearsonRMetric if k.endswith('_r') else R2Metric)(T, ignore_nan=True, name=k)
             for k in ('train_loss', 'train_r', 'train_r2', 'valid_loss', 'valid_r', 'valid_r2')}
 
-# %% ../nbs/10_train.ipynb 11
+# %% ../nbs/10_train.ipynb 13
 class Trainer:
     "Joint training of a `SeqNN`'s heads on their data directories, as baskerville's trainer (`fit2`)."
     def __init__(self, seqnn:SeqNN, data:list,  # `head_data(seqnn, data_dirs)`: one per head, in order
@@ -179,7 +179,7 @@ class Trainer:
             met['valid_r'].update_state(y, pred); met['valid_r2'].update_state(y, pred)
         return tf.function(ev, reduce_retracing=True)
 
-# %% ../nbs/10_train.ipynb 13
+# %% ../nbs/10_train.ipynb 15
 @patch
 def _next(self:Trainer, it, h, split='train'):
     "The next batch, a damaged TFRecord named by its file."
@@ -245,7 +245,7 @@ def fit(self:Trainer, epochs:int|None=None,   # last epoch (exclusive; default: 
         if self.out_dir is not None: self.save(best=row['best'])
     return pd.DataFrame(self.history)
 
-# %% ../nbs/10_train.ipynb 14
+# %% ../nbs/10_train.ipynb 16
 @patch
 def save(self:Trainer, best:bool=False):
     "Write the checkpoints (last, and best when `best`), the training state, history and learning curve."
@@ -292,7 +292,7 @@ def _json_default(o):
     if isinstance(o, np.bool_): return bool(o)
     raise TypeError(type(o).__name__)
 
-# %% ../nbs/10_train.ipynb 16
+# %% ../nbs/10_train.ipynb 18
 def plot_history(history:pd.DataFrame,  # `Trainer.fit`'s history (or history.csv)
                  heads:list,            # head names (the column prefixes)
                  ax=None, out=None,     # Axes to draw on; file to save (format from the suffix)
@@ -311,7 +311,7 @@ def plot_history(history:pd.DataFrame,  # `Trainer.fit`'s history (or history.cs
         if own: plt.close(ax.figure)
     return ax
 
-# %% ../nbs/10_train.ipynb 20
+# %% ../nbs/10_train.ipynb 26
 class _policy:
     "Build under a Keras dtype policy, restored afterwards."
     def __init__(self, name): self.name = name

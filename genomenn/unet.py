@@ -66,7 +66,7 @@ def fpn_unet(inputs, unet_repr, activation:str|None='relu', stride:int=2, l2_sca
     return unet_conv(inputs, unet_repr, activation, stride, l2_scale, dropout, norm_type, bn_momentum, kernel_size,
                      kernel_initializer, upsample_conv=True, lb=lb)
 
-# %% ../nbs/02c_unet.ipynb 12
+# %% ../nbs/02c_unet.ipynb 14
 @register_block
 def fpn1_unet(inputs,                       # (B, L, C)
               unet_repr,                    # (B, stride*L, C') the skip
@@ -82,7 +82,7 @@ def fpn1_unet(inputs,                       # (B, L, C)
     x = lb(kl.Add)([x1, lb(Scale, 'ones')(unet_repr)])
     return apply_dropout(_sepconv(x, lb, C, kernel_size), lb, dropout)
 
-# %% ../nbs/02c_unet.ipynb 15
+# %% ../nbs/02c_unet.ipynb 17
 @register_block
 def unet_concat(inputs,                     # (B, L, C)
                 unet_repr,                  # (B, stride*L, C') the skip
@@ -114,7 +114,7 @@ def upsample_unet(inputs, unet_repr, activation:str|None='relu', stride:int=2, l
     return unet_concat(inputs, unet_repr, activation, stride, l2_scale, dropout, norm_type, bn_momentum, kernel_size,
                        kernel_initializer, lb=lb)
 
-# %% ../nbs/02c_unet.ipynb 18
+# %% ../nbs/02c_unet.ipynb 22
 @register_block
 def tconv_nac(inputs,                       # (B, L, C)
               filters:int|None=None,        # output channels (None: C)
@@ -146,7 +146,7 @@ def concat_unet(inputs,       # (B, L, C)
     "Basenji's `concat_unet`: the input and the skip concatenated: (B, L, C + C')."
     return (lb or Layers())(kl.Concatenate)([inputs, unet_repr])
 
-# %% ../nbs/02c_unet.ipynb 21
+# %% ../nbs/02c_unet.ipynb 25
 def takes_unet_repr(name:str)->bool:
     "Whether the registered block `name` joins a skip representation (a U-net block)."
     f = BLOCKS.get(name)

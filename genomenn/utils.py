@@ -24,7 +24,7 @@ import numpy as np
 __all__ = ['new_file_mode', 'atomic_path', 'atomic_write', 'safe_filename', 'check_positive_int', 'ExecResult', 'CommandsFailed',
            'kill_group', 'pid_alive', 'exec_par']
 
-# %% ../nbs/07_utils.ipynb 6
+# %% ../nbs/07_utils.ipynb 7
 def new_file_mode(folder:bool=False, # the mode of a new folder (`0o777 & ~umask`) rather than a file
                  )->int:
     "The permission bits a new file gets under the user's umask (`0o666 & ~umask`), as `open` (or `mkdir`) gives them."
@@ -65,7 +65,7 @@ def atomic_write(path:str|Path,     # file to write (its folder must exist)
         f.flush(); os.fsync(f.fileno())
     return Path(path)
 
-# %% ../nbs/07_utils.ipynb 12
+# %% ../nbs/07_utils.ipynb 17
 def safe_filename(text:str,      # any text, e.g. 'lr=0.001 layers=[64, 32]'
                   max_len:int=80, # longest result
                  )->str:         # letters, digits and `._=+-` only
@@ -74,7 +74,7 @@ def safe_filename(text:str,      # any text, e.g. 'lr=0.001 layers=[64, 32]'
     s = re.sub(r'-{2,}', '-', s).strip('-.')[:max_len].rstrip('-.')
     return s or '_'
 
-# %% ../nbs/07_utils.ipynb 15
+# %% ../nbs/07_utils.ipynb 20
 def check_positive_int(value,                  # the argument's value
                        name:str,               # the argument's name, for the error message
                        *,
@@ -89,7 +89,7 @@ def check_positive_int(value,                  # the argument's value
         raise error(f"{name}: expected {'None or ' if none_ok else ''}an integer >= 1, got {value!r}")
     return int(value)
 
-# %% ../nbs/07_utils.ipynb 18
+# %% ../nbs/07_utils.ipynb 26
 @dataclass
 class ExecResult:
     "What happened to one command of `exec_par`."
@@ -117,7 +117,7 @@ def _tail(path, n_lines=10, max_bytes=8192):
     except OSError: return ''
     return '\n'.join(text.rstrip('\n').splitlines()[-n_lines:])
 
-# %% ../nbs/07_utils.ipynb 19
+# %% ../nbs/07_utils.ipynb 27
 class CommandsFailed(RuntimeError):
     "Raised by `exec_par` (after every command has run) when some exited non-zero or timed out."
     def __init__(self, failed:list[ExecResult], results:list[ExecResult]):
@@ -131,7 +131,7 @@ class CommandsFailed(RuntimeError):
 
 def _show(cmd): return cmd if isinstance(cmd, str) else subprocess.list2cmdline([str(c) for c in cmd])
 
-# %% ../nbs/07_utils.ipynb 21
+# %% ../nbs/07_utils.ipynb 29
 def kill_group(pgid:int,           # process-group id (the pid of a leader started with `start_new_session=True`)
                sig:int=signal.SIGKILL,
               )->bool:             # False when the group no longer exists
@@ -139,7 +139,7 @@ def kill_group(pgid:int,           # process-group id (the pid of a leader start
     try: os.killpg(pgid, sig); return True
     except (ProcessLookupError, PermissionError): return False
 
-# %% ../nbs/07_utils.ipynb 22
+# %% ../nbs/07_utils.ipynb 32
 def pid_alive(pid:int)->bool:
     "Whether process `pid` exists and is not a zombie."
     try: os.kill(pid, 0)
@@ -149,7 +149,7 @@ def pid_alive(pid:int)->bool:
     except (OSError, IndexError): return True   # no /proc (e.g. macOS): it exists
     return state not in ('Z', 'X')
 
-# %% ../nbs/07_utils.ipynb 24
+# %% ../nbs/07_utils.ipynb 35
 class _Sessions:
     "Run commands each in its own session; terminate one group or all of them on demand."
     def __init__(self, grace=2.0):
@@ -210,7 +210,7 @@ class _Sessions:
         with self.lock: pids = list(self.running)
         for pid in pids: kill_group(pid)
 
-# %% ../nbs/07_utils.ipynb 26
+# %% ../nbs/07_utils.ipynb 37
 def _check_cmds(cmds):
     if isinstance(cmds, (str, bytes)):
         raise ValueError(f'cmds: expected a list of commands, got the single string {cmds!r}')
@@ -222,7 +222,7 @@ def _check_cmds(cmds):
             raise ValueError(f'cmds[{i}]: expected a shell string or a non-empty argv list of strings, got {c!r}')
     return cmds
 
-# %% ../nbs/07_utils.ipynb 27
+# %% ../nbs/07_utils.ipynb 38
 def exec_par(cmds:Sequence[str|list],  # shell strings (run by /bin/sh) or argv lists (run directly)
              max_proc:int|None=None,   # most commands running at once (None: all)
              verbose:bool=False,       # print each command as it starts and ends

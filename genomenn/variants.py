@@ -74,7 +74,7 @@ def parse_vcf_line(line:str,       # a VCF data line
     if ref == alt: raise VCFError(f"{where}:{lineno}: {vid}: reference and alternative alleles are both {ref}")
     return Variant(chrom, pos, f"{chrom}:{pos}" if vid == '.' else vid, ref, alt, lineno)
 
-# %% ../nbs/12_variants.ipynb 8
+# %% ../nbs/12_variants.ipynb 10
 def _open_text(path):
     path = Path(path)
     if not path.is_file(): raise FileNotFoundError(f"vcf: no such file: {path}")
@@ -127,7 +127,7 @@ def count_vcf(path)->int:
     "Number of data lines of a VCF."
     with _open_text(path) as f: return sum(1 for l in f if l.strip() and not l.startswith('#'))
 
-# %% ../nbs/12_variants.ipynb 11
+# %% ../nbs/12_variants.ipynb 17
 def untransform_preds(preds:np.ndarray,       # predictions (..., T) of the tracks of `targets`
                       targets:pd.DataFrame,   # `read_targets` table of those T tracks
                       old:bool=False,         # baskerville's `untransform_preds1` (old models) instead
@@ -168,7 +168,7 @@ def strand_merge(targets:pd.DataFrame,  # `read_targets` table
     merged['strand'] = np.where(stranded[keep], [str(i)[-1] for i in merged['identifier']], '.')
     return merged, M
 
-# %% ../nbs/12_variants.ipynb 14
+# %% ../nbs/12_variants.ipynb 24
 SNP_STATS = ('SUM', 'logSUM', 'logSED', 'sqrtSUM', 'SAX', 'D1', 'logD1', 'sqrtD1', 'D2', 'logD2', 'sqrtD2', 'JS',
              'logJS', 'REF', 'ALT')
 
@@ -223,7 +223,7 @@ def snp_scores(ref:np.ndarray,     # reference-allele predictions (B, shifts, P,
         if k in stats: out[k] = _f16(p if merge is None else p @ merge)
     return out
 
-# %% ../nbs/12_variants.ipynb 18
+# %% ../nbs/12_variants.ipynb 33
 def variant_window(v:Variant, L:int)->tuple:
     "(start, end) of the L bp window around `v` (0-based, end exclusive); the variant is at index L//2 - 1."
     s = v.pos - L // 2
@@ -245,7 +245,7 @@ def shift_1hot(x:np.ndarray, shift:int)->np.ndarray:
     else: out[..., :shift, :] = x[..., -shift:, :]
     return out
 
-# %% ../nbs/12_variants.ipynb 21
+# %% ../nbs/12_variants.ipynb 38
 class AlleleModel:
     "A SeqNN head, its `targets.txt` tracks and ensemble settings: untransformed predictions per shift."
     def __init__(self, seqnn,                   # a SeqNN (weights loaded)
@@ -290,7 +290,7 @@ class AlleleModel:
         if p.ndim == 3: p = p[:, :, None]             # a flattening head: P = 1
         return untransform_preds(p[..., self.cols], self.targets, self.old)
 
-# %% ../nbs/12_variants.ipynb 23
+# %% ../nbs/12_variants.ipynb 46
 PERCENTILES = np.concatenate([np.arange(0.001, 0.1, 0.001), np.arange(0.1, 0.9, 0.01), np.arange(0.9, 1, 0.001)])
 
 def _log(msg, log): print(msg, file=log or sys.stderr, flush=True)
@@ -385,7 +385,7 @@ def _score_batch(h5, i, batch, model, genome, stats):
     for s in stats: h5[s][sl] = sc[s]
     return i + B
 
-# %% ../nbs/12_variants.ipynb 25
+# %% ../nbs/12_variants.ipynb 56
 def merge_scores(parts:list,    # shard `scores.h5` files, in VCF order
                  dest,          # merged `scores.h5` (written atomically)
                  pct:bool=True, # recompute the `*_pct` tables
@@ -450,7 +450,7 @@ def score_vcf_parallel(params, model_file, vcf, fasta, targets, out_dir,
     for d in dirs: (d/'scores.h5').unlink(); d.rmdir()
     return dest
 
-# %% ../nbs/12_variants.ipynb 27
+# %% ../nbs/12_variants.ipynb 64
 def mut_window(L:int, mut_len:int=200, mut_up:int=0, mut_down:int=0)->tuple:
     "(start, length) of the mutated window as baskerville's `-l`, `-u`, `-d` set it."
     if mut_up > 0 or mut_down > 0: mut_len = mut_up + mut_down
@@ -528,7 +528,7 @@ def ism_bed(model:AlleleModel, bed, fasta, out_dir, stats=('logSUM',), mut_len:i
              'strand': np.array(c.strand, 'S')}
     return _write_ism(out/'scores.h5', X[:, a:a + n], sc, extra)
 
-# %% ../nbs/12_variants.ipynb 29
+# %% ../nbs/12_variants.ipynb 72
 def variant_tracks(model:AlleleModel, v:Variant, genome:Genome)->tuple:
     "(ref, alt) predictions (P, T') of the VCF's two alleles of `v`, strand pairs summed, shifts averaged."
     g, o = variant_1hot(v, genome, model.L)
@@ -563,7 +563,7 @@ def variant_plot(ref:np.ndarray,        # reference-allele predictions (P,) or (
     if title: ax[0].set_title(title)
     return ax
 
-# %% ../nbs/12_variants.ipynb 31
+# %% ../nbs/12_variants.ipynb 76
 class VariantExplorer:
     "Variants x targets of a `scores.h5`: the tracks of the selection, predicted on demand (cached)."
     def __init__(self, scores, model:AlleleModel, fasta, vcf, stat:str|None=None, window:int=64):

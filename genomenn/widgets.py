@@ -23,7 +23,7 @@ from .utils import check_positive_int
 # %% auto 0
 __all__ = ['PLOTS', 'Explorer', 'AttributionExplorer', 'attribution_explorer', 'ScatterExplorer', 'scatter_explorer']
 
-# %% ../nbs/06_widgets.ipynb 8
+# %% ../nbs/06_widgets.ipynb 9
 def _fig_png(fig:Figure, dpi:float)->bytes:
     "`fig` as PNG bytes, drawn with Agg whatever the backend."
     buf = io.BytesIO()
@@ -86,7 +86,7 @@ class Explorer:
         "A notebook shows the explorer as its widget."
         return self.widget._repr_mimebundle_(**kwargs)
 
-# %% ../nbs/06_widgets.ipynb 10
+# %% ../nbs/06_widgets.ipynb 11
 def _check_array(a, name:str, ndim:int, want:str):
     "`a` as an array of `ndim` dims ending in 4 bases (5-dim: (..., 4, E)); an `h5py.Dataset` stays lazy."
     arr = a if type(a).__module__.startswith('h5py') else np.asarray(a)
@@ -146,7 +146,7 @@ def _motif_intervals(motifs, S:int, L:int)->list:
         out.append(ivs)
     return out
 
-# %% ../nbs/06_widgets.ipynb 11
+# %% ../nbs/06_widgets.ipynb 12
 class AttributionExplorer(Explorer):
     "Sequence logo of one target's attributions on one sequence over a window; see `attribution_explorer`."
     def __init__(self, attrs, seqs=None, *, target_names=None, seq_names=None, members=None, member_names=None,
@@ -229,7 +229,7 @@ class AttributionExplorer(Explorer):
         axs[0].set_title(title)
         return fig, title
 
-# %% ../nbs/06_widgets.ipynb 12
+# %% ../nbs/06_widgets.ipynb 13
 def attribution_explorer(attrs,  # (S, T, L, 4) gradients (or ISM scores), or a `Gradients` with layer 0
                          seqs:np.ndarray|None=None, # (S, L, 4) one-hot sequences: logos of gradient x input
                          *,
@@ -252,7 +252,7 @@ def attribution_explorer(attrs,  # (S, T, L, 4) gradients (or ISM scores), or a 
                                member_names=member_names, motifs=motifs, ism=ism, window=window, width=width,
                                max_members=max_members, figsize=figsize, dpi=dpi)
 
-# %% ../nbs/06_widgets.ipynb 20
+# %% ../nbs/06_widgets.ipynb 21
 PLOTS = {'jointplot': jointplot, 'regplot': regplot}
 
 class ScatterExplorer(Explorer):
@@ -308,7 +308,7 @@ class ScatterExplorer(Explorer):
             regplot(x, y, ax=fig.add_subplot(), **kw)
         return fig, title
 
-# %% ../nbs/06_widgets.ipynb 21
+# %% ../nbs/06_widgets.ipynb 22
 def scatter_explorer(preds:np.ndarray,            # predictions (S, P, T), or any shape ending in T
                      targets:np.ndarray,          # measured values, same shape as `preds`
                      *,
