@@ -236,8 +236,7 @@ def exec_par(cmds:Sequence[str|list],  # shell strings (run by /bin/sh) or argv 
             )->list[ExecResult]:       # one per command, in the order of `cmds`
     "Run `cmds` with at most `max_proc` at once, event-driven; exit codes, durations and logs per command."
     cmds = _check_cmds(cmds)
-    if max_proc is not None and (isinstance(max_proc, bool) or not isinstance(max_proc, int) or max_proc < 1):
-        raise ValueError(f'max_proc: expected None or an integer >= 1, got {max_proc!r}')
+    max_proc = check_positive_int(max_proc, 'max_proc', none_ok=True)
     if timeout is not None and not timeout > 0:
         raise ValueError(f'timeout: expected None or seconds > 0, got {timeout!r}')
     if cwd is not None and not Path(cwd).is_dir():

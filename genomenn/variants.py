@@ -17,7 +17,7 @@ from scipy.special import rel_entr
 from tqdm.auto import tqdm
 
 from .data import BASES, DataError, Genome, bed_seqs, dna_1hot, read_targets, strand_pairs
-from .utils import atomic_path
+from .utils import atomic_path, check_positive_int
 
 # %% auto 0
 __all__ = ['SNP_STATS', 'PERCENTILES', 'VCFError', 'Variant', 'parse_vcf_line', 'check_variant', 'read_vcf', 'count_vcf',
@@ -455,7 +455,7 @@ def mut_window(L:int, mut_len:int=200, mut_up:int=0, mut_down:int=0)->tuple:
     "(start, length) of the mutated window as baskerville's `-l`, `-u`, `-d` set it."
     if mut_up > 0 or mut_down > 0: mut_len = mut_up + mut_down
     else:
-        if mut_len < 1: raise ValueError(f"mut_len: expected a positive length, got {mut_len}")
+        mut_len = check_positive_int(mut_len, 'mut_len')
         mut_up = mut_len // 2
     start = L // 2 - mut_up
     if start < 0 or start + mut_len > L: raise ValueError(f"mut_len: a {mut_len} bp window does not fit in {L} bp")

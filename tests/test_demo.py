@@ -216,4 +216,4 @@ def test_demo_with_chosen_targets_no_ensemble_and_no_ism(tmp_path):
     assert s['parameters']['rc'] is False and s['parameters']['shifts'] == [0] and s['parameters']['n_ism'] == 0
     assert json.loads((out/'params.json').read_text())['model']['head']['units'] == 2
     r = cli('demo', '-q', '-o', tmp_path/'e', '-p', 'n_explain=0')
-    assert r.returncode == 1 and 'n_explain: expected a positive integer, got 0' in r.stderr
+    assert r.returncode == 1 and 'n_explain: expected an integer >= 1, got 0' in r.stderr
