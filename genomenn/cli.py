@@ -13,6 +13,8 @@ import sys
 import tempfile
 from pathlib import Path
 
+from .utils import check_positive_int  # the standard library only: `--help` stays fast
+
 # %% auto 0
 __all__ = ['QUICK_DEMO', 'subcommand', 'build_parser', 'main', 'is_tensorflow_notice', 'start_tensorflow_quietly', 'parse_value',
            'parse_assignment', 'parse_assignments', 'read_grid', 'pipeline_notebook', 'run_demo', 'parse_shifts']
@@ -230,7 +232,6 @@ def _cmd_params_show(args)->int:
     start_tensorflow_quietly()   # genomenn.blocks imports it
     from genomenn.blocks import UnbuildableError
     from genomenn.params import ParamsError, describe_params
-    from genomenn.utils import check_positive_int
     if not Path(args.file).is_file(): raise FileNotFoundError(f'FILE: {args.file!r} does not exist')
     if args.targets is not None: check_positive_int(args.targets, '--targets')
     try: print(describe_params(args.file))
@@ -386,7 +387,6 @@ def _add_snp_parser(subparsers):
 
 def _cmd_snp(args)->int:
     start_tensorflow_quietly()
-    from genomenn.utils import check_positive_int
     from genomenn.variants import check_stats, count_vcf, score_vcf, score_vcf_parallel, shard_bounds
     stats = check_stats(args.stats)
     if args.processes is not None:
@@ -468,7 +468,6 @@ def _add_train_parser(subparsers):
     p.set_defaults(func=_cmd_train)
 
 def _cmd_train(args)->int:
-    from genomenn.utils import check_positive_int
     for k in ('epochs', 'steps', 'valid_steps'):
         if getattr(args, k) is not None: check_positive_int(getattr(args, k), f"--{k.replace('_', '-')}")
     if args.trunk and not args.restore: raise ValueError('--trunk: needs --restore FILE')
@@ -525,7 +524,6 @@ def _add_eval_parser(subparsers):
     p.set_defaults(func=_cmd_eval)
 
 def _cmd_eval(args)->int:
-    from genomenn.utils import check_positive_int
     shifts = parse_shifts(args.shifts)
     check_positive_int(args.step, '--step')
     if args.batch_size is not None: check_positive_int(args.batch_size, '--batch-size')

@@ -5,6 +5,7 @@
 # %% ../nbs/07_utils.ipynb 3
 from __future__ import annotations
 
+import numbers
 import os
 import re
 import shutil
@@ -17,8 +18,6 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Iterator, Sequence
-
-import numpy as np
 
 # %% auto 0
 __all__ = ['new_file_mode', 'atomic_path', 'atomic_write', 'safe_filename', 'check_positive_int', 'ExecResult', 'CommandsFailed',
@@ -83,9 +82,9 @@ def check_positive_int(value,                  # the argument's value
                       )->int|None:             # `value` as a Python int (or None)
     "Check that `value` is an integer >= 1 (an int or numpy integer, or an integral float; never a bool)."
     if value is None and none_ok: return None
-    integral = (isinstance(value, (int, np.integer))
-                or (isinstance(value, (float, np.floating)) and float(value).is_integer()))
-    if isinstance(value, (bool, np.bool_)) or not integral or value < 1:
+    # numpy's ints and floats register as numbers.Integral / numbers.Real; bool is an Integral, numpy's bool is neither
+    integral = isinstance(value, numbers.Integral) or (isinstance(value, numbers.Real) and float(value).is_integer())
+    if isinstance(value, bool) or not integral or value < 1:
         raise error(f"{name}: expected {'None or ' if none_ok else ''}an integer >= 1, got {value!r}")
     return int(value)
 

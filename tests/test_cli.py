@@ -1,11 +1,12 @@
 """The genomenn command line: --version, --help, value parsing and `genomenn batch` end to end."""
 import json
+import sys
 from functools import partial
 from pathlib import Path
 
 import pandas as pd
 import pytest
-from conftest import run_cli
+from conftest import run, run_cli
 
 import genomenn
 from genomenn.cli import build_parser, main, parse_assignment, parse_value, read_grid
@@ -28,6 +29,12 @@ def test_version_and_help():
         assert opt in r.stdout
     r = cli()
     assert r.returncode == 0 and 'usage: genomenn' in r.stdout
+
+
+def test_the_command_line_starts_without_numpy():
+    "`genomenn --help` stays fast: importing the CLI loads neither numpy nor pandas (they come with a subcommand)."
+    r = run([sys.executable, '-c', "import sys, genomenn.cli; print('numpy' in sys.modules, 'pandas' in sys.modules)"])
+    assert r.returncode == 0 and r.stdout.split() == ['False', 'False'], r.stderr
 
 
 def test_every_subcommand_has_help(capsys):
