@@ -21,12 +21,13 @@ import numpy as np
 ROOT = Path(__file__).resolve().parent.parent
 
 WORKER = r'''
-import json, sys, time
+import json, sys
 import numpy as np, keras
 from keras import layers as kl
 from genomenn.gradients import gradients
 from genomenn.ism import ism
-reps = int(sys.argv[1])
+reps = int(sys.argv[1]); sys.path.insert(0, sys.argv[2])   # benchmarks/, for timing.best
+from timing import best
 keras.utils.set_random_seed(0)
 x = keras.Input((2048, 4)); h = x
 for w, pool in ((15, 2), (5, 4), (5, 4)):
@@ -39,10 +40,7 @@ calls = {'gradients plain': lambda: gradients(model, X, verbose=False),
 out = {}
 for name, f in calls.items():
     f()                                        # tracing and the first-call checks
-    times = []
-    for _ in range(reps):
-        t = time.perf_counter(); f(); times.append(time.perf_counter() - t)
-    out[name] = min(times)
+    out[name] = best(f, reps)
 print(json.dumps(out))
 '''
 
@@ -58,8 +56,8 @@ def export_tree(rev:str, dest:Path)->Path:
 def run_worker(tree:Path, reps:int)->dict:
     "Best times (s) of each call, measured in a fresh process importing genomenn from `tree`."
     env = {**os.environ, 'PYTHONPATH': str(tree), 'TF_CPP_MIN_LOG_LEVEL': '2'}
-    r = subprocess.run([sys.executable, '-c', WORKER, str(reps)], capture_output=True, text=True, env=env,
-                       cwd=tempfile.gettempdir())
+    r = subprocess.run([sys.executable, '-c', WORKER, str(reps), str(ROOT/'benchmarks')], capture_output=True,
+                       text=True, env=env, cwd=tempfile.gettempdir())
     if r.returncode: raise RuntimeError(f'worker on {tree} failed:\n{r.stderr[-3000:]}')
     return json.loads(r.stdout.strip().splitlines()[-1])
 
